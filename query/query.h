@@ -1,0 +1,101 @@
+/*
+ * query.h -- the query engine's public face: run one openCypher statement
+ * against a storage view (reads) or the apply thread's transaction (writes)
+ * and produce a self-contained result set.
+ *
+ * The same code runs reads on reader threads and writes on the apply
+ * thread.  Writes are deterministic (DESIGN.md section 3): timestamp() and
+ * rand() come from query_request.timestamp_ms and .seed, iteration follows
+ * key order, never hash order, and nothing reads the local clock except to
+ * measure execution time for the statistics.
+ *
+ * Result sets follow FalkorDB's model (docs: "Result Set Structure" and
+ * "Client Specification"): header (column names), rows of values, and
+ * statistics; node/reply.c turns them into verbose or --compact RESP.
+ *
+ * Memory: a query_result owns one arena holding everything it references;
+ * free it with query_result_free.  Thread: a result may be handed to another
+ * thread (e.g. apply thread -> loop thread) once complete.
+ */
+#ifndef QUIVER_QUERY_QUERY_H
+#define QUIVER_QUERY_QUERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/arena.h"
+#include "../common/value.h"
+#include "../storage/graph.h"
+
+/* FalkorDB's statistics, in the order its verbose reply prints them. */
+typedef struct query_stats {
+    uint64_t labels_added;
+    uint64_t labels_removed;
+    uint64_t nodes_created;
+    uint64_t nodes_deleted;
+    uint64_t properties_set;
+    uint64_t properties_removed;
+    uint64_t relationships_created;
+    uint64_t relationships_deleted;
+    uint64_t indices_created;
+    uint64_t indices_deleted;
+    double execution_time_ms;   /* measured; not replicated state */
+} query_stats;
+
+typedef enum query_status {
+    QUERY_OK = 0,
+    QUERY_ERR_SYNTAX,           /* parse error; message has line and column */
+    QUERY_ERR_SEMANTIC,         /* e.g. undefined variable, aggregate misuse */
+    QUERY_ERR_RUNTIME,          /* type error, division by zero, ... */
+    QUERY_ERR_READ_ONLY,        /* write clause in GRAPH.RO_QUERY */
+    QUERY_ERR_TIMEOUT,          /* TIMEOUT ms exceeded */
+    QUERY_ERR_LIMIT,            /* memory / rows / hops limit */
+    QUERY_ERR_NO_GRAPH,         /* read of a graph that does not exist */
+} query_status;
+
+typedef struct query_result {
+    q_arena arena;              /* owns everything below */
+    query_status status;
+    char *error;                /* NUL-terminated message when status != QUERY_OK */
+    uint32_t column_count;
+    qv_str *columns;
+    uint64_t row_count;
+    qv_value *cells;            /* row-major: row_count * column_count; entities loaded */
+    query_stats stats;
+    bool wrote;                 /* the statement changed state */
+} query_result;
+
+typedef struct query_request {
+    const char *graph;          /* graph name */
+    size_t graph_len;
+    const char *text;           /* query text, may start with CYPHER params */
+    size_t text_len;
+    int64_t timestamp_ms;       /* value of timestamp(); leader's clock for writes */
+    uint64_t seed;              /* seeds rand() */
+    uint64_t timeout_ms;        /* 0: none.  Reads only: writes ignore it (they must
+                                   finish identically everywhere) */
+    bool read_only;             /* GRAPH.RO_QUERY: refuse writes */
+    bool explain;               /* GRAPH.EXPLAIN: result rows are the plan lines */
+} query_request;
+
+/* Cheap classification for the router: parse only.  *writes true when the
+ * statement has an updating clause or is index DDL.  Returns 0, or -1 with
+ * err (NUL-terminated, size err_size_bytes) for a syntax error.
+ * Thread: any. */
+int query_classify(const char *text, size_t len, bool *writes, char *err, size_t err_size_bytes);
+
+/* Run a read-only statement on a view (reader thread).  Never NULL: on error
+ * result->status and ->error tell.  A missing graph gives an empty result
+ * for queries that only read (FalkorDB creates graphs lazily) except where
+ * FalkorDB errors.  Thread: the view's thread. */
+query_result *query_run_read(qs_view *view, const query_request *req);
+
+/* Run a statement on the apply thread's transaction.  Creates the graph if
+ * missing.  On error the caller rolls back to a savepoint taken before the
+ * call, so a failed statement has no effects.  Thread: apply thread. */
+query_result *query_run_write(qs_txn *txn, const query_request *req);
+
+/* Free a result and its arena.  NULL is accepted. */
+void query_result_free(query_result *r);
+
+#endif
