@@ -1,0 +1,120 @@
+/*
+ * statemachine.h -- the apply thread: the only RocksDB writer (DESIGN.md 2, 3).
+ *
+ * Raft hands committed entries to fsm->apply on the loop thread, in log
+ * order.  That callback must return at once (it runs on the thread serving
+ * every client and peer), so it only copies the entry into a bounded queue
+ * (sm_enqueue).  One apply thread takes entries in order and, per entry:
+ *
+ *     skip it when index <= the applied index stored in RocksDB (replay
+ *         after a restart: raft replays its log from the last snapshot,
+ *         RocksDB already holds some of it; nothing is applied twice);
+ *     qs_txn_begin;
+ *     for each command:
+ *         request id already in the de-dup table -> its stored first outcome,
+ *             nothing applied;
+ *         else savepoint; query_run_write (SM_CMD_QUERY) or qs_graph_delete
+ *             (SM_CMD_GRAPH_DELETE); roll back to the savepoint on error
+ *             (a failed command has no effects, the others in the entry
+ *             keep theirs), release it on success;
+ *         record the outcome in the de-dup table (same transaction);
+ *     qs_txn_commit(txn, index): effects + de-dup table + applied index in
+ *         one WriteBatch, so a crash leaves all or nothing of the entry.
+ *
+ * An entry that does not decode is a bug or corruption that every replica
+ * would see alike; it is applied as "no effects", its index still advances,
+ * and an error is logged (the proposer's commands get an error result).
+ *
+ * Results go back to the loop thread through the same bounded ring (an
+ * entry's slot is freed only after its results are delivered) and
+ * uv_async_send; on_result is called on the loop thread, for every command,
+ * in log order.  The apply thread never waits for the loop thread, so the
+ * loop thread may wait for the apply thread (sm_enqueue when the ring is
+ * full, sm_sync) without deadlock.
+ *
+ * De-duplication table: request id -> encoded first outcome
+ * (result_codec.h), at most QUIVER_DEDUP_TABLE_COUNT_MAX ids, persisted
+ * under the meta prefix "sm/dd/" (qs_meta_put) in the applying transaction,
+ * keyed by a per-database insertion sequence so the oldest id is evicted
+ * first, identically on every replica.  Loaded at sm_open (qs_meta_scan).
+ * Outcomes bigger than SM_DEDUP_OUTCOME_SIZE_MAX_BYTES are stored without
+ * their rows: a retry then gets an error saying the write was applied and
+ * its result is too large to be replayed.
+ *
+ * Storage errors abort inside storage (fail-stop); there is no error path
+ * for them here.
+ */
+#ifndef QUIVER_STATEMACHINE_STATEMACHINE_H
+#define QUIVER_STATEMACHINE_STATEMACHINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "../query/query.h"
+#include "../storage/graph.h"
+#include "command.h"
+
+/* Largest outcome kept whole in the de-dup table. */
+#define SM_DEDUP_OUTCOME_SIZE_MAX_BYTES (1024u * 1024)
+
+typedef struct sm sm;
+
+/* Called ON THE LOOP THREAD for every command applied, in log order.
+ * id: the command's request id; index: the entry's log index; r: the
+ * outcome, never NULL (r->status tells success or the error); the callee
+ * owns r and frees it with query_result_free.  Commands of entries skipped
+ * on replay get no call. */
+typedef void (*sm_result_fn)(void *ctx, sm_request_id id, uint64_t index, query_result *r);
+
+/* Start the apply thread on db (opened by the caller, who keeps ownership
+ * and closes it after sm_close).  Loads the de-dup table.  Registers a
+ * uv_async handle on loop (the loop must run for results to be delivered).
+ * Returns 0 and *out, or -1 with err filled (NUL-terminated) when the
+ * de-dup table does not decode (message names the key) or a thread cannot
+ * be started.  Thread: the loop thread. */
+int sm_open(qs_db *db, uv_loop_t *loop, sm_result_fn on_result, void *ctx, sm **out,
+            char *err, size_t err_size_bytes);
+
+/* Queue the committed entry at index (from fsm->apply) for the apply
+ * thread; buf (len bytes, len <= QUIVER_ENTRY_SIZE_MAX_BYTES) is copied.
+ * Indexes must increase (asserted); gaps are normal (barrier and
+ * configuration entries take indexes too).  When QUIVER_APPLY_QUEUE_COUNT_MAX
+ * entries are waiting, this blocks the loop thread until the apply thread
+ * frees a slot, delivering finished results meanwhile.  That stall is the
+ * back-pressure DESIGN.md 2 asks for and is bounded: the apply thread never
+ * waits for the loop, and the proposer (replication.c) bounds the entries in
+ * flight, so on the leader it happens only when the disk-bound apply thread
+ * falls a whole queue behind (replay after a restart, or a follower catching
+ * up).  Thread: the loop thread. */
+void sm_enqueue(sm *s, uint64_t index, const void *buf, size_t len);
+
+/* The applied index: everything <= it is committed to RocksDB (not
+ * necessarily flushed).  Thread: any (atomic load). */
+uint64_t sm_applied_index(const sm *s);
+
+/* Block until every entry with index <= index has been applied and RocksDB
+ * is flushed (qs_flush, done by the apply thread) so the applied index on
+ * disk is >= index.  Used before raft persists a snapshot marker (DESIGN.md
+ * 5).  index must not exceed the last index given to sm_enqueue (asserted).
+ * Thread: any thread but the apply thread (raft's snapshot_async runs on
+ * the libuv threadpool). */
+void sm_sync(sm *s, uint64_t index);
+
+/* Deliver every finished result now (on_result calls) without waiting.
+ * Normally the uv_async does this; exposed for shutdown and tests.
+ * Thread: the loop thread. */
+void sm_deliver(sm *s);
+
+/* Number of request ids in the de-dup table (tests, metrics).  Thread: any. */
+uint32_t sm_dedup_count(sm *s);
+
+/* Stop: finish applying what is queued, deliver its results, join the
+ * apply thread, close the uv_async handle (the loop must run once more for
+ * the close to complete; sm memory is freed in its close callback, so do
+ * not touch s after this call).  Thread: the loop thread. */
+void sm_close(sm *s);
+
+#endif
