@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for Quiver's shell entry points (deploy/build, tests/run).
 # Sourced, never executed.  Bash only.
 
@@ -21,8 +22,11 @@ quiver_deps_dir() {
 
 # Raft: the version we build when the system's is older than 0.18, and the
 # SHA-256 of its upstream tarball as shipped in Debian 13 (trixie).
+# shellcheck disable=SC2034  # used by the scripts that source this file
 QUIVER_RAFT_VERSION=0.22.1
+# shellcheck disable=SC2034
 QUIVER_RAFT_ORIG_SHA256=7e45b6f24f3671c9bfd5b146814493f87cb2e560712bd469c1f5969a4b94291a
+# shellcheck disable=SC2034
 QUIVER_RAFT_MIN_VERSION=0.18
 
 quiver_raft_prefix() {
