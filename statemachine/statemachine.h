@@ -23,7 +23,13 @@
  *
  * An entry that does not decode is a bug or corruption that every replica
  * would see alike; it is applied as "no effects", its index still advances,
- * and an error is logged (the proposer's commands get an error result).
+ * an error is logged, and on_result is called ONCE for the entry with the
+ * request id {0, 0} and an error result (the proposer answers every command
+ * it put in that entry with it).
+ *
+ * GRAPH.DELETE of a graph that does not exist fails with QUERY_ERR_NO_GRAPH
+ * and FalkorDB's words "Invalid graph operation on empty key" (the server
+ * adds the RESP "ERR " prefix as for every error).
  *
  * Results go back to the loop thread through the same bounded ring (an
  * entry's slot is freed only after its results are delivered) and
@@ -98,9 +104,11 @@ uint64_t sm_applied_index(const sm *s);
 /* Block until every entry with index <= index has been applied and RocksDB
  * is flushed (qs_flush, done by the apply thread) so the applied index on
  * disk is >= index.  Used before raft persists a snapshot marker (DESIGN.md
- * 5).  index must not exceed the last index given to sm_enqueue (asserted).
- * Thread: any thread but the apply thread (raft's snapshot_async runs on
- * the libuv threadpool). */
+ * 5).  index may exceed the last index given to sm_enqueue (raft's
+ * snapshot index can be a barrier or configuration entry): then it waits for
+ * the last enqueued one.  The wait is bounded by the work queued (the apply
+ * thread never waits for the loop thread).  Thread: the loop thread (raft
+ * 0.22.1 calls fsm->snapshot and even snapshot_async there). */
 void sm_sync(sm *s, uint64_t index);
 
 /* Deliver every finished result now (on_result calls) without waiting.
