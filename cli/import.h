@@ -1,0 +1,98 @@
+/*
+ * import.h -- `quiver import`: bulk loading of neo4j-admin-style CSV files
+ * into a Quiver graph over RESP.
+ *
+ * What it does: every nodes_*.csv[.gz] in a directory (sorted by name), then
+ * every edges_*.csv[.gz], headers per header.h, rows per csv.h.  Nodes go in
+ * batches of up to batch_rows rows per GRAPH.QUERY,
+ *   CYPHER rows=[{..},..] UNWIND $rows AS r CREATE (n:L) SET n = r RETURN id(n)
+ * (FalkorDB's parameter prefix; one batch per label set), and the returned
+ * ids fill a map from CSV id to node id (idmap.h).  Relationships go per
+ * type,
+ *   CYPHER rows=[[src,dst,{..}],..] UNWIND $rows AS r MATCH (a), (b)
+ *   WHERE id(a) = r[0] AND id(b) = r[1] CREATE (a)-[e:T]->(b) SET e = r[2]
+ * and each reply's "Relationships created: N" must equal the batch size.
+ *
+ * Pipelining: up to in_flight batches are sent before the oldest reply is
+ * read (hiredis redisAppendCommandArgv + redisBufferWrite, then
+ * redisGetReply), so CSV parsing and Cypher building overlap the server's
+ * work.  All node batches are confirmed before the first relationship batch
+ * is built (it needs their ids).  Every reply is checked; on the first error
+ * nothing more is sent, the replies already due are collected, and the
+ * summary says exactly what was loaded.
+ *
+ * Safety: the import refuses a graph that already has nodes
+ * (MATCH (n) RETURN count(n)) unless append is set; it never resumes
+ * silently.  Every header is checked before anything is sent, so a bad
+ * header changes nothing.
+ *
+ * Rows that cannot be loaded (bad CSV, wrong field count, a value that does
+ * not parse as its column's type, invalid UTF-8, a duplicate node id, an
+ * unknown relationship endpoint) are skipped and counted, and the first
+ * IMPORT_BAD_ROWS_LISTED are listed with file:line and the reason.  Exit
+ * status: 0 when everything else loaded (skipped rows are printed
+ * prominently), 1 on any failure, and also on skipped rows with strict.
+ *
+ * Progress: on a terminal (progress < 0 and isatty(stderr)) a bar with
+ * elements loaded, elements/s and an ETA estimated from compressed bytes
+ * read vs total, redrawn at most 10 times a second; otherwise one line per
+ * file.
+ *
+ * Thread: the main thread.
+ */
+#ifndef QUIVER_CLI_IMPORT_H
+#define QUIVER_CLI_IMPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "buf.h"
+#include "csv.h"
+#include "header.h"
+
+#define IMPORT_BATCH_ROWS_DEFAULT 5000
+#define IMPORT_BATCH_ROWS_MAX 1000000
+#define IMPORT_BATCH_SIZE_DEFAULT_BYTES (4u * 1024 * 1024)  /* a batch is cut at this size too */
+#define IMPORT_IN_FLIGHT_DEFAULT 3
+#define IMPORT_IN_FLIGHT_MAX 64
+#define IMPORT_OPEN_BATCHES_MAX 64          /* label sets / types being filled at once */
+#define IMPORT_LINE_SIZE_MAX_BYTES (64u * 1024 * 1024)
+#define IMPORT_FILES_COUNT_MAX 4096
+#define IMPORT_BAD_ROWS_LISTED 10
+#define IMPORT_PROGRESS_INTERVAL_MS 100
+
+typedef struct import_options {
+    const char *host;
+    int port;
+    const char *graph;
+    const char *dir;
+    bool append;          /* allow a graph that already has nodes */
+    bool strict;          /* skipped rows make the exit status 1 */
+    bool dry_run;         /* parse and check everything, send nothing */
+    int progress;         /* -1: bar if stderr is a terminal; 0: per-file lines; 1: bar */
+    size_t batch_rows;
+    size_t batch_size_bytes;
+    size_t in_flight;
+    FILE *out;            /* summary */
+    FILE *err;            /* progress, warnings, errors */
+} import_options;
+
+/* Defaults: 127.0.0.1:6379, graph "g", the sizes above, stdout/stderr. */
+void import_options_default(import_options *o);
+
+/* Run an import.  Returns the exit status (0 or 1). */
+int import_run(const import_options *o);
+
+/* Append the Cypher map of a row's properties, "{k: v, ...}", to out
+ * (nothing appended on error).  Returns 0, or -1 with the reason in err,
+ * e.g. "column 'size': 'x' is not an integer".  fields has
+ * h->column_count entries.  Exposed for unit tests. */
+int import_append_properties(const import_header *h, const csv_field *fields, cli_buf *out, char *err,
+                             size_t err_size_bytes);
+
+/* Append the label fragment of a :LABEL cell ("A;B" -> ":A:B"; empty
+ * parts ignored) and return the number of labels, or -1 with err. */
+int import_append_labels(const char *cell, size_t len, cli_buf *out, char *err, size_t err_size_bytes);
+
+#endif
