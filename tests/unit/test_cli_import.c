@@ -1,0 +1,517 @@
+/*
+ * test_cli_import.c -- `quiver import` end to end against an in-process fake
+ * server (a thread speaking RESP on 127.0.0.1 that answers the import's
+ * GRAPH.QUERY batches the way FalkorDB's verbose format does, handing out
+ * node ids 0, 1, 2, ...), plus a dry run over the repository's copy of the
+ * Debian graph checked against its manifest.json.
+ *
+ * The fake server records every query so the tests can check the exact
+ * Cypher sent (batching, escaping, id mapping), and can be told to refuse a
+ * batch or to report existing nodes.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+#include <zlib.h>
+
+#include "cli/buf.h"
+#include "cli/import.h"
+
+/* ------------------------------------------------------------------ */
+/* Fake server                                                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct fake {
+    int listen_fd;
+    int port;
+    pthread_t thread;
+    long long existing_nodes;  /* answer to MATCH (n) RETURN count(n) */
+    int fail_batch;            /* 1-based batch number to refuse; 0: none */
+    int connections;
+    int batches;
+    long long next_id;
+    char *queries[256];
+    int query_count;
+} fake;
+
+/* Rows in "CYPHER rows=[...]": top-level elements of the list. */
+static long count_rows(const char *q) {
+    const char *p = strstr(q, "rows=[");
+    if (p == NULL) return -1;
+    p += 6;
+    int depth = 1;
+    long commas = 0;
+    bool any = false;
+    char quote = 0;
+    for (; *p && depth > 0; p++) {
+        char c = *p;
+        if (quote) {
+            if (c == '\\' && quote != '`') p++;
+            else if (c == quote) quote = 0;
+            continue;
+        }
+        if (c == '\'' || c == '"' || c == '`') quote = c;
+        else if (c == '[' || c == '{') depth++;
+        else if (c == ']' || c == '}') depth--;
+        else if (c == ',' && depth == 1) commas++;
+        if (depth > 0 && c != ' ') any = true;
+    }
+    return any ? commas + 1 : 0;
+}
+
+static void reply(int fd, cli_buf *b) {
+    size_t off = 0;
+    while (off < b->len) {
+        ssize_t w = write(fd, b->data + off, b->len - off);
+        if (w <= 0) return;
+        off += (size_t)w;
+    }
+}
+
+static void bulk(cli_buf *b, const char *s) { cli_buf_printf(b, "$%zu\r\n%s\r\n", strlen(s), s); }
+
+static void serve(fake *f, int fd) {
+    redisReader *rd = redisReaderCreate();
+    char buf[65536];
+    cli_buf out = CLI_BUF_INIT;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        redisReaderFeed(rd, buf, (size_t)n);
+        void *v;
+        while (redisReaderGetReply(rd, &v) == REDIS_OK && v != NULL) {
+            redisReply *r = v;
+            cli_buf_clear(&out);
+            if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || strcmp(r->element[0]->str, "GRAPH.QUERY") != 0) {
+                cli_buf_puts(&out, "-ERR unknown command\r\n");
+            } else {
+                const char *q = r->element[2]->str;
+                if (strcmp(q, "MATCH (n) RETURN count(n)") == 0) {
+                    cli_buf_printf(&out, "*3\r\n*1\r\n");
+                    bulk(&out, "count(n)");
+                    cli_buf_printf(&out, "*1\r\n*1\r\n:%lld\r\n*1\r\n", f->existing_nodes);
+                    bulk(&out, "Cached execution: 0");
+                } else {
+                    f->batches++;
+                    if (f->query_count < 256) f->queries[f->query_count++] = strdup(q);
+                    long rows = count_rows(q);
+                    if (f->batches == f->fail_batch) {
+                        cli_buf_puts(&out, "-boom: batch refused\r\n");
+                    } else if (strstr(q, "CREATE (n") != NULL) {
+                        cli_buf_printf(&out, "*3\r\n*1\r\n");
+                        bulk(&out, "id(n)");
+                        cli_buf_printf(&out, "*%ld\r\n", rows);
+                        for (long i = 0; i < rows; i++) cli_buf_printf(&out, "*1\r\n:%lld\r\n", f->next_id++);
+                        cli_buf_puts(&out, "*2\r\n");
+                        char line[64];
+                        snprintf(line, sizeof line, "Nodes created: %ld", rows);
+                        bulk(&out, line);
+                        bulk(&out, "Query internal execution time: 0.100000 milliseconds");
+                    } else {
+                        char line[64];
+                        snprintf(line, sizeof line, "Relationships created: %ld", rows);
+                        cli_buf_puts(&out, "*1\r\n*2\r\n");
+                        bulk(&out, line);
+                        bulk(&out, "Cached execution: 0");
+                    }
+                }
+            }
+            reply(fd, &out);
+            freeReplyObject(r);
+        }
+    }
+    cli_buf_free(&out);
+    redisReaderFree(rd);
+    close(fd);
+}
+
+static void *fake_main(void *arg) {
+    fake *f = arg;
+    for (;;) {
+        int fd = accept(f->listen_fd, NULL, NULL);
+        if (fd < 0) break; /* shut down */
+        f->connections++;
+        serve(f, fd);
+    }
+    return NULL;
+}
+
+static fake *fake_start(void) {
+    fake *f = calloc(1, sizeof *f);
+    f->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(f->listen_fd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    assert_int_equal(bind(f->listen_fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(f->listen_fd, 4), 0);
+    socklen_t len = sizeof a;
+    assert_int_equal(getsockname(f->listen_fd, (struct sockaddr *)&a, &len), 0);
+    f->port = ntohs(a.sin_port);
+    return f;
+}
+
+static void fake_run(fake *f) { assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0); }
+
+/* Stop accepting and join; call after the import returned (its connection
+ * is closed, so serve() has returned). */
+static void fake_stop(fake *f) {
+    shutdown(f->listen_fd, SHUT_RDWR);
+    pthread_join(f->thread, NULL);
+    close(f->listen_fd);
+    for (int i = 0; i < f->query_count; i++) free(f->queries[i]);
+    free(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* Test data                                                           */
+/* ------------------------------------------------------------------ */
+
+static char tmpdir[256];
+
+static void write_file(const char *dir, const char *name, const char *text) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void write_gz(const char *dir, const char *name, const char *text) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    gzFile g = gzopen(path, "wb");
+    assert_non_null(g);
+    assert_int_equal(gzwrite(g, text, (unsigned)strlen(text)), (int)strlen(text));
+    gzclose(g);
+}
+
+static void make_dir(const char *sub, char *out, size_t n) {
+    snprintf(out, n, "%s/%s", tmpdir, sub);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", out);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/quiver-test-cli-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    char d[512];
+    make_dir("small", d, sizeof d);
+    write_file(d, "nodes_people.csv",
+               "id:ID,name,age:int,:LABEL\n"
+               "p1,\"Alice, 'A'\",30,Person\n"
+               "p2,Bob,,Person;Admin\n"
+               "p3,\"Carol \"\"C\"\"\",notanumber,Person\n"
+               "p1,Dup,1,Person\n"
+               "p4,\"unterminated,5,Person\n"
+               "p5,Eve,5\n"
+               "p6,Caf\xc3\xa9,7,Person\r\n");
+    write_gz(d, "nodes_city.csv.gz", ":ID(City),name,:LABEL\nc1,Paris,City\n");
+    write_file(d, "edges_knows.csv",
+               ":START_ID,:END_ID,since:int,:TYPE\n"
+               "p1,p2,2020,KNOWS\n"
+               "p2,p9,2021,KNOWS\n"
+               "p1,c1,1,KNOWS\n"
+               "p6,p1,,LIKES\n");
+    write_file(d, "edges_lives.csv", ":START_ID,:END_ID(City),:TYPE\np1,c1,LIVES_IN\n");
+    write_file(d, "README.txt", "not a data file\n");
+    make_dir("badheader", d, sizeof d);
+    write_file(d, "nodes_a.csv", "id:ID,name\na,b\n");
+    write_file(d, "edges_a.csv", ":START_ID,:TYPE\na,T\n");
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+typedef struct captured {
+    char *out, *err;
+    size_t out_len, err_len;
+    FILE *fout, *ferr;
+} captured;
+
+static void capture(captured *c, import_options *o) {
+    memset(c, 0, sizeof *c);
+    c->fout = open_memstream(&c->out, &c->out_len);
+    c->ferr = open_memstream(&c->err, &c->err_len);
+    o->out = c->fout;
+    o->err = c->ferr;
+    o->progress = 0;
+}
+
+static void release(captured *c) {
+    fclose(c->fout);
+    fclose(c->ferr);
+    free(c->out);
+    free(c->err);
+}
+
+static void expect(const char *text, const char *part) {
+    if (strstr(text, part) == NULL) fail_msg("missing '%s' in:\n%s", part, text);
+}
+
+/* ------------------------------------------------------------------ */
+/* Tests                                                               */
+/* ------------------------------------------------------------------ */
+
+static void small_options(import_options *o, fake *f, const char *sub, char *dir, size_t n) {
+    import_options_default(o);
+    o->host = "127.0.0.1";
+    o->port = f->port;
+    o->graph = "t";
+    snprintf(dir, n, "%s/%s", tmpdir, sub);
+    o->dir = dir;
+    o->batch_rows = 2;
+    o->in_flight = 2;
+}
+
+static void test_small_import(void **state) {
+    (void)state;
+    fake *f = fake_start();
+    fake_run(f);
+    import_options o;
+    char dir[512];
+    small_options(&o, f, "small", dir, sizeof dir);
+    captured c;
+    capture(&c, &o);
+    int rc = import_run(&o);
+    fflush(c.fout);
+    fflush(c.ferr);
+    if (rc != 0) fail_msg("rc %d\n%s\n%s", rc, c.out, c.err);
+    /* Files in order: nodes (city before people), then edges. */
+    assert_int_equal(f->query_count, 6);
+    assert_string_equal(f->queries[0],
+                        "CYPHER rows=[{name: 'Paris'}] UNWIND $rows AS r CREATE (n:City) SET n = r RETURN id(n)");
+    assert_string_equal(f->queries[1],
+                        "CYPHER rows=[{id: 'p1', name: 'Alice, \\'A\\'', age: 30},{id: 'p6', name: 'Caf\xc3\xa9', age: 7}] "
+                        "UNWIND $rows AS r CREATE (n:Person) SET n = r RETURN id(n)");
+    assert_string_equal(f->queries[2],
+                        "CYPHER rows=[{id: 'p2', name: 'Bob'}] UNWIND $rows AS r CREATE (n:Person:Admin) SET n = r RETURN id(n)");
+    /* ids: c1=0, p1=1, p6=2, p2=3 */
+    assert_string_equal(f->queries[3],
+                        "CYPHER rows=[[1,3,{since: 2020}]] UNWIND $rows AS r MATCH (a), (b) WHERE id(a) = r[0] AND "
+                        "id(b) = r[1] CREATE (a)-[e:KNOWS]->(b) SET e = r[2]");
+    assert_string_equal(f->queries[4],
+                        "CYPHER rows=[[2,1,{}]] UNWIND $rows AS r MATCH (a), (b) WHERE id(a) = r[0] AND "
+                        "id(b) = r[1] CREATE (a)-[e:LIKES]->(b) SET e = r[2]");
+    assert_string_equal(f->queries[5],
+                        "CYPHER rows=[[1,0]] UNWIND $rows AS r MATCH (a), (b) WHERE id(a) = r[0] AND "
+                        "id(b) = r[1] CREATE (a)-[e:LIVES_IN]->(b)");
+    expect(c.out, "Loaded graph 't': 7 elements");
+    expect(c.out, "  nodes: 4\n");
+    expect(c.out, "    City                                    1\n");
+    expect(c.out, "    Person                                  3\n");
+    expect(c.out, "    Admin                                   1\n");
+    expect(c.out, "  relationships: 3\n");
+    expect(c.out, "    KNOWS                                   1\n");
+    expect(c.out, "*** 6 rows SKIPPED");
+    expect(c.out, "nodes_people.csv:4: column 'age': 'notanumber' is not a 64-bit integer");
+    expect(c.out, "nodes_people.csv:5: duplicate node id 'p1'");
+    expect(c.out, "nodes_people.csv:6: unterminated quoted field");
+    expect(c.out, "nodes_people.csv:7: 3 fields, the header has 4");
+    expect(c.out, "edges_knows.csv:3: unknown :END_ID 'p9'");
+    expect(c.out, "edges_knows.csv:4: unknown :END_ID 'c1'"); /* c1 lives in id space City */
+    expect(c.err, "nodes_people.csv: 3 nodes loaded, 4 rows skipped");
+    expect(c.err, "warning: nodes_people.csv:4:");
+    assert_int_equal(f->connections, 1);
+    release(&c);
+    fake_stop(f);
+}
+
+static void test_strict_makes_skips_an_error(void **state) {
+    (void)state;
+    fake *f = fake_start();
+    fake_run(f);
+    import_options o;
+    char dir[512];
+    small_options(&o, f, "small", dir, sizeof dir);
+    o.strict = true;
+    captured c;
+    capture(&c, &o);
+    assert_int_equal(import_run(&o), 1);
+    fflush(c.fout);
+    expect(c.out, "an error with --strict");
+    release(&c);
+    fake_stop(f);
+}
+
+static void test_refuses_non_empty_graph(void **state) {
+    (void)state;
+    fake *f = fake_start();
+    f->existing_nodes = 5;
+    fake_run(f);
+    import_options o;
+    char dir[512];
+    small_options(&o, f, "small", dir, sizeof dir);
+    captured c;
+    capture(&c, &o);
+    assert_int_equal(import_run(&o), 1);
+    fflush(c.ferr);
+    expect(c.err, "graph 't' already has 5 nodes; nothing was loaded");
+    assert_int_equal(f->batches, 0);
+    release(&c);
+    /* --append loads anyway. */
+    o.append = true;
+    capture(&c, &o);
+    assert_int_equal(import_run(&o), 0);
+    assert_int_equal(f->batches, 6);
+    release(&c);
+    fake_stop(f);
+}
+
+static void test_server_error_stops(void **state) {
+    (void)state;
+    fake *f = fake_start();
+    f->fail_batch = 2;
+    fake_run(f);
+    import_options o;
+    char dir[512];
+    small_options(&o, f, "small", dir, sizeof dir);
+    o.batch_rows = 1;
+    o.in_flight = 1;
+    captured c;
+    capture(&c, &o);
+    assert_int_equal(import_run(&o), 1);
+    fflush(c.fout);
+    fflush(c.ferr);
+    expect(c.err, "error: import stopped: the server refused the batch of nodes_people.csv lines 2-2: boom: batch refused");
+    expect(c.out, "Partly loaded graph 't': 1 elements");
+    assert_int_equal(f->batches, 2); /* nothing sent after the refusal (pipeline depth 1) */
+    release(&c);
+    fake_stop(f);
+}
+
+static void test_bad_header_sends_nothing(void **state) {
+    (void)state;
+    fake *f = fake_start();
+    fake_run(f);
+    import_options o;
+    char dir[512];
+    small_options(&o, f, "badheader", dir, sizeof dir);
+    captured c;
+    capture(&c, &o);
+    assert_int_equal(import_run(&o), 1);
+    fflush(c.ferr);
+    expect(c.err, "edges_a.csv: header: no :END_ID column in the header");
+    assert_int_equal(f->connections, 0);
+    release(&c);
+    fake_stop(f);
+}
+
+static void test_connection_refused_and_missing_dir(void **state) {
+    (void)state;
+    fake *f = fake_start();
+    int port = f->port;
+    fake_run(f);
+    fake_stop(f); /* nothing listens on port now */
+    import_options o;
+    import_options_default(&o);
+    o.port = port;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/small", tmpdir);
+    o.dir = dir;
+    captured c;
+    capture(&c, &o);
+    assert_int_equal(import_run(&o), 1);
+    fflush(c.ferr);
+    expect(c.err, "error: cannot connect to 127.0.0.1:");
+    release(&c);
+    snprintf(dir, sizeof dir, "%s/nonexistent", tmpdir);
+    capture(&c, &o);
+    assert_int_equal(import_run(&o), 1);
+    fflush(c.ferr);
+    expect(c.err, "error: cannot open directory");
+    release(&c);
+}
+
+/* Dry run over the repository's Debian graph; counts must equal the
+ * manifest's (read from manifest.json, not written here). */
+static long manifest_count(const char *manifest, const char *name) {
+    char key[128];
+    snprintf(key, sizeof key, "\"%s\": ", name);
+    const char *p = strstr(manifest, key);
+    return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+static long summary_count(const char *summary, const char *name) {
+    char key[128];
+    snprintf(key, sizeof key, "\n    %s ", name);
+    const char *p = strstr(summary, key);
+    if (p == NULL) return -1;
+    p += strlen(key);
+    while (*p == ' ') p++;
+    long v = 0;
+    for (; (*p >= '0' && *p <= '9') || *p == ','; p++)
+        if (*p != ',') v = v * 10 + (*p - '0');
+    return v;
+}
+
+static void test_dry_run_debian(void **state) {
+    (void)state;
+    char dir[1024];
+    const char *file = __FILE__; /* <repo>/tests/unit/test_cli_import.c */
+    const char *cut = strstr(file, "tests/unit/");
+    if (cut == NULL) skip();
+    snprintf(dir, sizeof dir, "%.*sdata/debian-bookworm", (int)(cut - file), file);
+    char mpath[1100];
+    snprintf(mpath, sizeof mpath, "%s/manifest.json", dir);
+    FILE *mf = fopen(mpath, "rb");
+    if (mf == NULL) skip();
+    static char manifest[65536];
+    size_t mlen = fread(manifest, 1, sizeof manifest - 1, mf);
+    manifest[mlen] = '\0';
+    fclose(mf);
+    import_options o;
+    import_options_default(&o);
+    o.dir = dir;
+    o.dry_run = true;
+    captured c;
+    capture(&c, &o);
+    assert_int_equal(import_run(&o), 0);
+    fflush(c.fout);
+    const char *names[] = {"Package",    "VirtualPackage", "MissingPackage", "Maintainer",    "Source",
+                           "DEPENDS_ON", "PRE_DEPENDS_ON", "RECOMMENDS",     "SUGGESTS",      "CONFLICTS",
+                           "BREAKS",     "PROVIDES",       "MAINTAINED_BY",  "BUILT_FROM"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        long want = manifest_count(manifest, names[i]);
+        assert_true(want > 0);
+        if (summary_count(c.out, names[i]) != want)
+            fail_msg("%s: summary %ld, manifest %ld\n%s", names[i], summary_count(c.out, names[i]), want, c.out);
+    }
+    expect(c.out, "rows skipped: 0");
+    release(&c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_small_import),
+        cmocka_unit_test(test_strict_makes_skips_an_error),
+        cmocka_unit_test(test_refuses_non_empty_graph),
+        cmocka_unit_test(test_server_error_stops),
+        cmocka_unit_test(test_bad_header_sends_nothing),
+        cmocka_unit_test(test_connection_refused_and_missing_dir),
+        cmocka_unit_test(test_dry_run_debian),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
