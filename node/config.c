@@ -1,0 +1,281 @@
+/*
+ * config.c -- quiverd's flags (see config.h).  getopt_long, so both
+ * "--port 6380" and "--port=6380" work; every number is range-checked and
+ * every error names the flag.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/limits.h"
+
+void node_config_usage(FILE *f) {
+    fprintf(f,
+            "Usage: quiverd [flags]\n"
+            "Quiver graph database node: RESP (FalkorDB GRAPH.* commands) on the client port,\n"
+            "raft between nodes.  Without flags: a single-node cluster on 127.0.0.1:6379 with\n"
+            "its data in ./quiver-data.\n"
+            "\n"
+            "  --data-dir DIR              data directory (default %s): RocksDB in DIR/db,\n"
+            "                              the raft log in DIR/raft\n"
+            "  --port N                    client (RESP) port (default %d)\n"
+            "  --bind ADDR                 client address to listen on (default %s;\n"
+            "                              0.0.0.0 for every interface, e.g. in a container)\n"
+            "  --node-id N                 this node's raft id, >= 1 (default 1)\n"
+            "  --raft-address HOST:PORT    this node's raft address (default 127.0.0.1:<port+%d>)\n"
+            "  --peers ID=HOST:PORT,...    initial cluster, this node included (default: this\n"
+            "                              node alone); the same list on every node\n"
+            "  --admin-port N              admin HTTP port (/healthz, /status); 0 = off (default 0)\n"
+            "  --election-timeout-ms N     raft election timeout (default %d)\n"
+            "  --heartbeat-timeout-ms N    raft heartbeat timeout (default %d)\n"
+            "  --max-request-bytes N       largest client request (default %llu = 512 MiB)\n"
+            "  --reader-threads N          threads running read queries (default %d)\n"
+            "  --max-clients N             simultaneous client connections (default %d)\n"
+            "  --help                      this text\n"
+            "  --version                   print the version\n",
+            NODE_DATA_DIR_DEFAULT, NODE_PORT_DEFAULT, NODE_BIND_DEFAULT, NODE_RAFT_PORT_OFFSET,
+            NODE_ELECTION_TIMEOUT_MS_DEFAULT, NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT,
+            (unsigned long long)QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT, QUIVER_READER_THREADS_COUNT_DEFAULT,
+            QUIVER_CLIENTS_COUNT_MAX);
+}
+
+static bool set_err(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool set_err(char *err, size_t n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
+    if (s == NULL || *s == '\0' || *s == '-' || *s == '+') return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0') return false;
+    if (v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+/* "host:port" with a port 1..65535 and a host of at least one byte. */
+static bool valid_address(const char *s) {
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon == s) return false;
+    uint64_t port;
+    if (!parse_u64(colon + 1, 1, 65535, &port)) return false;
+    return strlen(s) < REPL_ADDRESS_SIZE_MAX_BYTES;
+}
+
+static bool parse_peers(const char *s, node_config *cfg, char *err, size_t n) {
+    cfg->peer_count = 0;
+    const char *p = s;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char item[128];
+        if (len == 0 || len >= sizeof(item))
+            return set_err(err, n, "--peers: bad entry '%.*s' (want ID=HOST:PORT)", (int)len, p);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        char *eq = strchr(item, '=');
+        if (eq == NULL) return set_err(err, n, "--peers: bad entry '%s' (want ID=HOST:PORT)", item);
+        *eq = '\0';
+        uint64_t id;
+        if (!parse_u64(item, 1, UINT64_MAX, &id)) return set_err(err, n, "--peers: bad node id '%s' (want >= 1)", item);
+        if (!valid_address(eq + 1)) return set_err(err, n, "--peers: bad address '%s' (want HOST:PORT)", eq + 1);
+        if (cfg->peer_count >= REPL_PEERS_COUNT_MAX)
+            return set_err(err, n, "--peers: more than %d peers", REPL_PEERS_COUNT_MAX);
+        for (uint32_t i = 0; i < cfg->peer_count; i++) {
+            if (cfg->peers[i].id == id) return set_err(err, n, "--peers: node id %llu listed twice", (unsigned long long)id);
+        }
+        cfg->peers[cfg->peer_count].id = id;
+        snprintf(cfg->peers[cfg->peer_count].address, REPL_ADDRESS_SIZE_MAX_BYTES, "%s", eq + 1);
+        cfg->peer_count++;
+        p += len;
+        if (*p == ',') p++;
+    }
+    if (cfg->peer_count == 0) return set_err(err, n, "--peers: empty list");
+    return true;
+}
+
+node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FILE *out, char *err,
+                                     size_t err_size_bytes) {
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", NODE_DATA_DIR_DEFAULT);
+    snprintf(cfg->bind, sizeof(cfg->bind), "%s", NODE_BIND_DEFAULT);
+    cfg->port = NODE_PORT_DEFAULT;
+    cfg->node_id = 1;
+    cfg->election_timeout_ms = NODE_ELECTION_TIMEOUT_MS_DEFAULT;
+    cfg->heartbeat_timeout_ms = NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT;
+    cfg->max_request_bytes = QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT;
+    cfg->reader_threads = QUIVER_READER_THREADS_COUNT_DEFAULT;
+    cfg->max_clients = QUIVER_CLIENTS_COUNT_MAX;
+    const char *peers = NULL;
+    bool raft_address_given = false;
+
+    enum {
+        OPT_DATA_DIR = 256, OPT_PORT, OPT_BIND, OPT_NODE_ID, OPT_RAFT_ADDRESS, OPT_PEERS, OPT_ADMIN_PORT,
+        OPT_ELECTION, OPT_HEARTBEAT, OPT_MAX_REQUEST, OPT_READERS, OPT_MAX_CLIENTS, OPT_HELP, OPT_VERSION,
+    };
+    static const struct option options[] = {
+        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+        {"port", required_argument, NULL, OPT_PORT},
+        {"bind", required_argument, NULL, OPT_BIND},
+        {"node-id", required_argument, NULL, OPT_NODE_ID},
+        {"raft-address", required_argument, NULL, OPT_RAFT_ADDRESS},
+        {"peers", required_argument, NULL, OPT_PEERS},
+        {"admin-port", required_argument, NULL, OPT_ADMIN_PORT},
+        {"election-timeout-ms", required_argument, NULL, OPT_ELECTION},
+        {"heartbeat-timeout-ms", required_argument, NULL, OPT_HEARTBEAT},
+        {"max-request-bytes", required_argument, NULL, OPT_MAX_REQUEST},
+        {"reader-threads", required_argument, NULL, OPT_READERS},
+        {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    optind = 1;
+    for (;;) {
+        int idx = 0;
+        int c = getopt_long(argc, argv, ":h", options, &idx);
+        if (c == -1) break;
+        uint64_t v = 0;
+        switch (c) {
+        case OPT_DATA_DIR:
+            if (optarg[0] == '\0' || strlen(optarg) + 8 >= sizeof(cfg->data_dir)) {
+                set_err(err, err_size_bytes, "--data-dir: empty or longer than %d bytes", NODE_PATH_SIZE_MAX_BYTES - 8);
+                return NODE_CONFIG_ERROR;
+            }
+            snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", optarg);
+            break;
+        case OPT_PORT:
+            if (!parse_u64(optarg, 1, 65535, &v)) {
+                set_err(err, err_size_bytes, "--port: '%s' is not a port (1..65535)", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->port = (uint16_t)v;
+            break;
+        case OPT_BIND:
+            if (optarg[0] == '\0' || strlen(optarg) >= sizeof(cfg->bind)) {
+                set_err(err, err_size_bytes, "--bind: bad address '%s'", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            snprintf(cfg->bind, sizeof(cfg->bind), "%s", optarg);
+            break;
+        case OPT_NODE_ID:
+            if (!parse_u64(optarg, 1, UINT64_MAX, &v)) {
+                set_err(err, err_size_bytes, "--node-id: '%s' is not a node id (>= 1)", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->node_id = v;
+            break;
+        case OPT_RAFT_ADDRESS:
+            if (!valid_address(optarg)) {
+                set_err(err, err_size_bytes, "--raft-address: '%s' is not HOST:PORT", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            snprintf(cfg->raft_address, sizeof(cfg->raft_address), "%s", optarg);
+            raft_address_given = true;
+            break;
+        case OPT_PEERS: peers = optarg; break;
+        case OPT_ADMIN_PORT:
+            if (!parse_u64(optarg, 0, 65535, &v)) {
+                set_err(err, err_size_bytes, "--admin-port: '%s' is not a port (0..65535)", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->admin_port = (uint16_t)v;
+            break;
+        case OPT_ELECTION:
+            if (!parse_u64(optarg, 10, 600000, &v)) {
+                set_err(err, err_size_bytes, "--election-timeout-ms: '%s' is not 10..600000", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->election_timeout_ms = (uint32_t)v;
+            break;
+        case OPT_HEARTBEAT:
+            if (!parse_u64(optarg, 1, 600000, &v)) {
+                set_err(err, err_size_bytes, "--heartbeat-timeout-ms: '%s' is not 1..600000", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->heartbeat_timeout_ms = (uint32_t)v;
+            break;
+        case OPT_MAX_REQUEST:
+            if (!parse_u64(optarg, 1024, QUIVER_ENTRY_SIZE_MAX_BYTES, &v)) {
+                set_err(err, err_size_bytes, "--max-request-bytes: '%s' is not 1024..%llu", optarg,
+                        (unsigned long long)QUIVER_ENTRY_SIZE_MAX_BYTES);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->max_request_bytes = v;
+            break;
+        case OPT_READERS:
+            if (!parse_u64(optarg, 1, NODE_READER_THREADS_COUNT_MAX, &v)) {
+                set_err(err, err_size_bytes, "--reader-threads: '%s' is not 1..%d", optarg, NODE_READER_THREADS_COUNT_MAX);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->reader_threads = (uint32_t)v;
+            break;
+        case OPT_MAX_CLIENTS:
+            if (!parse_u64(optarg, 1, QUIVER_CLIENTS_COUNT_MAX, &v)) {
+                set_err(err, err_size_bytes, "--max-clients: '%s' is not 1..%d", optarg, QUIVER_CLIENTS_COUNT_MAX);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->max_clients = (uint32_t)v;
+            break;
+        case 'h':
+        case OPT_HELP: node_config_usage(out); return NODE_CONFIG_EXIT_OK;
+        case OPT_VERSION: fprintf(out, "quiverd %s\n", QUIVER_VERSION); return NODE_CONFIG_EXIT_OK;
+        case ':':
+            set_err(err, err_size_bytes, "%s needs a value", argv[optind - 1]);
+            return NODE_CONFIG_ERROR;
+        default:
+            set_err(err, err_size_bytes, "unknown flag '%s'", argv[optind - 1]);
+            return NODE_CONFIG_ERROR;
+        }
+    }
+    if (optind < argc) {
+        set_err(err, err_size_bytes, "unexpected argument '%s'", argv[optind]);
+        return NODE_CONFIG_ERROR;
+    }
+    if (peers != NULL) {
+        if (!parse_peers(peers, cfg, err, err_size_bytes)) return NODE_CONFIG_ERROR;
+        const repl_peer *self = NULL;
+        for (uint32_t i = 0; i < cfg->peer_count; i++)
+            if (cfg->peers[i].id == cfg->node_id) self = &cfg->peers[i];
+        if (self == NULL) {
+            set_err(err, err_size_bytes, "--peers must include this node (--node-id %llu)", (unsigned long long)cfg->node_id);
+            return NODE_CONFIG_ERROR;
+        }
+        if (!raft_address_given) {
+            snprintf(cfg->raft_address, sizeof(cfg->raft_address), "%s", self->address);
+        } else if (strcmp(self->address, cfg->raft_address) != 0) {
+            set_err(err, err_size_bytes, "--raft-address %s differs from this node's entry in --peers (%s)",
+                    cfg->raft_address, self->address);
+            return NODE_CONFIG_ERROR;
+        }
+    } else {
+        if (!raft_address_given) {
+            unsigned raft_port = (unsigned)cfg->port + NODE_RAFT_PORT_OFFSET;
+            if (raft_port > 65535) raft_port = (unsigned)cfg->port - NODE_RAFT_PORT_OFFSET;
+            snprintf(cfg->raft_address, sizeof(cfg->raft_address), "127.0.0.1:%u", raft_port);
+        }
+        cfg->peer_count = 1;
+        cfg->peers[0].id = cfg->node_id;
+        snprintf(cfg->peers[0].address, sizeof(cfg->peers[0].address), "%s", cfg->raft_address);
+    }
+    if (cfg->heartbeat_timeout_ms >= cfg->election_timeout_ms) {
+        set_err(err, err_size_bytes, "--heartbeat-timeout-ms (%u) must be below --election-timeout-ms (%u)",
+                cfg->heartbeat_timeout_ms, cfg->election_timeout_ms);
+        return NODE_CONFIG_ERROR;
+    }
+    snprintf(cfg->db_dir, sizeof(cfg->db_dir), "%s/db", cfg->data_dir);
+    snprintf(cfg->raft_dir, sizeof(cfg->raft_dir), "%s/raft", cfg->data_dir);
+    return NODE_CONFIG_RUN;
+}

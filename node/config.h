@@ -1,0 +1,68 @@
+/*
+ * config.h -- quiverd's command-line flags.
+ *
+ * Defaults give the embedded single-node database the issue asks for:
+ * `quiverd` alone serves RESP on 127.0.0.1:6379 with its data in
+ * ./quiver-data (RocksDB in DIR/db, the raft log in DIR/raft), as raft node
+ * 1 of a one-node cluster whose raft port is the client port + 1000.
+ *
+ * The client port binds 127.0.0.1 by default, like Redis' shipped
+ * configuration: Quiver has no authentication, so listening on every
+ * interface must be asked for (--bind 0.0.0.0, e.g. inside a container).
+ *
+ * Thread: parse once in main, before anything starts; read-only afterwards.
+ */
+#ifndef QUIVER_NODE_CONFIG_H
+#define QUIVER_NODE_CONFIG_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../raft/replication.h"
+
+#define QUIVER_VERSION "0.1.0"
+#define NODE_DATA_DIR_DEFAULT "./quiver-data"
+#define NODE_PORT_DEFAULT 6379
+#define NODE_BIND_DEFAULT "127.0.0.1"
+#define NODE_RAFT_PORT_OFFSET 1000   /* default raft port = client port + this */
+#define NODE_ELECTION_TIMEOUT_MS_DEFAULT 1000
+#define NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT 100
+#define NODE_READER_THREADS_COUNT_MAX 256
+#define NODE_PATH_SIZE_MAX_BYTES 4096
+
+typedef struct node_config {
+    char data_dir[NODE_PATH_SIZE_MAX_BYTES];
+    char db_dir[NODE_PATH_SIZE_MAX_BYTES + 8];    /* data_dir/db */
+    char raft_dir[NODE_PATH_SIZE_MAX_BYTES + 8];  /* data_dir/raft */
+    char bind[64];
+    uint16_t port;
+    uint64_t node_id;
+    char raft_address[REPL_ADDRESS_SIZE_MAX_BYTES];
+    uint32_t peer_count;                      /* >= 1: includes this node */
+    repl_peer peers[REPL_PEERS_COUNT_MAX];
+    uint16_t admin_port;                      /* 0: no admin HTTP port */
+    uint32_t election_timeout_ms;
+    uint32_t heartbeat_timeout_ms;
+    uint64_t max_request_bytes;
+    uint32_t reader_threads;
+    uint32_t max_clients;
+} node_config;
+
+typedef enum node_config_result {
+    NODE_CONFIG_RUN = 0,      /* start the server */
+    NODE_CONFIG_EXIT_OK = 1,  /* --help or --version printed: exit 0 */
+    NODE_CONFIG_ERROR = 2,    /* bad flags: err says why; print usage, exit 2 */
+} node_config_result;
+
+/* Parse argv into *cfg (defaults first).  Returns NODE_CONFIG_RUN,
+ * NODE_CONFIG_EXIT_OK (after printing help/version to out), or
+ * NODE_CONFIG_ERROR with err (NUL-terminated) naming the bad flag or value.
+ * Thread: main, before anything else runs. */
+node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FILE *out, char *err,
+                                     size_t err_size_bytes);
+
+/* Print the usage text (every flag, its default, its unit). */
+void node_config_usage(FILE *f);
+
+#endif

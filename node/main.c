@@ -1,0 +1,199 @@
+/*
+ * main.c -- quiverd: parse flags, open storage, start the reader pool, raft
+ * (with the state machine's apply thread behind it) and the RESP server,
+ * run the libuv loop until SIGINT/SIGTERM, then shut down in the reverse
+ * order: stop accepting and close clients, stop the readers, stop raft (it
+ * answers or fails every pending proposal and stops the apply thread),
+ * close RocksDB (which flushes atomically, so the applied index on disk
+ * matches the data).
+ *
+ * Exit status: 0 after a clean shutdown, 1 when start-up fails (the message
+ * names the file, port or flag), 2 for bad flags (with the usage text).
+ *
+ * "quiverd ready on port N" is printed (and flushed) once the client port
+ * listens and the cluster has a leader that can serve (for a single node:
+ * this node, with its post-election barrier applied), so scripts and tests
+ * can wait for that line instead of sleeping.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "../common/qassert.h"
+#include "../raft/replication.h"
+#include "../storage/graph.h"
+#include "config.h"
+#include "readers.h"
+#include "router.h"
+#include "server.h"
+
+#define NODE_READY_POLL_MS 5
+
+typedef struct app {
+    uv_loop_t loop;
+    node_config cfg;
+    qs_db *db;
+    readers *readers;
+    repl *repl;
+    node server;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t ready_timer;
+    bool ready_printed;
+    bool shutting_down;
+} app;
+
+static int mkdir_p(const char *path) {
+    char tmp[NODE_PATH_SIZE_MAX_BYTES];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg) {
+    (void)arg;
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void repl_stopped(void *ctx) {
+    app *a = ctx;
+    a->repl = NULL;
+    /* Whatever is left (signal handles, the timer) closes now; uv_run ends. */
+    uv_walk(&a->loop, close_walk_cb, NULL);
+}
+
+static void shutdown_app(app *a) {
+    if (a->shutting_down) return;
+    a->shutting_down = true;
+    fprintf(stderr, "quiverd: shutting down\n");
+    uv_timer_stop(&a->ready_timer);
+    node_server_stop(&a->server);
+    if (a->readers) {
+        readers_stop(a->readers);
+        a->readers = NULL;
+        a->server.readers = NULL;
+    }
+    if (a->repl) {
+        repl *r = a->repl;
+        a->server.repl = NULL;
+        repl_stop(r, repl_stopped, a);
+    } else {
+        uv_walk(&a->loop, close_walk_cb, NULL);
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+    app *a = h->data;
+    if (a->shutting_down) {
+        fprintf(stderr, "quiverd: signal %d during shutdown, exiting now\n", signum);
+        _exit(1);
+    }
+    shutdown_app(a);
+}
+
+static void ready_poll(uv_timer_t *t) {
+    app *a = t->data;
+    if (a->ready_printed || a->repl == NULL) return;
+    repl_info ri;
+    repl_get_info(a->repl, &ri);
+    bool serving = ri.ready || (ri.leader_id != 0 && ri.leader_id != ri.node_id);
+    if (!serving) return;
+    a->ready_printed = true;
+    uv_timer_stop(t);
+    printf("quiverd ready on port %d\n", node_server_port(&a->server));
+    fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+    static app a; /* large (the server's read buffer); static keeps it off the stack */
+    char err[1024] = {0};
+    node_config_result pr = node_config_parse(argc, argv, &a.cfg, stdout, err, sizeof(err));
+    if (pr == NODE_CONFIG_EXIT_OK) return 0;
+    if (pr == NODE_CONFIG_ERROR) {
+        fprintf(stderr, "quiverd: %s\n\n", err);
+        node_config_usage(stderr);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    if (mkdir_p(a.cfg.data_dir) != 0) {
+        fprintf(stderr, "quiverd: cannot create the data directory %s: %s\n", a.cfg.data_dir, strerror(errno));
+        return 1;
+    }
+    qs_options opts = {.block_cache_size_bytes = 0, .create_if_missing = true};
+    if (qs_open(a.cfg.db_dir, &opts, &a.db, err, sizeof(err)) != QS_OK) {
+        fprintf(stderr, "quiverd: cannot open the database in %s: %s\n", a.cfg.db_dir, err);
+        return 1;
+    }
+    if (uv_loop_init(&a.loop) != 0) QUIVER_FATAL("uv_loop_init failed");
+
+    int rc = readers_start(&a.loop, a.db, a.cfg.reader_threads, router_read_done, &a.server, &a.readers);
+    if (rc != 0) {
+        fprintf(stderr, "quiverd: cannot start %u reader threads: %s\n", a.cfg.reader_threads, strerror(-rc));
+        qs_close(a.db);
+        return 1;
+    }
+
+    repl_config rcfg = {
+        .node_id = a.cfg.node_id,
+        .address = a.cfg.raft_address,
+        .dir = a.cfg.raft_dir,
+        .peer_count = a.cfg.peer_count,
+        .peers = a.cfg.peers,
+        .election_timeout_ms = a.cfg.election_timeout_ms,
+        .heartbeat_timeout_ms = a.cfg.heartbeat_timeout_ms,
+    };
+    if (repl_start(&a.loop, &rcfg, a.db, &a.repl, err, sizeof(err)) != 0) {
+        fprintf(stderr, "quiverd: cannot start raft (%s, log in %s): %s\n", a.cfg.raft_address, a.cfg.raft_dir, err);
+        readers_stop(a.readers);
+        uv_run(&a.loop, UV_RUN_NOWAIT);
+        qs_close(a.db);
+        return 1;
+    }
+
+    if (node_server_start(&a.server, &a.loop, &a.cfg, a.db, a.repl, a.readers, err, sizeof(err)) != 0) {
+        fprintf(stderr, "quiverd: %s\n", err);
+        a.readers = (readers_stop(a.readers), NULL);
+        repl_stop(a.repl, repl_stopped, &a);
+        a.repl = NULL;
+        uv_run(&a.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&a.loop);
+        qs_close(a.db);
+        return 1;
+    }
+
+    uv_signal_init(&a.loop, &a.sigint);
+    uv_signal_init(&a.loop, &a.sigterm);
+    a.sigint.data = a.sigterm.data = &a;
+    uv_signal_start(&a.sigint, on_signal, SIGINT);
+    uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+    uv_timer_init(&a.loop, &a.ready_timer);
+    a.ready_timer.data = &a;
+    uv_timer_start(&a.ready_timer, ready_poll, 0, NODE_READY_POLL_MS);
+
+    fprintf(stderr, "quiverd %s: node %llu, data in %s, raft on %s, %u peer(s), clients on %s:%d\n", QUIVER_VERSION,
+            (unsigned long long)a.cfg.node_id, a.cfg.data_dir, a.cfg.raft_address, a.cfg.peer_count, a.cfg.bind,
+            node_server_port(&a.server));
+
+    uv_run(&a.loop, UV_RUN_DEFAULT);
+
+    /* Handles closed by uv_walk need one more turn to finish closing. */
+    uv_walk(&a.loop, close_walk_cb, NULL);
+    uv_run(&a.loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&a.loop) != 0) fprintf(stderr, "quiverd: warning: libuv handles still open at exit\n");
+    qs_close(a.db);
+    fprintf(stderr, "quiverd: stopped\n");
+    return 0;
+}

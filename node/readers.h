@@ -1,0 +1,81 @@
+/*
+ * readers.h -- the reader thread pool (DESIGN.md 2): read queries, graph
+ * listings and digests run here, each on its own RocksDB snapshot, never on
+ * the loop thread.
+ *
+ * A job goes in through a bounded queue (QUIVER_READ_QUEUE_COUNT_MAX); a
+ * reader thread opens a snapshot view (qs_view_open_snapshot), does the
+ * work, encodes the RESP reply itself (so the loop thread only copies
+ * bytes), closes the view, and hands the job back through a completion list
+ * plus uv_async_send.  The loop thread then calls the pool's done callback
+ * for each finished job, in completion order.
+ *
+ * Trade-off: encoding on the reader thread moves the most expensive part of
+ * a big read off the loop thread, at the cost of holding the encoded reply
+ * (bounded by the reply buffer cap) instead of the result set.
+ *
+ * Thread: readers_start/submit/stop on the loop thread; the work on the
+ * pool's threads; done callbacks on the loop thread.
+ */
+#ifndef QUIVER_NODE_READERS_H
+#define QUIVER_NODE_READERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "../storage/graph.h"
+#include "reply.h"
+#include "resp.h"
+
+typedef enum read_kind {
+    READ_QUERY = 1,   /* GRAPH.QUERY / GRAPH.RO_QUERY read: query_run_read */
+    READ_EXPLAIN,     /* GRAPH.EXPLAIN: query_run_read with explain */
+    READ_GRAPH_LIST,  /* GRAPH.LIST: qs_graph_list */
+    READ_DIGEST,      /* QUIVER.DIGEST: [applied index, qs_graph_digest] */
+} read_kind;
+
+typedef struct read_job read_job;
+struct read_job {
+    read_job *next;
+    read_kind kind;
+    resp_request req;      /* owns the strings below */
+    const char *graph;     /* into req */
+    size_t graph_len;
+    const char *text;      /* into req; NULL for LIST/DIGEST */
+    size_t text_len;
+    bool compact;
+    bool read_only;        /* GRAPH.RO_QUERY */
+    uint64_t timeout_ms;   /* 0: none */
+    reply_buf out;         /* the reply, filled by the reader */
+    void *ctx;             /* the caller's (the reply slot) */
+};
+
+typedef struct readers readers;
+
+/* Called on the loop thread for every finished job; the callee owns job
+ * (read_job_free).  On shutdown, jobs never run come back with an error
+ * reply in out. */
+typedef void (*readers_done_fn)(void *ctx, read_job *job);
+
+/* Start threads_count threads reading db.  Returns 0 and *out, or a
+ * negative errno (thread creation failed).  Thread: loop. */
+int readers_start(uv_loop_t *loop, qs_db *db, uint32_t threads_count, readers_done_fn done, void *done_ctx,
+                  readers **out);
+
+/* Queue a job (ownership moves to the pool).  Returns false, keeping
+ * ownership with the caller, when QUIVER_READ_QUEUE_COUNT_MAX jobs already
+ * wait or the pool is stopping.  Thread: loop. */
+bool readers_submit(readers *r, read_job *job);
+
+/* A fresh job; never NULL (malloc failure aborts). */
+read_job *read_job_new(read_kind kind);
+void read_job_free(read_job *job);
+
+/* Stop: jobs still queued complete with "-ERR server is shutting down",
+ * running ones finish; threads are joined; the async handle is closed and
+ * the pool freed once the loop runs its close callback.  Thread: loop. */
+void readers_stop(readers *r);
+
+#endif

@@ -1,0 +1,425 @@
+/*
+ * server.c -- libuv TCP server, connections, reply queues (see server.h).
+ *
+ * One libuv loop thread does all socket I/O.  A read callback parses every
+ * complete request in what arrived and dispatches each at once; replies are
+ * gathered from the head of the connection's slot queue into one uv_write
+ * of up to NODE_WRITE_BUFS_COUNT_MAX buffers, so a pipelining client costs
+ * one write system call per batch rather than per reply (what makes
+ * redis-benchmark style pipelines cheap).
+ *
+ * Trade-off: the parser copies request bytes into per-argument buffers
+ * rather than keeping a per-connection input buffer; that costs one copy
+ * but lets the query text travel on to a reader thread or the raft log
+ * without tying up a connection buffer.
+ */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/qassert.h"
+#include "commands.h"
+
+uint64_t node_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void client_close(node_client *c);
+static void client_maybe_free(node_client *c);
+static void client_update_reading(node_client *c);
+
+/* ---- slots ---- */
+
+static node_slot *slot_new(node_client *c) {
+    node_slot *s = calloc(1, sizeof(*s));
+    if (s == NULL) QUIVER_FATAL("out of memory (reply slot)");
+    s->client = c;
+    reply_buf_init(&s->buf, 0);
+    s->prev = c->tail;
+    if (c->tail) c->tail->next = s;
+    else c->head = s;
+    c->tail = s;
+    c->pending_count++;
+    return s;
+}
+
+static void slot_unlink_free(node_slot *s) {
+    node_client *c = s->client;
+    QUIVER_ASSERT(!s->in_flight);
+    if (s->prev) s->prev->next = s->next;
+    else c->head = s->next;
+    if (s->next) s->next->prev = s->prev;
+    else c->tail = s->prev;
+    QUIVER_ASSERT(c->pending_count > 0);
+    c->pending_count--;
+    if (s->deferred_fn) resp_request_free(&s->deferred_req);
+    reply_buf_free(&s->buf);
+    free(s);
+}
+
+void node_slot_hold(node_slot *s) {
+    QUIVER_ASSERT(!s->in_flight && !s->ready);
+    s->in_flight = true;
+    s->client->refs++;
+}
+
+void node_slot_defer(node_slot *s, resp_request *req, node_deferred_fn fn) {
+    QUIVER_ASSERT(s->deferred_fn == NULL && fn != NULL);
+    s->deferred_fn = fn;
+    s->deferred_req = *req;
+    memset(req, 0, sizeof(*req));
+}
+
+/* Run deferred slots that have no unanswered write before them.  A
+ * deferred command may complete its slot synchronously (node_slot_done), so
+ * while this runs flushing is suppressed (in_deferred) and the scan restarts
+ * from the head after every call: no pointer is kept across a call. */
+static void run_deferred(node_client *c) {
+    if (c->closing || c->in_deferred) return;
+    c->in_deferred = true;
+    c->refs++;
+restart:
+    for (node_slot *s = c->head; s != NULL; s = s->next) {
+        if (s->is_write && !s->ready) break; /* everything after it waits */
+        if (s->deferred_fn != NULL) {
+            node_deferred_fn fn = s->deferred_fn;
+            resp_request req = s->deferred_req;
+            s->deferred_fn = NULL;
+            memset(&s->deferred_req, 0, sizeof(s->deferred_req));
+            fn(c, s, &req);
+            resp_request_free(&req);
+            if (c->closing) break;
+            goto restart;
+        }
+    }
+    c->in_deferred = false;
+    c->refs--;
+}
+
+void node_client_write_answered(node_client *c, node_slot *s) {
+    QUIVER_ASSERT(s->is_write && c->writes_in_flight > 0);
+    c->writes_in_flight--;
+    s->is_write = false;
+}
+
+/* ---- writing ---- */
+
+typedef struct write_req {
+    uv_write_t req;
+    node_client *c;
+    uint32_t count;
+    size_t bytes;
+    uv_buf_t bufs[NODE_WRITE_BUFS_COUNT_MAX];
+} write_req;
+
+static void write_cb(uv_write_t *req, int status) {
+    write_req *w = (write_req *)req;
+    node_client *c = w->c;
+    for (uint32_t i = 0; i < w->count; i++) free(w->bufs[i].base);
+    QUIVER_ASSERT(c->output_bytes >= w->bytes && c->socket_writes > 0);
+    c->output_bytes -= w->bytes;
+    c->socket_writes--;
+    free(w);
+    c->refs--;
+    if (status < 0) {
+        client_close(c);
+    } else if (c->close_when_flushed && c->socket_writes == 0) {
+        client_close(c);
+    } else if (!c->closing) {
+        client_update_reading(c);
+    }
+    client_maybe_free(c);
+}
+
+static void client_flush(node_client *c) {
+    if (c->closing) {
+        /* Nobody to answer: drop what is finished. */
+        for (node_slot *s = c->head; s != NULL;) {
+            node_slot *next = s->next;
+            if (!s->in_flight) slot_unlink_free(s);
+            s = next;
+        }
+        return;
+    }
+    while (c->head != NULL && c->head->ready && !c->close_when_flushed) {
+        write_req *w = calloc(1, sizeof(*w));
+        if (w == NULL) QUIVER_FATAL("out of memory (write request)");
+        w->c = c;
+        while (c->head != NULL && c->head->ready && w->count < NODE_WRITE_BUFS_COUNT_MAX) {
+            node_slot *s = c->head;
+            bool close_after = s->close_after;
+            if (s->buf.len > 0) {
+                w->bufs[w->count] = uv_buf_init(s->buf.data, (unsigned)s->buf.len);
+                w->bytes += s->buf.len;
+                w->count++;
+                s->buf.data = NULL; /* ownership moves to the write */
+                s->buf.len = s->buf.cap = 0;
+            }
+            slot_unlink_free(s);
+            if (close_after) {
+                c->close_when_flushed = true;
+                c->stop_parsing = true;
+                break;
+            }
+        }
+        if (w->count == 0) {
+            free(w);
+            if (c->close_when_flushed && c->socket_writes == 0) client_close(c);
+            break;
+        }
+        c->output_bytes += w->bytes;
+        c->socket_writes++;
+        c->refs++;
+        int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, w->bufs, w->count, write_cb);
+        if (rc != 0) {
+            /* The socket is gone; the callback will not run. */
+            for (uint32_t i = 0; i < w->count; i++) free(w->bufs[i].base);
+            c->output_bytes -= w->bytes;
+            c->socket_writes--;
+            c->refs--;
+            free(w);
+            client_close(c);
+            return;
+        }
+    }
+    client_update_reading(c);
+}
+
+void node_slot_done(node_slot *s) {
+    node_client *c = s->client;
+    QUIVER_ASSERT(!s->ready);
+    reply_fix_overflow(&s->buf);
+    s->ready = true;
+    bool was_in_flight = s->in_flight;
+    if (was_in_flight) {
+        s->in_flight = false;
+        QUIVER_ASSERT(c->refs > 0);
+        c->refs--;
+    }
+    if (c->closing) {
+        slot_unlink_free(s);
+        client_maybe_free(c);
+        return;
+    }
+    /* Only asynchronous completions flush and release deferred reads here;
+     * synchronous ones are flushed by the read callback after the batch. */
+    if (was_in_flight && !c->in_deferred) {
+        c->refs++; /* keep c alive through run_deferred/flush */
+        run_deferred(c);
+        if (!c->closing) client_flush(c);
+        c->refs--;
+        client_maybe_free(c);
+    }
+}
+
+/* ---- reading ---- */
+
+static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
+    (void)suggested;
+    node_client *c = handle->data;
+    *buf = uv_buf_init(c->n->read_buffer, sizeof(c->n->read_buffer));
+}
+
+static void client_update_reading(node_client *c) {
+    if (c->closing) return;
+    bool want = !c->stop_parsing && c->pending_count < NODE_CLIENT_PENDING_COUNT_MAX &&
+                c->output_bytes < NODE_CLIENT_OUTPUT_SIZE_MAX_BYTES && !c->n->stopping;
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, client_read_cb) == 0) c->reading = true;
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+    node_client *c = stream->data;
+    if (nread < 0) {
+        client_close(c);
+        client_maybe_free(c);
+        return;
+    }
+    if (nread == 0) return;
+    c->refs++; /* dispatch may close c */
+    const char *p = buf->base;
+    size_t left = (size_t)nread;
+    while (left > 0 && !c->stop_parsing && !c->closing) {
+        size_t used = 0;
+        resp_request req;
+        resp_parse_status st = resp_parse(&c->parser, p, left, &used, &req);
+        p += used;
+        left -= used;
+        if (st == RESP_PARSE_OK) {
+            node_slot *s = slot_new(c);
+            c->n->commands_processed++;
+            node_command_dispatch(c, s, &req);
+            resp_request_free(&req);
+        } else if (st == RESP_PARSE_ERROR) {
+            node_slot *s = slot_new(c);
+            reply_error(&s->buf, c->parser.error);
+            s->close_after = true;
+            c->stop_parsing = true;
+            node_slot_done(s);
+        } else {
+            break;
+        }
+    }
+    if (!c->closing) client_flush(c);
+    c->refs--;
+    client_maybe_free(c);
+}
+
+/* ---- connections ---- */
+
+static void close_cb(uv_handle_t *h) {
+    node_client *c = h->data;
+    c->refs--; /* the handle's reference */
+    client_maybe_free(c);
+}
+
+static void client_maybe_free(node_client *c) {
+    if (!c->closing || c->refs > 0) return;
+    /* Every slot left is finished or never started (deferred). */
+    while (c->head != NULL) slot_unlink_free(c->head);
+    resp_parser_free(&c->parser);
+    node *n = c->n;
+    free(c);
+    if (n->stopping && n->client_count == 0 && n->on_stopped != NULL && !n->listening) {
+        void (*cb)(node *) = n->on_stopped;
+        n->on_stopped = NULL;
+        cb(n);
+    }
+}
+
+static void client_close(node_client *c) {
+    if (c->closing) return;
+    c->closing = true;
+    node *n = c->n;
+    if (c->prev) c->prev->next = c->next;
+    else n->clients = c->next;
+    if (c->next) c->next->prev = c->prev;
+    QUIVER_ASSERT(n->client_count > 0);
+    n->client_count--;
+    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+    /* Drop finished and deferred slots now; in-flight ones go when they complete. */
+    for (node_slot *s = c->head; s != NULL;) {
+        node_slot *next = s->next;
+        if (!s->in_flight) slot_unlink_free(s);
+        s = next;
+    }
+    uv_close((uv_handle_t *)&c->tcp, close_cb);
+}
+
+static void reject_close_cb(uv_handle_t *h) { free(h); }
+
+static void on_connection(uv_stream_t *server, int status) {
+    node *n = server->data;
+    if (status < 0) return;
+    if (n->stopping) return;
+    if (n->client_count >= n->cfg->max_clients) {
+        uv_tcp_t *t = malloc(sizeof(*t));
+        if (t == NULL) QUIVER_FATAL("out of memory (connection)");
+        uv_tcp_init(n->loop, t);
+        if (uv_accept(server, (uv_stream_t *)t) == 0) {
+            static const char msg[] = "-ERR max number of clients reached\r\n";
+            uv_buf_t b = uv_buf_init((char *)msg, sizeof(msg) - 1);
+            uv_try_write((uv_stream_t *)t, &b, 1);
+        }
+        n->rejected_connections++;
+        uv_close((uv_handle_t *)t, reject_close_cb);
+        return;
+    }
+    node_client *c = calloc(1, sizeof(*c));
+    if (c == NULL) QUIVER_FATAL("out of memory (connection)");
+    c->n = n;
+    c->id = ++n->next_client_id;
+    c->created_ms = node_now_ms();
+    c->refs = 1; /* the handle */
+    resp_parser_init(&c->parser, n->cfg->max_request_bytes);
+    uv_tcp_init(n->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->tcp, close_cb);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->next = n->clients;
+    if (n->clients) n->clients->prev = c;
+    n->clients = c;
+    n->client_count++;
+    n->connections_received++;
+    client_update_reading(c);
+}
+
+int node_server_start(node *n, uv_loop_t *loop, const node_config *cfg, qs_db *db, repl *r, readers *rd,
+                      char *err, size_t err_size_bytes) {
+    QUIVER_ASSERT(n != NULL && loop != NULL && cfg != NULL);
+    memset(n, 0, sizeof(*n));
+    n->loop = loop;
+    n->cfg = cfg;
+    n->db = db;
+    n->repl = r;
+    n->readers = rd;
+    n->start_ms = node_now_ms();
+    uv_tcp_init(loop, &n->listener);
+    n->listener.data = n;
+    struct sockaddr_storage addr;
+    int rc = uv_ip4_addr(cfg->bind, cfg->port, (struct sockaddr_in *)&addr);
+    if (rc != 0) rc = uv_ip6_addr(cfg->bind, cfg->port, (struct sockaddr_in6 *)&addr);
+    if (rc != 0) {
+        snprintf(err, err_size_bytes, "--bind %s is not an IPv4 or IPv6 address", cfg->bind);
+        uv_close((uv_handle_t *)&n->listener, NULL);
+        return rc;
+    }
+    rc = uv_tcp_bind(&n->listener, (const struct sockaddr *)&addr, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&n->listener, 511, on_connection);
+    if (rc != 0) {
+        snprintf(err, err_size_bytes, "cannot listen on %s:%u: %s", cfg->bind, (unsigned)cfg->port, uv_strerror(rc));
+        uv_close((uv_handle_t *)&n->listener, NULL);
+        return rc;
+    }
+    n->listening = true;
+    return 0;
+}
+
+int node_server_port(node *n) {
+    struct sockaddr_storage addr;
+    int len = sizeof(addr);
+    if (uv_tcp_getsockname(&n->listener, (struct sockaddr *)&addr, &len) != 0) return -1;
+    if (addr.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+}
+
+static void listener_close_cb(uv_handle_t *h) {
+    node *n = h->data;
+    n->listening = false;
+    if (n->client_count == 0 && n->on_stopped != NULL) {
+        void (*cb)(node *) = n->on_stopped;
+        n->on_stopped = NULL;
+        cb(n);
+    }
+}
+
+void node_server_stop(node *n) {
+    if (n->stopping) return;
+    n->stopping = true;
+    while (n->clients != NULL) {
+        node_client *c = n->clients;
+        client_close(c);
+    }
+    if (n->listening) {
+        uv_close((uv_handle_t *)&n->listener, listener_close_cb);
+    } else if (n->on_stopped != NULL) {
+        void (*cb)(node *) = n->on_stopped;
+        n->on_stopped = NULL;
+        cb(n);
+    }
+}

@@ -1,0 +1,148 @@
+/*
+ * server.h -- the client side of quiverd: the libuv TCP server, one
+ * node_client per connection, and the per-connection queue of replies.
+ *
+ * Order: a connection's replies leave in request order even though reads
+ * finish on reader threads and writes finish when raft has applied them.
+ * Every request gets a node_slot appended to its connection's queue when it
+ * is parsed; the command fills the slot at once (PING) or later (reads,
+ * writes); node_client_flush sends the ready slots at the head of the queue
+ * and stops at the first one still waiting.
+ *
+ * Lifetime: a connection may close while slots are in flight.  The slot
+ * stays linked and owned by the connection; the client struct is freed only
+ * when its handle is closed and no asynchronous operation (read job, raft
+ * proposal, socket write) still refers to it (refs == 0).  A completion that
+ * finds its connection closed just frees the slot; a write still applies.
+ *
+ * Read-your-writes within a connection: a read that arrives while one of
+ * the connection's writes is still in flight waits (a deferred slot) until
+ * every write before it has been answered, then runs; so a pipelined
+ * "CREATE ...; MATCH ..." sees its own CREATE, as it would on FalkorDB.
+ *
+ * Bounds: at most NODE_CLIENT_PENDING_COUNT_MAX requests waiting per
+ * connection and NODE_CLIENT_OUTPUT_SIZE_MAX_BYTES of replies being written;
+ * past either, the connection stops reading (TCP back-pressure) until it
+ * drains.  At most cfg->max_clients connections; the next one is told
+ * "max number of clients reached" and closed.
+ *
+ * Thread: everything here runs on the loop thread.
+ */
+#ifndef QUIVER_NODE_SERVER_H
+#define QUIVER_NODE_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "../raft/replication.h"
+#include "../storage/graph.h"
+#include "config.h"
+#include "reply.h"
+#include "resp.h"
+
+#define NODE_CLIENT_PENDING_COUNT_MAX 1024
+#define NODE_CLIENT_OUTPUT_SIZE_MAX_BYTES (64u * 1024 * 1024)
+#define NODE_READ_BUFFER_SIZE_BYTES (64 * 1024)
+#define NODE_CLIENT_NAME_SIZE_MAX_BYTES 128
+#define NODE_WRITE_BUFS_COUNT_MAX 64   /* slots gathered into one uv_write */
+
+typedef struct node node;
+typedef struct node_client node_client;
+typedef struct node_slot node_slot;
+typedef struct readers readers;
+
+/* A deferred command: run later with its request (ownership moves in). */
+typedef void (*node_deferred_fn)(node_client *c, node_slot *s, resp_request *req);
+
+struct node_slot {
+    node_slot *prev, *next;
+    node_client *client;
+    reply_buf buf;
+    bool ready;          /* buf holds the complete reply */
+    bool in_flight;      /* an asynchronous operation holds this slot */
+    bool is_write;       /* a write proposal not yet answered */
+    bool compact;        /* GRAPH.QUERY --compact */
+    bool close_after;    /* close the connection once this reply is written (QUIT, protocol error) */
+    node_deferred_fn deferred_fn; /* non-NULL: waiting for earlier writes */
+    resp_request deferred_req;
+};
+
+struct node_client {
+    uv_tcp_t tcp;
+    node *n;
+    node_client *prev, *next; /* node's list of open connections */
+    uint64_t id;
+    uint32_t refs;            /* handle + in-flight slots + in-flight writes */
+    bool closing;             /* uv_close called */
+    bool close_when_flushed;  /* a close_after slot was queued for writing */
+    bool reading;             /* uv_read_start active */
+    bool stop_parsing;        /* after QUIT or a protocol error */
+    bool in_deferred;         /* run_deferred is on the stack: no flush, no re-entry */
+    resp_parser parser;
+    node_slot *head, *tail;
+    uint32_t pending_count;   /* slots in the queue */
+    uint32_t writes_in_flight;/* slots with is_write */
+    uint32_t socket_writes;   /* uv_write requests outstanding */
+    size_t output_bytes;      /* bytes handed to uv_write, not yet written */
+    char name[NODE_CLIENT_NAME_SIZE_MAX_BYTES];
+    char lib_name[64], lib_ver[64];
+    uint64_t created_ms;
+};
+
+struct node {
+    uv_loop_t *loop;
+    const node_config *cfg;
+    qs_db *db;
+    repl *repl;               /* NULL in tests without raft */
+    readers *readers;
+    uv_tcp_t listener;
+    bool listening;
+    bool stopping;
+    node_client *clients;
+    uint32_t client_count;
+    uint64_t next_client_id;
+    uint64_t start_ms;        /* wall clock at start */
+    uint64_t commands_processed;
+    uint64_t connections_received;
+    uint64_t rejected_connections;
+    char read_buffer[NODE_READ_BUFFER_SIZE_BYTES]; /* one for all: parsed at once, in read_cb */
+    void (*on_stopped)(node *n); /* optional: called when every client is closed after node_server_stop */
+};
+
+/* Initialise n (caller-owned memory) and listen on cfg->bind:cfg->port.
+ * db, repl and readers are used by commands (repl may be NULL: writes then
+ * fail with an error, for tests).  Returns 0, or a negative libuv error with
+ * err filled ("cannot listen on 127.0.0.1:6379: address already in use").
+ * Thread: the loop thread. */
+int node_server_start(node *n, uv_loop_t *loop, const node_config *cfg, qs_db *db, repl *r, readers *rd,
+                       char *err, size_t err_size_bytes);
+
+/* The port actually bound (useful with port 0 in tests). */
+int node_server_port(node *n);
+
+/* Stop accepting and close every connection (their in-flight operations
+ * still complete and are dropped).  Thread: the loop thread. */
+void node_server_stop(node *n);
+
+/* ---- used by commands.c / router.c ---- */
+
+/* Mark s complete (its buf holds the reply) and send what can be sent.
+ * If s was in flight, releases the reference it held.  Thread: loop. */
+void node_slot_done(node_slot *s);
+
+/* Take a reference for an asynchronous operation on s (in_flight). */
+void node_slot_hold(node_slot *s);
+
+/* Defer s until every earlier write of its connection is answered. */
+void node_slot_defer(node_slot *s, resp_request *req, node_deferred_fn fn);
+
+/* A write proposal on s was answered (call before node_slot_done); runs
+ * deferred slots that no longer wait for anything. */
+void node_client_write_answered(node_client *c, node_slot *s);
+
+/* Wall clock in ms since the epoch. */
+uint64_t node_now_ms(void);
+
+#endif
