@@ -498,9 +498,12 @@ int qs_open(const char *dir, const qs_options *o, qs_db **out, char *err, size_t
         rocksdb_list_column_families_destroy(cfs, ncf);
         if (missing || extra) {
             current_manifest(dir, manifest, sizeof manifest);
-            errf(err, errn, "%s/%s: a RocksDB database whose column families are not Quiver's (%s%s); "
-                 "refusing to open it. Choose another data directory.", dir, manifest,
-                 missing ? "missing " : "unexpected extra families", missing ? missing : "");
+            /* Our marker is there, so this is either a damaged MANIFEST (RocksDB
+             * may read a garbled one as a shorter list without an error) or a
+             * foreign database with a copied marker: say both. */
+            errf(err, errn, "%s/%s: the MANIFEST does not list Quiver's column families (%s%s): the "
+                 "MANIFEST is damaged or this is not a Quiver database; refusing to open it. %s", dir, manifest,
+                 missing ? "missing " : "unexpected extra families", missing ? missing : "", advice_damaged);
             db_free(db);
             return QS_CORRUPT;
         }
