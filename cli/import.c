@@ -639,6 +639,10 @@ static void send_batch(importer *im, open_batch *b, import_file_kind kind, bool 
     fl->last_line = b->last_line;
     im->flight_count++;
 
+    if (im->o->dump) {
+        fwrite(b->text.data, 1, b->text.len, im->o->dump);
+        fputc('\n', im->o->dump);
+    }
     if (im->o->dry_run) {
         /* Answer as the server would, without one. */
         im->flight_count--;

@@ -74,6 +74,7 @@ typedef struct import_options {
     size_t batch_rows;
     size_t batch_size_bytes;
     size_t in_flight;
+    FILE *dump;           /* when set, every batch's query text is written here, one per line */
     FILE *out;            /* summary */
     FILE *err;            /* progress, warnings, errors */
 } import_options;

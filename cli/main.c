@@ -10,6 +10,7 @@
  * and queries).  Exit status: 0 success, 1 any error (connection refused,
  * query error, failed import), 2 wrong usage.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ static void usage(FILE *f) {
             "      --append           allow a graph that already has nodes\n"
             "      --strict           exit 1 if any row was skipped (default: exit 0, listed)\n"
             "      --dry-run          parse and check every file, send nothing\n"
+            "      --dump-queries FILE  write every batch's Cypher to FILE, one per line\n"
             "      --batch-size N     rows per GRAPH.QUERY (default %d)\n"
             "      --pipeline N       batches in flight (default %d)\n"
             "      --progress, --no-progress   force the progress bar on or off\n"
@@ -90,17 +92,19 @@ static int cmd_import(int argc, char **argv, const char *host, int port, const c
     o.host = host;
     o.port = port;
     o.graph = graph;
-    enum { OPT_APPEND = 256, OPT_STRICT, OPT_DRY, OPT_BATCH, OPT_PIPE, OPT_PROG, OPT_NOPROG, OPT_HELP };
+    enum { OPT_APPEND = 256, OPT_STRICT, OPT_DRY, OPT_BATCH, OPT_PIPE, OPT_PROG, OPT_NOPROG, OPT_HELP, OPT_DUMP };
     static const struct option longs[] = {
         {"host", required_argument, NULL, 'h'},   {"port", required_argument, NULL, 'p'},
         {"graph", required_argument, NULL, 'g'},  {"append", no_argument, NULL, OPT_APPEND},
         {"strict", no_argument, NULL, OPT_STRICT}, {"dry-run", no_argument, NULL, OPT_DRY},
         {"batch-size", required_argument, NULL, OPT_BATCH}, {"pipeline", required_argument, NULL, OPT_PIPE},
         {"progress", no_argument, NULL, OPT_PROG}, {"no-progress", no_argument, NULL, OPT_NOPROG},
-        {"help", no_argument, NULL, OPT_HELP},     {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, OPT_HELP},     {"dump-queries", required_argument, NULL, OPT_DUMP},
+        {NULL, 0, NULL, 0},
     };
     optind = 1;
     int ch;
+    const char *dump_path = NULL;
     while ((ch = getopt_long(argc, argv, "h:p:g:", longs, NULL)) != -1) {
         switch (ch) {
         case 'h': o.host = optarg; break;
@@ -114,6 +118,7 @@ static int cmd_import(int argc, char **argv, const char *host, int port, const c
         case OPT_PROG: o.progress = 1; break;
         case OPT_NOPROG: o.progress = 0; break;
         case OPT_HELP: usage(stdout); return 0;
+        case OPT_DUMP: dump_path = optarg; break;
         default: usage(stderr); return 2;
         }
     }
@@ -124,7 +129,19 @@ static int cmd_import(int argc, char **argv, const char *host, int port, const c
     }
     if (check_graph(o.graph) != 0) return 2;
     o.dir = argv[optind];
-    return import_run(&o);
+    if (dump_path != NULL) {
+        o.dump = fopen(dump_path, "w");
+        if (o.dump == NULL) {
+            fprintf(stderr, "error: cannot write %s: %s\n", dump_path, strerror(errno));
+            return 1;
+        }
+    }
+    int rc = import_run(&o);
+    if (o.dump != NULL && fclose(o.dump) != 0) {
+        fprintf(stderr, "error: writing %s: %s\n", dump_path, strerror(errno));
+        rc = 1;
+    }
+    return rc;
 }
 
 int main(int argc, char **argv) {
