@@ -232,6 +232,27 @@ static int setup(void **state) {
                "p6,p1,,LIKES\n");
     write_file(d, "edges_lives.csv", ":START_ID,:END_ID(City),:TYPE\np1,c1,LIVES_IN\n");
     write_file(d, "README.txt", "not a data file\n");
+    make_dir("misc", d, sizeof d);
+    write_file(d, "nodes_plain.csv", "name\nx\n\ny\n");           /* no :ID, no :LABEL; a blank line */
+    write_file(d, "nodes_empty.csv", "\xef\xbb\xbfid:ID,:LABEL\n");  /* BOM, header only */
+    write_file(d, "edges_none.csv", ":START_ID,:END_ID,:TYPE\n");
+    make_dir("truncated", d, sizeof d);
+    {
+        /* A gzip stream cut in half: a read error, not a silent short file. */
+        cli_buf big = CLI_BUF_INIT;
+        cli_buf_puts(&big, "id:ID,n:int\n");
+        for (int i = 0; i < 20000; i++) cli_buf_printf(&big, "k%d,%d\n", i, i * 7919 % 10007);
+        write_gz(d, "nodes_t.csv.gz", big.data);
+        cli_buf_free(&big);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/nodes_t.csv.gz", d);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        fclose(f);
+        assert_int_equal(truncate(path, size / 2), 0);
+    }
     make_dir("badheader", d, sizeof d);
     write_file(d, "nodes_a.csv", "id:ID,name\na,b\n");
     write_file(d, "edges_a.csv", ":START_ID,:TYPE\na,T\n");
@@ -445,6 +466,49 @@ static void test_connection_refused_and_missing_dir(void **state) {
     release(&c);
 }
 
+static void test_unlabelled_and_empty_files(void **state) {
+    (void)state;
+    fake *f = fake_start();
+    fake_run(f);
+    import_options o;
+    char dir[512];
+    small_options(&o, f, "misc", dir, sizeof dir);
+    o.batch_rows = 100;
+    captured c;
+    capture(&c, &o);
+    int rc = import_run(&o);
+    fflush(c.fout);
+    fflush(c.ferr);
+    if (rc != 0) fail_msg("rc %d\n%s\n%s", rc, c.out, c.err);
+    assert_int_equal(f->query_count, 1);
+    assert_string_equal(f->queries[0],
+                        "CYPHER rows=[{name: 'x'},{name: 'y'}] UNWIND $rows AS r CREATE (n) SET n = r RETURN id(n)");
+    expect(c.out, "    (no label)                              2\n");
+    expect(c.out, "  relationships: 0\n");
+    expect(c.out, "rows skipped: 0");
+    release(&c);
+    fake_stop(f);
+}
+
+static void test_truncated_gzip_fails(void **state) {
+    (void)state;
+    fake *f = fake_start();
+    fake_run(f);
+    import_options o;
+    char dir[512];
+    small_options(&o, f, "truncated", dir, sizeof dir);
+    o.batch_rows = 1000;
+    captured c;
+    capture(&c, &o);
+    assert_int_equal(import_run(&o), 1);
+    fflush(c.ferr);
+    fflush(c.fout);
+    expect(c.err, "error: import stopped: nodes_t.csv.gz: cannot read after line");
+    expect(c.out, "Partly loaded graph 't'");
+    release(&c);
+    fake_stop(f);
+}
+
 /* Dry run over the repository's Debian graph; counts must equal the
  * manifest's (read from manifest.json, not written here). */
 static long manifest_count(const char *manifest, const char *name) {
@@ -511,6 +575,8 @@ int main(void) {
         cmocka_unit_test(test_server_error_stops),
         cmocka_unit_test(test_bad_header_sends_nothing),
         cmocka_unit_test(test_connection_refused_and_missing_dir),
+        cmocka_unit_test(test_unlabelled_and_empty_files),
+        cmocka_unit_test(test_truncated_gzip_fails),
         cmocka_unit_test(test_dry_run_debian),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
