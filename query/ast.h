@@ -93,7 +93,8 @@ struct ast_expr {
     ast_expr_kind kind;
     ast_pos pos;
     union {
-        qv_value literal;                     /* AST_LITERAL (scalar only) */
+        qv_value literal;                     /* AST_LITERAL: a scalar; in ast_param.value also a
+                                                 QV_LIST / QV_MAP of constants (see ast_param) */
         qv_str name;                          /* AST_PARAM, AST_VAR */
         struct {                              /* AST_PROP */
             ast_expr *operand;
@@ -331,8 +332,12 @@ typedef struct ast_single_query {
     ast_clause *clauses;
 } ast_single_query;
 
-/* The `CYPHER name=value ...` prefix: values are constant expressions
- * (literals, lists, maps, negative numbers). */
+/* The `CYPHER name=value ...` prefix: values are constants (literals,
+ * lists, maps, negative numbers).  The parser folds each into ONE
+ * AST_LITERAL whose qv_value may be a QV_LIST or QV_MAP (nested, in the
+ * parser's arena; map keys made unique, a later duplicate winning), so an
+ * import batch costs one 24-byte value per element and the executor uses
+ * value->u.literal as the parameter's value directly. */
 typedef struct ast_param {
     qv_str name;
     ast_expr *value;

@@ -292,6 +292,56 @@ static bool scan_backquoted(lexer *lx, token *t) {
     return true;
 }
 
+/* Clinger's fast path ("How to Read Floating Point Numbers Accurately",
+ * PLDI 1990): when the decimal digits form an integer m < 2^53 and the
+ * decimal exponent e has |e| <= 22, m and 10^|e| are exact doubles and one
+ * IEEE multiplication or division rounds correctly, so the result equals
+ * strtod's.  Anything else goes to strtod. */
+static bool fast_float(const char *s, size_t len, double *out) {
+    static const double pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    uint64_t m = 0;
+    int digits = 0;
+    int exp10 = 0;
+    size_t i = 0;
+    while (i < len && is_digit((unsigned char)s[i])) {
+        if (m == 0 && s[i] == '0') { i++; continue; } /* leading zeros */
+        if (++digits > 15) return false;
+        m = m * 10 + (uint64_t)(s[i] - '0');
+        i++;
+    }
+    if (i < len && s[i] == '.') {
+        i++;
+        while (i < len && is_digit((unsigned char)s[i])) {
+            if (m == 0 && s[i] == '0') { exp10--; i++; continue; }
+            if (++digits > 15) return false;
+            m = m * 10 + (uint64_t)(s[i] - '0');
+            exp10--;
+            i++;
+        }
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        bool neg = false;
+        if (i < len && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+        int e = 0;
+        while (i < len && is_digit((unsigned char)s[i])) {
+            if (e > 10000) return false;
+            e = e * 10 + (s[i++] - '0');
+        }
+        exp10 += neg ? -e : e;
+    }
+    if (i != len) return false;
+    if (m == 0) {
+        *out = 0.0;
+        return true;
+    }
+    if (exp10 < -22 || exp10 > 22) return false;
+    *out = exp10 < 0 ? (double)m / pow10[-exp10] : (double)m * pow10[exp10];
+    return true;
+}
+
 static tok_type scan_number(lexer *lx, token *t) {
     size_t p = lx->pos;
     const char *s = lx->text;
@@ -348,6 +398,13 @@ static tok_type scan_number(lexer *lx, token *t) {
     }
     t->len = p - t->start;
     if (is_float) {
+        double fast;
+        if (fast_float(s + t->start, t->len, &fast)) {
+            t->type = TOK_FLOAT;
+            t->num.d = fast;
+            lx->pos = p;
+            return TOK_FLOAT;
+        }
         char buf[LEXER_FLOAT_SIZE_MAX_BYTES + 1];
         if (t->len > LEXER_FLOAT_SIZE_MAX_BYTES) return lex_error(lx, t, "float literal is too long");
         memcpy(buf, s + t->start, t->len);

@@ -29,8 +29,11 @@
  * pushes again, so one stack serves all nesting levels.  This keeps a
  * 20 MB import literal at one arena node per value and no quadratic copying.
  *
- * Limits: expression nesting QUIVER_QUERY_AST_DEPTH_MAX (checked before the
- * C stack could overflow), text size QUIVER_QUERY_TEXT_SIZE_MAX_BYTES, list
+ * Limits: depth QUIVER_QUERY_AST_DEPTH_MAX, counted over nesting AND over
+ * operator chains (each operator of "a + b + c ..." or "n.a.b ..." adds a
+ * level, since the tree it builds is that deep), so both this parser's
+ * recursion and any recursive walk of the finished tree are bounded; the
+ * check comes before the C stack could overflow.  Text size QUIVER_QUERY_TEXT_SIZE_MAX_BYTES, list
  * and map sizes QUIVER_LIST_COUNT_MAX, string literal size
  * QUIVER_STRING_SIZE_MAX_BYTES, names QUIVER_SCHEMA_NAME_SIZE_MAX_BYTES, and
  * the arena's own byte limit (reported as an error, never a crash).
@@ -248,18 +251,20 @@ static void *pcalloc(parser *p, size_t size_bytes) {
 
 static size_t sc_mark(const parser *p) { return p->scratch_len; }
 
-static void sc_push(parser *p, const void *elem, size_t size_bytes) {
-    if (p->scratch_cap - p->scratch_len < size_bytes) {
-        size_t cap = p->scratch_cap == 0 ? 4096 : p->scratch_cap;
-        while (cap - p->scratch_len < size_bytes) {
-            if (cap > SIZE_MAX / 2) fail_memory(p);
-            cap *= 2;
-        }
-        unsigned char *n = realloc(p->scratch, cap);
-        if (n == NULL) fail_memory(p);
-        p->scratch = n;
-        p->scratch_cap = cap;
+__attribute__((noinline)) static void sc_grow(parser *p, size_t size_bytes) {
+    size_t cap = p->scratch_cap == 0 ? 4096 : p->scratch_cap;
+    while (cap - p->scratch_len < size_bytes) {
+        if (cap > SIZE_MAX / 2) fail_memory(p);
+        cap *= 2;
     }
+    unsigned char *n = realloc(p->scratch, cap);
+    if (n == NULL) fail_memory(p);
+    p->scratch = n;
+    p->scratch_cap = cap;
+}
+
+static inline void sc_push(parser *p, const void *elem, size_t size_bytes) {
+    if (__builtin_expect(p->scratch_cap - p->scratch_len < size_bytes, 0)) sc_grow(p, size_bytes);
     memcpy(p->scratch + p->scratch_len, elem, size_bytes);
     p->scratch_len += size_bytes;
 }
@@ -720,8 +725,10 @@ static ast_expr *parse_atom(parser *p) {
 
 /* Postfix operators after an atom: .key  [i]  [lo..hi]  :Label. */
 static ast_expr *parse_postfix_ops(parser *p, ast_expr *e) {
+    uint32_t saved = p->depth;
     for (;;) {
         token at = p->tok;
+        if (at.type == TOK_DOT || at.type == TOK_LBRACKET || at.type == TOK_COLON) ENTER(p);
         if (at.type == TOK_DOT) {
             next(p);
             ast_expr *pe = new_expr(p, AST_PROP, &at);
@@ -758,6 +765,7 @@ static ast_expr *parse_postfix_ops(parser *p, ast_expr *e) {
             le->u.has_labels.labels = sc_finish(p, mark, sizeof(qv_str), &le->u.has_labels.count);
             e = le;
         } else {
+            p->depth = saved;
             return e;
         }
     }
@@ -786,16 +794,20 @@ static ast_expr *parse_unary(parser *p) {
 }
 
 static ast_expr *parse_pow(parser *p) {
+    uint32_t saved = p->depth;
     ast_expr *e = parse_unary(p);
     while (p->tok.type == TOK_CARET) {
         token at = p->tok;
+        ENTER(p);
         next(p);
         e = binary(p, AST_OP_POW, e, parse_unary(p), &at);
     }
+    p->depth = saved;
     return e;
 }
 
 static ast_expr *parse_mul(parser *p) {
+    uint32_t saved = p->depth;
     ast_expr *e = parse_pow(p);
     for (;;) {
         token at = p->tok;
@@ -803,20 +815,29 @@ static ast_expr *parse_mul(parser *p) {
         if (at.type == TOK_STAR) op = AST_OP_MUL;
         else if (at.type == TOK_SLASH) op = AST_OP_DIV;
         else if (at.type == TOK_PERCENT) op = AST_OP_MOD;
-        else return e;
+        else {
+            p->depth = saved;
+            return e;
+        }
+        ENTER(p);
         next(p);
         e = binary(p, op, e, parse_pow(p), &at);
     }
 }
 
 static ast_expr *parse_add(parser *p) {
+    uint32_t saved = p->depth;
     ast_expr *e = parse_mul(p);
     for (;;) {
         token at = p->tok;
         ast_op op;
         if (at.type == TOK_PLUS) op = AST_OP_ADD;
         else if (at.type == TOK_MINUS) op = AST_OP_SUB;
-        else return e;
+        else {
+            p->depth = saved;
+            return e;
+        }
+        ENTER(p);
         next(p);
         e = binary(p, op, e, parse_mul(p), &at);
     }
@@ -824,10 +845,12 @@ static ast_expr *parse_add(parser *p) {
 
 /* STARTS WITH, ENDS WITH, CONTAINS, IN, =~, IS [NOT] NULL. */
 static ast_expr *parse_string_list_pred(parser *p) {
+    uint32_t saved = p->depth;
     ast_expr *e = parse_add(p);
     for (;;) {
         token at = p->tok;
         ast_op op;
+        ENTER(p);
         if (at.type == TOK_REGEX) {
             op = AST_OP_REGEX;
             next(p);
@@ -854,6 +877,7 @@ static ast_expr *parse_string_list_pred(parser *p) {
             e = n;
             continue;
         } else {
+            p->depth = saved;
             return e;
         }
         e = binary(p, op, e, parse_add(p), &at);
@@ -876,17 +900,20 @@ static bool comparison_op(tok_type t, ast_op *op) {
  * comparisons; the middle operand's subtree is shared (the tree is
  * read-only). */
 static ast_expr *parse_comparison(parser *p) {
+    uint32_t saved = p->depth;
     ast_expr *lhs = parse_string_list_pred(p);
     ast_expr *result = NULL;
     ast_op op;
     while (comparison_op(p->tok.type, &op)) {
         token at = p->tok;
+        ENTER(p);
         next(p);
         ast_expr *rhs = parse_string_list_pred(p);
         ast_expr *cmp = binary(p, op, lhs, rhs, &at);
         result = result == NULL ? cmp : binary(p, AST_OP_AND, result, cmp, &at);
         lhs = rhs;
     }
+    p->depth = saved;
     return result == NULL ? lhs : result;
 }
 
@@ -901,34 +928,42 @@ static ast_expr *parse_not(parser *p) {
 }
 
 static ast_expr *parse_and(parser *p) {
+    uint32_t saved = p->depth;
     ast_expr *e = parse_not(p);
     while (is_kw(p, KW_AND)) {
         token at = p->tok;
+        ENTER(p);
         next(p);
         e = binary(p, AST_OP_AND, e, parse_not(p), &at);
     }
+    p->depth = saved;
     return e;
 }
 
 static ast_expr *parse_xor(parser *p) {
+    uint32_t saved = p->depth;
     ast_expr *e = parse_and(p);
     while (is_kw(p, KW_XOR)) {
         token at = p->tok;
+        ENTER(p);
         next(p);
         e = binary(p, AST_OP_XOR, e, parse_and(p), &at);
     }
+    p->depth = saved;
     return e;
 }
 
 static ast_expr *parse_expr(parser *p) {
+    uint32_t saved = p->depth;
     ENTER(p);
     ast_expr *e = parse_xor(p);
     while (is_kw(p, KW_OR)) {
         token at = p->tok;
+        ENTER(p);
         next(p);
         e = binary(p, AST_OP_OR, e, parse_xor(p), &at);
     }
-    LEAVE(p);
+    p->depth = saved;
     return e;
 }
 
@@ -936,20 +971,85 @@ static ast_expr *parse_expr(parser *p) {
 /* Constant values (the CYPHER name=value prefix)                    */
 /* ---------------------------------------------------------------- */
 
-/* A literal, a negative number, or a list/map of constants.  A tight path
- * of its own because import batches put tens of MB here. */
-static ast_expr *parse_const(parser *p) {
+/* Map keys must be unique in a qv_map (value.h): a later duplicate replaces
+ * the earlier value in place, as {a: 1, a: 2} evaluates to {a: 2}.  Small
+ * maps use a linear scan; larger ones a temporary open-addressing table so
+ * the check stays linear. */
+static uint64_t key_hash(qv_str k) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (uint32_t i = 0; i < k.len; i++) h = (h ^ (unsigned char)k.ptr[i]) * 1099511628211ull;
+    return h;
+}
+
+static uint32_t dedupe_map(parser *p, qv_str *keys, qv_value *values, uint32_t n) {
+    if (n < 2) return n;
+    uint32_t out = 0;
+    if (n <= 32) {
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t j = 0;
+            while (j < out && !(keys[j].len == keys[i].len && memcmp(keys[j].ptr, keys[i].ptr, keys[i].len) == 0)) j++;
+            if (j < out) {
+                values[j] = values[i];
+            } else {
+                keys[out] = keys[i];
+                values[out] = values[i];
+                out++;
+            }
+        }
+        return out;
+    }
+    size_t cap = 64;
+    while (cap < (size_t)n * 2) cap *= 2;
+    uint32_t *slots = malloc(cap * sizeof *slots); /* index + 1; 0 empty */
+    if (slots == NULL) fail_memory(p);
+    memset(slots, 0, cap * sizeof *slots);
+    for (uint32_t i = 0; i < n; i++) {
+        size_t h = (size_t)key_hash(keys[i]) & (cap - 1);
+        for (;;) {
+            uint32_t s = slots[h];
+            if (s == 0) {
+                keys[out] = keys[i];
+                values[out] = values[i];
+                slots[h] = ++out;
+                break;
+            }
+            qv_str o = keys[s - 1];
+            if (o.len == keys[i].len && memcmp(o.ptr, keys[i].ptr, o.len) == 0) {
+                values[s - 1] = values[i];
+                break;
+            }
+            h = (h + 1) & (cap - 1);
+        }
+    }
+    free(slots);
+    return out;
+}
+
+typedef struct const_entry {
+    qv_str key;
+    qv_value value;
+} const_entry;
+
+/* A literal, a negative number, or a list/map of constants, folded into
+ * one qv_value in the arena.  A tight path of its own because import
+ * batches put tens of MB here: one 24-byte qv_value per element instead of
+ * an AST node per element, and the executor gets the value ready-made. */
+static void parse_const_value(parser *p, qv_value *out) {
     token t = p->tok;
     switch (t.type) {
     case TOK_INT:
         next(p);
-        return literal_int(p, &t, false);
+        if (t.num.u > (uint64_t)INT64_MAX) (void)literal_int(p, &t, false); /* reports */
+        *out = qv_int((int64_t)t.num.u);
+        return;
     case TOK_FLOAT:
         next(p);
-        return literal_float(p, &t, false);
+        *out = qv_double(t.num.d);
+        return;
     case TOK_STRING:
         next(p);
-        return literal_string(p, &t);
+        *out = literal_string(p, &t)->u.literal;
+        return;
     case TOK_MINUS:
     case TOK_PLUS: {
         next(p);
@@ -957,69 +1057,93 @@ static ast_expr *parse_const(parser *p) {
         if (num.type != TOK_INT && num.type != TOK_FLOAT) fail_expected(p, "a number");
         next(p);
         bool neg = t.type == TOK_MINUS;
-        ast_expr *e = num.type == TOK_INT ? literal_int(p, &num, neg) : literal_float(p, &num, neg);
-        e->pos = tok_pos(&t);
-        return e;
+        if (num.type == TOK_FLOAT) {
+            *out = qv_double(neg ? -num.num.d : num.num.d);
+        } else if (neg) {
+            *out = qv_int(num.num.u == ((uint64_t)1 << 63) ? INT64_MIN : -(int64_t)num.num.u);
+        } else {
+            if (num.num.u > (uint64_t)INT64_MAX) (void)literal_int(p, &num, false); /* reports */
+            *out = qv_int((int64_t)num.num.u);
+        }
+        return;
     }
     case TOK_LBRACKET: {
         ENTER(p);
         next(p);
-        ast_expr *e = new_expr(p, AST_LIST, &t);
         size_t mark = sc_mark(p);
         if (p->tok.type != TOK_RBRACKET) {
             for (;;) {
-                ast_expr *item = parse_const(p);
+                qv_value item;
+                parse_const_value(p, &item);
                 sc_push(p, &item, sizeof item);
                 if (p->tok.type != TOK_COMMA) break;
                 next(p);
             }
         }
         expect(p, TOK_RBRACKET, "',' or ']'");
-        e->u.list.items = sc_finish(p, mark, sizeof(ast_expr *), &e->u.list.count);
-        if (e->u.list.count > QUIVER_LIST_COUNT_MAX) {
+        if (sc_count(p, mark, sizeof(qv_value)) > QUIVER_LIST_COUNT_MAX) {
             fail_at(p, &t, "List literal has too many elements (the limit is %u)",
                     (unsigned)QUIVER_LIST_COUNT_MAX);
         }
+        qv_list *l = palloc(p, sizeof *l);
+        l->items = sc_finish(p, mark, sizeof(qv_value), &l->count);
+        out->type = QV_LIST;
+        out->u.list = l;
         LEAVE(p);
-        return e;
+        return;
     }
     case TOK_LBRACE: {
         ENTER(p);
         next(p);
-        ast_expr *e = new_expr(p, AST_MAP, &t);
         size_t mark = sc_mark(p);
         if (p->tok.type != TOK_RBRACE) {
             for (;;) {
-                map_entry me;
-                me.key = expect_name(p, "a property key name");
+                const_entry ce;
+                ce.key = expect_name(p, "a property key name");
                 expect(p, TOK_COLON, "':'");
-                me.value = parse_const(p);
-                sc_push(p, &me, sizeof me);
+                parse_const_value(p, &ce.value);
+                sc_push(p, &ce, sizeof ce);
                 if (p->tok.type != TOK_COMMA) break;
                 next(p);
             }
         }
         expect(p, TOK_RBRACE, "',' or '}'");
-        finish_map(p, e, mark);
-        if (e->u.map.count > QUIVER_LIST_COUNT_MAX) {
+        if (sc_count(p, mark, sizeof(const_entry)) > QUIVER_LIST_COUNT_MAX) {
             fail_at(p, &t, "Map literal has too many entries (the limit is %u)",
                     (unsigned)QUIVER_LIST_COUNT_MAX);
         }
+        uint32_t n;
+        const_entry *ents = sc_finish(p, mark, sizeof(const_entry), &n);
+        qv_map *m = palloc(p, sizeof *m);
+        m->keys = n ? palloc(p, n * sizeof(qv_str)) : NULL;
+        m->values = n ? palloc(p, n * sizeof(qv_value)) : NULL;
+        for (uint32_t i = 0; i < n; i++) {
+            m->keys[i] = ents[i].key;
+            m->values[i] = ents[i].value;
+        }
+        m->count = dedupe_map(p, m->keys, m->values, n);
+        out->type = QV_MAP;
+        out->u.map = m;
         LEAVE(p);
-        return e;
+        return;
     }
     case TOK_IDENT:
         if (t.kw == KW_TRUE || t.kw == KW_FALSE || t.kw == KW_NULL) {
             next(p);
-            ast_expr *e = new_expr(p, AST_LITERAL, &t);
-            e->u.literal = t.kw == KW_NULL ? qv_null() : qv_bool(t.kw == KW_TRUE);
-            return e;
+            *out = t.kw == KW_NULL ? qv_null() : qv_bool(t.kw == KW_TRUE);
+            return;
         }
         break;
     default:
         break;
     }
     fail_expected(p, "a literal value (number, string, boolean, null, list or map)");
+}
+
+static ast_expr *parse_const(parser *p) {
+    ast_expr *e = new_expr(p, AST_LITERAL, &p->tok);
+    parse_const_value(p, &e->u.literal);
+    return e;
 }
 
 /* ---------------------------------------------------------------- */
