@@ -640,7 +640,7 @@ int repl_propose(repl *r, const sm_command *cmd, repl_reply_fn cb, void *ctx) {
     }
     size_t size = sm_command_encoded_size(cmd);
     if (r->open != NULL && (r->open->count == QUIVER_ENTRY_COMMANDS_COUNT_MAX ||
-                            r->open->size_bytes + size > QUIVER_ENTRY_SIZE_MAX_BYTES)) {
+                            sm_entry_padded_size(r->open->size_bytes + size) > QUIVER_ENTRY_SIZE_MAX_BYTES)) {
         if (!batch_room(r)) {
             defer_reply(r, cb, NULL, ctx, REPL_BUSY, "too many writes in flight; retry");
             return 0;
@@ -688,7 +688,7 @@ static void batch_propose(repl *r, repl_batch *b) {
     int rc = sm_entry_encode(cmds, b->count, &enc, &len);
     free(cmds);
     QUIVER_ASSERT(rc == SM_CODEC_OK); /* every command was checked in repl_propose */
-    QUIVER_ASSERT(len == b->size_bytes);
+    QUIVER_ASSERT(len == sm_entry_padded_size(b->size_bytes));
     struct raft_buffer buf;
     buf.base = raft_malloc(len);
     if (buf.base == NULL) QUIVER_FATAL("out of memory proposing an entry of %zu bytes", len);
@@ -1035,9 +1035,13 @@ int repl_start(uv_loop_t *loop, const repl_config *cfg, qs_db *db, repl **out, c
                      "raft could not load its state from %s: %s (auto-recovery is off: a damaged log is not "
                      "repaired silently; restore the directory from a replica)",
                      cfg->dir, raft_errmsg(&r->raft));
-        /* Close asynchronously: the caller exits; running the loop frees it. */
+        /* The apply thread stops now, so the caller may close db at once;
+         * raft and our handles close asynchronously (running the loop
+         * frees them). */
         r->stopping = true;
         r->closing = true;
+        sm_close(r->sm);
+        r->sm = NULL;
         raft_close(&r->raft, on_raft_closed);
         return -1;
     }
@@ -1048,6 +1052,8 @@ int repl_start(uv_loop_t *loop, const repl_config *cfg, qs_db *db, repl **out, c
 fail_raft:
     r->stopping = true;
     r->closing = true;
+    sm_close(r->sm);
+    r->sm = NULL;
     uv_check_init(loop, &r->check);
     r->check.data = r;
     uv_idle_init(loop, &r->idle);
@@ -1103,7 +1109,7 @@ static void on_raft_closed(struct raft *rf) {
     raft_uv_close(&r->io);
     raft_uv_tcp_close(&r->transport);
     /* Results still arriving find no batch and are freed. */
-    sm_close(r->sm);
+    if (r->sm != NULL) sm_close(r->sm);
     r->sm = NULL;
     run_deferred(r);
     uv_close((uv_handle_t *)&r->check, handle_closed_cb);

@@ -67,7 +67,11 @@ typedef struct repl_config {
  * with err (NUL-terminated) naming what failed: bad config (node id not in
  * peers, too many peers, address too long), the directory (unusable, or a
  * log raft refuses to load: corrupt segment -- the message names the
- * directory and says auto-recovery is off), the port (in use).
+ * directory and says auto-recovery is off; a snapshot marker of another
+ * database, or newer than the database's applied index), the port (in use).
+ * On failure the apply thread is already stopped (db may be closed at
+ * once); raft's own handles close asynchronously, so run the loop (e.g.
+ * uv_run until it returns) before closing it.
  * Thread: the loop thread, before uv_run or from a loop callback. */
 int repl_start(uv_loop_t *loop, const repl_config *cfg, qs_db *db, repl **out,
                char *err, size_t err_size_bytes);

@@ -49,10 +49,11 @@ int sm_entry_encode(const sm_command *cmds, uint32_t count, uint8_t **buf, size_
         int rc = sm_command_check(&cmds[i]);
         if (rc != SM_CODEC_OK) return rc;
         total += sm_command_encoded_size(&cmds[i]);
-        if (total > QUIVER_ENTRY_SIZE_MAX_BYTES) return SM_CODEC_LIMIT;
+        if (sm_entry_padded_size(total) > QUIVER_ENTRY_SIZE_MAX_BYTES) return SM_CODEC_LIMIT;
     }
+    size_t padded = sm_entry_padded_size(total);
     sm_writer w;
-    sm_writer_init(&w, total, total);
+    sm_writer_init(&w, padded, padded);
     sm_put_u8(&w, SM_ENTRY_VERSION);
     sm_put_u32(&w, count);
     for (uint32_t i = 0; i < count; i++) {
@@ -65,12 +66,14 @@ int sm_entry_encode(const sm_command *cmds, uint32_t count, uint8_t **buf, size_
         sm_put_str(&w, c->graph.ptr, c->graph.len);
         sm_put_str(&w, c->text.ptr, c->text.len);
     }
+    static const uint8_t zeros[SM_ENTRY_ALIGN_BYTES] = {0};
+    sm_put_bytes(&w, zeros, padded - total);
     if (w.err == 0) sm_put_u64(&w, XXH3_64bits(w.buf, w.len));
     if (w.err != 0) {
         free(w.buf);
         return w.err == SM_BYTES_ERR_NOMEM ? SM_CODEC_NOMEM : SM_CODEC_LIMIT;
     }
-    QUIVER_ASSERT(w.len == total); /* the size computed above is the size written */
+    QUIVER_ASSERT(w.len == padded); /* the size computed above is the size written */
     *buf = w.buf;
     *len = w.len;
     return SM_CODEC_OK;
@@ -120,7 +123,10 @@ int sm_entry_decode(const void *buf, size_t len, q_arena *a, sm_command **cmds, 
         int rc = sm_command_check(c);
         if (rc != SM_CODEC_OK) return rc == SM_CODEC_LIMIT ? SM_CODEC_LIMIT : SM_CODEC_MALFORMED;
     }
-    if (r.left != 0) return SM_CODEC_MALFORMED; /* trailing bytes */
+    /* Only zero padding may follow the last command. */
+    if (r.left >= SM_ENTRY_ALIGN_BYTES) return SM_CODEC_MALFORMED;
+    for (size_t i = 0; i < r.left; i++)
+        if (r.p[i] != 0) return SM_CODEC_MALFORMED;
     *cmds = out;
     *count = n;
     return SM_CODEC_OK;

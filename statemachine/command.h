@@ -25,6 +25,10 @@
  *         ...  graph bytes
  *         u32  text length             0 .. QUIVER_QUERY_TEXT_SIZE_MAX_BYTES
  *         ...  text bytes              (empty for SM_CMD_GRAPH_DELETE)
+ *     0..7 zero bytes of padding       so the whole entry is a multiple of 8
+ *                                      bytes: raft 0.22.1's libuv backend
+ *                                      refuses other lengths ("entry buffers
+ *                                      must be 8-byte aligned", uv_append.c)
  *     u64  XXH3-64 of every byte above (xxHash spec, seed 0)
  *
  * The whole entry is at most QUIVER_ENTRY_SIZE_MAX_BYTES.  The checksum
@@ -49,8 +53,17 @@
 #include "../common/value.h"
 
 #define SM_ENTRY_VERSION 1
-/* Fixed bytes around the commands: version + count + checksum. */
+/* Fixed bytes around the commands: version + count + checksum (padding
+ * not included: see sm_entry_padded_size). */
 #define SM_ENTRY_OVERHEAD_BYTES (1 + 4 + 8)
+/* Entry lengths are multiples of this (raft's libuv backend requires it). */
+#define SM_ENTRY_ALIGN_BYTES 8
+
+/* The encoded size of an entry whose overhead and commands add up to
+ * unpadded_bytes: rounded up to SM_ENTRY_ALIGN_BYTES.  Thread: any. */
+static inline size_t sm_entry_padded_size(size_t unpadded_bytes) {
+    return (unpadded_bytes + SM_ENTRY_ALIGN_BYTES - 1) / SM_ENTRY_ALIGN_BYTES * SM_ENTRY_ALIGN_BYTES;
+}
 /* Fixed bytes of one command besides graph and text. */
 #define SM_COMMAND_FIXED_BYTES (1 + 8 + 8 + 8 + 8 + 4 + 4)
 
@@ -92,7 +105,8 @@ typedef enum sm_codec_status {
 } sm_codec_status;
 
 /* Bytes one command takes in an entry (fixed part + graph + text).  The
- * proposer uses it to keep an entry under QUIVER_ENTRY_SIZE_MAX_BYTES.
+ * proposer sums these plus SM_ENTRY_OVERHEAD_BYTES, pads the sum with
+ * sm_entry_padded_size, and keeps it under QUIVER_ENTRY_SIZE_MAX_BYTES.
  * Thread: any. */
 size_t sm_command_encoded_size(const sm_command *cmd);
 
@@ -107,13 +121,15 @@ int sm_command_check(const sm_command *cmd);
  * On success *buf is a malloc'd buffer of *len bytes, owned by the caller
  * (free()).  Returns SM_CODEC_OK, SM_CODEC_INVALID or SM_CODEC_LIMIT (see
  * sm_command_check; also count 0 -> INVALID, count or total size over the
- * limits -> LIMIT), SM_CODEC_NOMEM; *buf is untouched on error.
+ * limits -> LIMIT), SM_CODEC_NOMEM; *buf is untouched on error.  *len is
+ * always a multiple of SM_ENTRY_ALIGN_BYTES.
  * Thread: any. */
 int sm_entry_encode(const sm_command *cmds, uint32_t count, uint8_t **buf, size_t *len);
 
 /* Decode an entry.  Never trusts the input: every length is checked against
  * the remaining buffer and against the limits, the checksum is verified
- * first, trailing bytes are refused.  On success *cmds is an array of
+ * first, trailing bytes other than the zero padding (fewer than
+ * SM_ENTRY_ALIGN_BYTES) are refused.  An unpadded entry is accepted too.  On success *cmds is an array of
  * *count commands allocated in arena a; their graph and text point INTO buf
  * (zero copy), so buf must outlive the commands.  Returns SM_CODEC_OK,
  * SM_CODEC_MALFORMED, SM_CODEC_VERSION, SM_CODEC_LIMIT or SM_CODEC_NOMEM;
