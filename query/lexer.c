@@ -264,6 +264,8 @@ static tok_type lex_error(lexer *lx, token *t, const char *message) {
     t->end = lx->pos > t->begin ? lx->pos : t->begin + 1;
     if (t->end > lx->len) t->end = lx->len;
     if (t->end < t->begin) t->end = t->begin;
+    t->start = t->begin;
+    t->len = t->end - t->begin;
     t->type = TOK_ERROR;
     return TOK_ERROR;
 }

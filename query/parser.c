@@ -1854,7 +1854,9 @@ static void parse_params(parser *p, ast_query *q) {
         prm.value = parse_const(p);
         sc_push(p, &prm, sizeof prm);
     }
-    if (sc_count(p, mark, sizeof(ast_param)) == 0 && tok_is_name(&p->tok)) {
+    /* an empty prefix ("CYPHER MATCH ...") is accepted; a lone name is not */
+    if (sc_count(p, mark, sizeof(ast_param)) == 0 && tok_is_name(&p->tok) && !at_clause_start(p) &&
+        !is_kw(p, KW_EXPLAIN)) {
         token t1;
         peek_tok(p, 1, &t1);
         fail_expected_at(p, &t1, "'='");

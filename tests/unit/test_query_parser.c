@@ -717,6 +717,11 @@ static void test_explain_and_params_prefix(void **state) {
                 "PARAM rows=[[1 'a'] [2 'b']] ; UNWIND $rows AS r | CREATE (:N {id:([] r 0)})");
     check_parse("CYPHER limit = 3 EXPLAIN MATCH (n) RETURN n LIMIT $limit",
                 "EXPLAIN PARAM limit=3 ; MATCH (n) | RETURN n \"n\" LIMIT $limit");
+    check_parse("CYPHER MATCH (n) RETURN n", "MATCH (n) | RETURN n \"n\"");
+    check_parse("CYPHER a=1 a=2 RETURN $a AS a", "PARAM a=1 ; PARAM a=2 ; RETURN $a AS a");
+    /* what FalkorDB's Python client sends: backquoted map keys, \\ and \" escapes, repr floats */
+    check_parse("CYPHER m={`@type`:\"a\\\\b\\\"c\",`k-1`:1e-05,`k`:[null,true,false],`k`:2} RETURN $m AS m",
+                "PARAM m={@type:'a\\b\"c' k-1:1e-05f k:2} ; RETURN $m AS m");
     check_error("CYPHER a=1+2 RETURN $a", 1, 11, "Invalid input '+'");
     check_error("CYPHER params", 1, 14, "Invalid input at end of input: expected '='");
     check_error("CYPHER a= RETURN 1", 1, 11, "expected a literal value");
