@@ -160,6 +160,7 @@ struct repl {
 
     uv_check_t check;
     uv_idle_t idle;
+    uv_async_t async; /* the apply thread's wake-up: results to deliver */
 
     sm_request_id next_id;
     uint64_t rng;
@@ -207,7 +208,7 @@ static void idle_noop(uv_idle_t *h) { (void)h; }
 /* Make sure the check callback runs soon: an active idle handle keeps the
  * loop from blocking in poll. */
 static void kick(repl *r) {
-    if (r->handles_open != 2 || uv_is_closing((uv_handle_t *)&r->idle)) return;
+    if (r->handles_open != 3 || uv_is_closing((uv_handle_t *)&r->idle)) return;
     if (!uv_is_active((uv_handle_t *)&r->idle)) uv_idle_start(&r->idle, idle_noop);
 }
 
@@ -446,6 +447,19 @@ static int wrap_truncate(struct raft_io *io, raft_index index) {
     int rv = repl_of_io(io)->io_truncate(io, index);
     if (rv != 0) QUIVER_FATAL("raft could not truncate its log at %llu: %s (%s)", index, raft_strerror(rv), io->errmsg);
     return 0;
+}
+
+/* The apply thread's wake-up (any thread): uv_async_send is thread-safe
+ * and coalesces. */
+static void sm_wake(void *ctx) {
+    repl *r = ctx;
+    uv_async_send(&r->async);
+}
+
+static void async_cb(uv_async_t *h) {
+    repl *r = h->data;
+    if (r->sm != NULL) sm_deliver(r->sm);
+    kick(r); /* the applied index moved: waiters may be satisfied */
 }
 
 /* ------------------------------------------------------------------ */
@@ -890,6 +904,7 @@ static int ensure_dir(const char *dir, char *err, size_t err_size) {
 }
 
 static void on_raft_closed(struct raft *rf);
+static void close_handles(repl *r);
 
 int repl_start(uv_loop_t *loop, const repl_config *cfg, qs_db *db, repl **out, char *err, size_t err_size_bytes) {
     QUIVER_ASSERT(loop != NULL && cfg != NULL && db != NULL && out != NULL && err != NULL);
@@ -940,10 +955,18 @@ int repl_start(uv_loop_t *loop, const repl_config *cfg, qs_db *db, repl **out, c
         return -1;
     }
 
-    if (sm_open(db, loop, on_result, r, &r->sm, err, err_size_bytes) != 0) {
-        free(r->waiters);
-        free(r);
-        return -1;
+    /* Handles first: every failure path below closes them asynchronously. */
+    uv_check_init(loop, &r->check);
+    r->check.data = r;
+    uv_idle_init(loop, &r->idle);
+    r->idle.data = r;
+    uv_async_init(loop, &r->async, async_cb);
+    r->async.data = r;
+    r->handles_open = 3;
+
+    if (sm_open(db, sm_wake, r, on_result, r, &r->sm, err, err_size_bytes) != 0) {
+        r->sm = NULL;
+        goto fail_handles;
     }
     r->last_enqueued_index = 0;
 
@@ -1019,11 +1042,6 @@ int repl_start(uv_loop_t *loop, const repl_config *cfg, qs_db *db, repl **out, c
     if (cfg->snapshot_threshold) raft_set_snapshot_threshold(&r->raft, (unsigned)cfg->snapshot_threshold);
     if (cfg->snapshot_trailing) raft_set_snapshot_trailing(&r->raft, (unsigned)cfg->snapshot_trailing);
 
-    uv_check_init(loop, &r->check);
-    r->check.data = r;
-    uv_idle_init(loop, &r->idle);
-    r->idle.data = r;
-    r->handles_open = 2;
     uv_check_start(&r->check, check_cb);
 
     rv = raft_start(&r->raft);
@@ -1054,17 +1072,15 @@ fail_raft:
     r->closing = true;
     sm_close(r->sm);
     r->sm = NULL;
-    uv_check_init(loop, &r->check);
-    r->check.data = r;
-    uv_idle_init(loop, &r->idle);
-    r->idle.data = r;
-    r->handles_open = 2;
     raft_close(&r->raft, on_raft_closed);
     return -1;
 fail_sm:
     sm_close(r->sm);
-    free(r->waiters);
-    free(r);
+    r->sm = NULL;
+fail_handles:
+    r->stopping = true;
+    r->closing = true;
+    close_handles(r);
     return -1;
 }
 
@@ -1104,6 +1120,12 @@ static void handle_closed_cb(uv_handle_t *h) {
     if (done) done(ctx);
 }
 
+static void close_handles(repl *r) {
+    uv_close((uv_handle_t *)&r->check, handle_closed_cb);
+    uv_close((uv_handle_t *)&r->idle, handle_closed_cb);
+    uv_close((uv_handle_t *)&r->async, handle_closed_cb);
+}
+
 static void on_raft_closed(struct raft *rf) {
     repl *r = rf->data;
     raft_uv_close(&r->io);
@@ -1112,8 +1134,7 @@ static void on_raft_closed(struct raft *rf) {
     if (r->sm != NULL) sm_close(r->sm);
     r->sm = NULL;
     run_deferred(r);
-    uv_close((uv_handle_t *)&r->check, handle_closed_cb);
-    uv_close((uv_handle_t *)&r->idle, handle_closed_cb);
+    close_handles(r);
 }
 
 /* Runs from the check callback, outside any raft callback. */

@@ -85,8 +85,8 @@ typedef struct sm_dedup_item {
 
 struct sm {
     qs_db *db;
-    uv_loop_t *loop;
-    uv_async_t async;
+    sm_wake_fn wake;
+    void *wake_ctx;
     sm_result_fn on_result;
     void *ctx;
 
@@ -413,7 +413,9 @@ static void *apply_main(void *arg) {
         pthread_mutex_lock(&s->mu);
         s->applied++;
         pthread_cond_broadcast(&s->progress_cond);
-        if (slot->outcome_count > 0) uv_async_send(&s->async);
+        pthread_mutex_unlock(&s->mu);
+        s->wake(s->wake_ctx); /* also for entries without results: applied advanced */
+        pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
@@ -444,8 +446,6 @@ void sm_deliver(sm *s) {
     pthread_mutex_unlock(&s->mu);
     s->delivering = false;
 }
-
-static void async_cb(uv_async_t *h) { sm_deliver(h->data); }
 
 void sm_enqueue(sm *s, uint64_t index, const void *buf, size_t len) {
     QUIVER_ASSERT(s != NULL && buf != NULL);
@@ -517,16 +517,17 @@ static void sm_free(sm *s) {
     free(s);
 }
 
-int sm_open(qs_db *db, uv_loop_t *loop, sm_result_fn on_result, void *ctx, sm **out, char *err,
+int sm_open(qs_db *db, sm_wake_fn wake, void *wake_ctx, sm_result_fn on_result, void *ctx, sm **out, char *err,
             size_t err_size_bytes) {
-    QUIVER_ASSERT(db != NULL && loop != NULL && on_result != NULL && out != NULL && err != NULL);
+    QUIVER_ASSERT(db != NULL && wake != NULL && on_result != NULL && out != NULL && err != NULL);
     sm *s = calloc(1, sizeof *s);
     if (s == NULL) {
         snprintf(err, err_size_bytes, "out of memory starting the state machine");
         return -1;
     }
     s->db = db;
-    s->loop = loop;
+    s->wake = wake;
+    s->wake_ctx = wake_ctx;
     s->on_result = on_result;
     s->ctx = ctx;
     pthread_mutex_init(&s->mu, NULL);
@@ -555,25 +556,15 @@ int sm_open(qs_db *db, uv_loop_t *loop, sm_result_fn on_result, void *ctx, sm **
         sm_free(s);
         return -1;
     }
-    if (uv_async_init(loop, &s->async, async_cb) != 0) {
-        snprintf(err, err_size_bytes, "cannot create the state machine's wake-up handle");
-        sm_free(s);
-        return -1;
-    }
-    s->async.data = s;
     rc = pthread_create(&s->thread, NULL, apply_main, s);
     if (rc != 0) {
         snprintf(err, err_size_bytes, "cannot start the apply thread: %s", strerror(rc));
-        uv_close((uv_handle_t *)&s->async, NULL);
-        /* the handle memory must outlive the close: leak s deliberately only
-         * in this start-up failure, which ends the process anyway */
+        sm_free(s);
         return -1;
     }
     *out = s;
     return 0;
 }
-
-static void close_cb(uv_handle_t *h) { sm_free(h->data); }
 
 void sm_close(sm *s) {
     QUIVER_ASSERT(s != NULL);
@@ -585,5 +576,5 @@ void sm_close(sm *s) {
     QUIVER_ASSERT(rc == 0);
     sm_deliver(s);
     QUIVER_ASSERT(s->head == s->tail);
-    uv_close((uv_handle_t *)&s->async, close_cb);
+    sm_free(s);
 }

@@ -32,9 +32,11 @@
  * adds the RESP "ERR " prefix as for every error).
  *
  * Results go back to the loop thread through the same bounded ring (an
- * entry's slot is freed only after its results are delivered) and
- * uv_async_send; on_result is called on the loop thread, for every command,
- * in log order.  The apply thread never waits for the loop thread, so the
+ * entry's slot is freed only after its results are delivered): the apply
+ * thread calls the owner's wake function (raft/ makes it a uv_async_send),
+ * the owner calls sm_deliver on the loop thread, and on_result runs there,
+ * for every command, in log order.  The module itself has no libuv
+ * dependency.  The apply thread never waits for the loop thread, so the
  * loop thread may wait for the apply thread (sm_enqueue when the ring is
  * full, sm_sync) without deadlock.
  *
@@ -57,8 +59,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <uv.h>
-
 #include "../query/query.h"
 #include "../storage/graph.h"
 #include "command.h"
@@ -75,13 +75,19 @@ typedef struct sm sm;
  * on replay get no call. */
 typedef void (*sm_result_fn)(void *ctx, sm_request_id id, uint64_t index, query_result *r);
 
+/* Called FROM THE APPLY THREAD after each entry is applied: the owner must
+ * arrange for sm_deliver to run soon on the loop thread (uv_async_send is
+ * the intended body).  Must be thread-safe and must not block. */
+typedef void (*sm_wake_fn)(void *wake_ctx);
+
 /* Start the apply thread on db (opened by the caller, who keeps ownership
- * and closes it after sm_close).  Loads the de-dup table.  Registers a
- * uv_async handle on loop (the loop must run for results to be delivered).
+ * and closes it after sm_close).  Loads the de-dup table.  wake is called
+ * from the apply thread whenever results may be waiting (see sm_wake_fn).
  * Returns 0 and *out, or -1 with err filled (NUL-terminated) when the
- * de-dup table does not decode (message names the key) or a thread cannot
- * be started.  Thread: the loop thread. */
-int sm_open(qs_db *db, uv_loop_t *loop, sm_result_fn on_result, void *ctx, sm **out,
+ * de-dup table does not decode (message names the key) or the thread
+ * cannot be started.  Thread: the loop thread (the one that will call
+ * sm_enqueue and sm_deliver). */
+int sm_open(qs_db *db, sm_wake_fn wake, void *wake_ctx, sm_result_fn on_result, void *ctx, sm **out,
             char *err, size_t err_size_bytes);
 
 /* Queue the committed entry at index (from fsm->apply) for the apply
@@ -111,18 +117,18 @@ uint64_t sm_applied_index(const sm *s);
  * 0.22.1 calls fsm->snapshot and even snapshot_async there). */
 void sm_sync(sm *s, uint64_t index);
 
-/* Deliver every finished result now (on_result calls) without waiting.
- * Normally the uv_async does this; exposed for shutdown and tests.
+/* Deliver every finished result now (on_result calls, in log order)
+ * without waiting for more.  The owner calls it when woken (sm_wake_fn);
+ * sm_enqueue and sm_close call it too.  A call from inside an on_result
+ * callback returns at once (the outer call continues, keeping the order).
  * Thread: the loop thread. */
 void sm_deliver(sm *s);
 
 /* Number of request ids in the de-dup table (tests, metrics).  Thread: any. */
 uint32_t sm_dedup_count(sm *s);
 
-/* Stop: finish applying what is queued, deliver its results, join the
- * apply thread, close the uv_async handle (the loop must run once more for
- * the close to complete; sm memory is freed in its close callback, so do
- * not touch s after this call).  Thread: the loop thread. */
+/* Stop: finish applying what is queued, join the apply thread, deliver
+ * the remaining results (on_result), free s.  Thread: the loop thread. */
 void sm_close(sm *s);
 
 #endif

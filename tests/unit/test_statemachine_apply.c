@@ -25,7 +25,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <uv.h>
+#include <pthread.h>
+#include <time.h>
 
 #include "common/limits.h"
 #include "statemachine/command.h"
@@ -75,8 +76,9 @@ typedef struct got {
 
 typedef struct fixture {
     char dir[512];
-    uv_loop_t loop;
-    uv_timer_t tick;
+    pthread_mutex_t mu; /* the wake-up: the apply thread signals, the test thread delivers */
+    pthread_cond_t cond;
+    uint64_t wakes;
     qs_db *db;
     sm *s;
     got *got;
@@ -100,18 +102,24 @@ static void on_result(void *ctx, sm_request_id id, uint64_t index, query_result 
     query_result_free(r);
 }
 
-static void tick_cb(uv_timer_t *t) { (void)t; }
+/* Called from the apply thread. */
+static void wake(void *ctx) {
+    fixture *f = ctx;
+    pthread_mutex_lock(&f->mu);
+    f->wakes++;
+    pthread_cond_signal(&f->cond);
+    pthread_mutex_unlock(&f->mu);
+}
 
 static void open_all(fixture *f) {
     char err[512];
     qs_options o = {0, true};
     assert_int_equal(qs_open(f->dir, &o, &f->db, err, sizeof err), QS_OK);
-    assert_int_equal(sm_open(f->db, &f->loop, on_result, f, &f->s, err, sizeof err), 0);
+    assert_int_equal(sm_open(f->db, wake, f, on_result, f, &f->s, err, sizeof err), 0);
 }
 
 static void close_all(fixture *f) {
     sm_close(f->s);
-    uv_run(&f->loop, UV_RUN_NOWAIT); /* completes the async handle's close */
     qs_close(f->db);
     f->s = NULL;
     f->db = NULL;
@@ -126,10 +134,8 @@ static int setup(void **state) {
     assert_int_equal(system(cmd), 0);
     snprintf(f->dir, sizeof f->dir, "%s/sm-apply-XXXXXX", base);
     assert_non_null(mkdtemp(f->dir));
-    assert_int_equal(uv_loop_init(&f->loop), 0);
-    uv_timer_init(&f->loop, &f->tick);
-    uv_timer_start(&f->tick, tick_cb, 10, 10); /* bounds each UV_RUN_ONCE */
-    uv_unref((uv_handle_t *)&f->tick);
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cond, NULL);
     open_all(f);
     *state = f;
     return 0;
@@ -138,9 +144,8 @@ static int setup(void **state) {
 static int teardown(void **state) {
     fixture *f = *state;
     if (f->s) close_all(f);
-    uv_close((uv_handle_t *)&f->tick, NULL);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cond);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
     assert_int_equal(system(cmd), 0);
@@ -149,14 +154,24 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* Run the loop until n results arrived or 30 s passed (a hang, not a timing). */
+/* Deliver results until n arrived or 30 s passed (a hang guard, not a
+ * timing assertion): wait for a wake-up, then deliver on this thread, the
+ * way raft/ does it on the loop thread. */
 static void wait_results(fixture *f, uint32_t n) {
-    uint64_t deadline = uv_now(&f->loop) + 30000;
-    while (f->got_count < n && uv_now(&f->loop) < deadline) {
-        uv_ref((uv_handle_t *)&f->tick);
-        uv_run(&f->loop, UV_RUN_ONCE);
-        uv_unref((uv_handle_t *)&f->tick);
-        uv_update_time(&f->loop);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 30;
+    for (;;) {
+        pthread_mutex_lock(&f->mu);
+        uint64_t seen = f->wakes;
+        pthread_mutex_unlock(&f->mu);
+        sm_deliver(f->s);
+        if (f->got_count >= n) break;
+        pthread_mutex_lock(&f->mu);
+        int rc = 0;
+        while (f->wakes == seen && rc == 0) rc = pthread_cond_timedwait(&f->cond, &f->mu, &deadline);
+        pthread_mutex_unlock(&f->mu);
+        if (rc != 0) break;
     }
     assert_int_equal(f->got_count, n);
 }
