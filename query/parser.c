@@ -495,11 +495,12 @@ static ast_expr *parse_list_or_comprehension(parser *p) {
     }
     ast_expr *e = new_expr(p, AST_LIST, &at);
     size_t mark = sc_mark(p);
+    uint32_t count = 0;
     if (p->tok.type != TOK_RBRACKET) {
         for (;;) {
             ast_expr *item = parse_expr(p);
             sc_push(p, &item, sizeof item);
-            if (sc_count(p, mark, sizeof item) > QUIVER_LIST_COUNT_MAX) {
+            if (++count > QUIVER_LIST_COUNT_MAX) {
                 fail_at(p, &at, "List literal has too many elements (the limit is %u)",
                         (unsigned)QUIVER_LIST_COUNT_MAX);
             }
@@ -536,6 +537,7 @@ static ast_expr *parse_map(parser *p) {
     expect(p, TOK_LBRACE, "'{'");
     ast_expr *e = new_expr(p, AST_MAP, &at);
     size_t mark = sc_mark(p);
+    uint32_t count = 0;
     if (p->tok.type != TOK_RBRACE) {
         for (;;) {
             map_entry me;
@@ -543,7 +545,7 @@ static ast_expr *parse_map(parser *p) {
             expect(p, TOK_COLON, "':'");
             me.value = parse_expr(p);
             sc_push(p, &me, sizeof me);
-            if (sc_count(p, mark, sizeof me) > QUIVER_LIST_COUNT_MAX) {
+            if (++count > QUIVER_LIST_COUNT_MAX) {
                 fail_at(p, &at, "Map literal has too many entries (the limit is %u)",
                         (unsigned)QUIVER_LIST_COUNT_MAX);
             }
@@ -1071,20 +1073,21 @@ static void parse_const_value(parser *p, qv_value *out) {
         ENTER(p);
         next(p);
         size_t mark = sc_mark(p);
+        uint32_t count = 0;
         if (p->tok.type != TOK_RBRACKET) {
             for (;;) {
                 qv_value item;
                 parse_const_value(p, &item);
                 sc_push(p, &item, sizeof item);
+                if (++count > QUIVER_LIST_COUNT_MAX) {
+                    fail_at(p, &t, "List literal has too many elements (the limit is %u)",
+                            (unsigned)QUIVER_LIST_COUNT_MAX);
+                }
                 if (p->tok.type != TOK_COMMA) break;
                 next(p);
             }
         }
         expect(p, TOK_RBRACKET, "',' or ']'");
-        if (sc_count(p, mark, sizeof(qv_value)) > QUIVER_LIST_COUNT_MAX) {
-            fail_at(p, &t, "List literal has too many elements (the limit is %u)",
-                    (unsigned)QUIVER_LIST_COUNT_MAX);
-        }
         qv_list *l = palloc(p, sizeof *l);
         l->items = sc_finish(p, mark, sizeof(qv_value), &l->count);
         out->type = QV_LIST;
@@ -1096,6 +1099,7 @@ static void parse_const_value(parser *p, qv_value *out) {
         ENTER(p);
         next(p);
         size_t mark = sc_mark(p);
+        uint32_t count = 0;
         if (p->tok.type != TOK_RBRACE) {
             for (;;) {
                 const_entry ce;
@@ -1103,15 +1107,15 @@ static void parse_const_value(parser *p, qv_value *out) {
                 expect(p, TOK_COLON, "':'");
                 parse_const_value(p, &ce.value);
                 sc_push(p, &ce, sizeof ce);
+                if (++count > QUIVER_LIST_COUNT_MAX) {
+                    fail_at(p, &t, "Map literal has too many entries (the limit is %u)",
+                            (unsigned)QUIVER_LIST_COUNT_MAX);
+                }
                 if (p->tok.type != TOK_COMMA) break;
                 next(p);
             }
         }
         expect(p, TOK_RBRACE, "',' or '}'");
-        if (sc_count(p, mark, sizeof(const_entry)) > QUIVER_LIST_COUNT_MAX) {
-            fail_at(p, &t, "Map literal has too many entries (the limit is %u)",
-                    (unsigned)QUIVER_LIST_COUNT_MAX);
-        }
         uint32_t n;
         const_entry *ents = sc_finish(p, mark, sizeof(const_entry), &n);
         qv_map *m = palloc(p, sizeof *m);

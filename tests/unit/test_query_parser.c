@@ -540,6 +540,14 @@ static int parse_any(const char *q, size_t len) {
     return rc;
 }
 
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rng(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
 /* ---------------------------------------------------------------- */
 /* Tests: clauses                                                    */
 /* ---------------------------------------------------------------- */
@@ -862,6 +870,146 @@ static void test_pattern_predicates(void **state) {
     check_error("MATCH (a) WHERE (a {x: 1}) RETURN a", 1, 17, "at least one relationship");
 }
 
+static void test_misc_forms(void **state) {
+    (void)state;
+    check_parse("MATCH (n:`Weird Label` {`odd key`: 1})-[:`REL TYPE`]->(m) RETURN n",
+                "MATCH (n:Weird Label {odd key:1})-[:REL TYPE]->(m) | RETURN n \"n\"");
+    check_parse("MATCH (n) SET n.end = 1, n.match = n.return", "MATCH (n) | SET (. n end) = 1, (. n match) = (. n return)");
+    check_parse("MATCH (n) RETURN n SKIP $s LIMIT $l", "MATCH (n) | RETURN n \"n\" SKIP $s LIMIT $l");
+    check_parse("MATCH (n) RETURN n.a AS a, count(*) AS c ORDER BY count(*) DESC",
+                "MATCH (n) | RETURN (. n a) AS a, (count *) AS c ORDER (count *) DESC");
+    check_parse("MATCH (n) WHERE n.id IN $ids AND all(x IN n.list WHERE x > 0) RETURN n",
+                "MATCH (n) WHERE (AND (IN (. n id) $ids) (ALL x (. n list) (> x 0))) | RETURN n \"n\"");
+    check_parse("MATCH (a /* c */)-[ // c\n :T]->(b) RETURN a", "MATCH (a)-[:T]->(b) | RETURN a \"a\"");
+    check_parse("RETURN CASE WHEN CASE x WHEN 1 THEN true END THEN 1 END AS y",
+                "RETURN (CASE _ ((CASE x (1 true) _) 1) _) AS y");
+    check_parse("UNWIND range(1, 3) AS i WITH i WHERE i > 1 RETURN i",
+                "UNWIND (range 1 3) AS i | WITH i \"i\" WHERE (> i 1) | RETURN i \"i\"");
+    check_parse("MATCH (n) WITH n AS yield, n AS call, n AS index RETURN yield, call, index",
+                "MATCH (n) | WITH n AS yield, n AS call, n AS index | RETURN yield \"yield\", call \"call\", "
+                "index \"index\"");
+    check_parse("MERGE (a:A {id: 1}) MERGE (b:B {id: 2}) MERGE (a)-[:T]->(b)",
+                "MERGE (a:A {id:1}) | MERGE (b:B {id:2}) | MERGE (a)-[:T]->(b)");
+    /* map projections are not supported (yet) */
+    check_error("MATCH (n) RETURN n {.name} AS x", 1, 20, "Invalid input '{'");
+}
+
+static void test_positions(void **state) {
+    (void)state;
+    const char *t = "MATCH (a)\n  -[r:T]->(b)\nWHERE a.x = 1\nRETURN a.x + 2 AS y";
+    q_arena a;
+    q_arena_init(&a, 0);
+    ast_query q;
+    parse_error err;
+    assert_int_equal(cypher_parse(t, strlen(t), &a, &q, &err), 0);
+    const ast_clause *m = &q.parts[0].clauses[0];
+    assert_int_equal(m->pos.line, 1);
+    assert_int_equal(m->pos.column, 1);
+    const ast_path *path = &m->u.match.pattern.paths[0];
+    assert_int_equal(path->nodes[0].pos.line, 1);
+    assert_int_equal(path->nodes[0].pos.column, 7);
+    assert_int_equal(path->rels[0].pos.line, 2);
+    assert_int_equal(path->rels[0].pos.column, 3);
+    assert_int_equal(path->nodes[1].pos.column, 11);
+    const ast_expr *w = m->u.match.where;
+    assert_int_equal(w->kind, AST_BINARY);
+    assert_int_equal(w->pos.line, 3);
+    assert_int_equal(w->pos.column, 11); /* the operator */
+    assert_int_equal(w->u.op.lhs->pos.column, 8);
+    const ast_clause *r = &q.parts[0].clauses[1];
+    assert_int_equal(r->pos.line, 4);
+    assert_int_equal(q.writes, false);
+    q_arena_free(&a);
+}
+
+static void test_big_literals(void **state) {
+    (void)state;
+    /* a 1 MB string literal, and an identifier over the name limit */
+    size_t n = 1u << 20;
+    char *q = malloc(n + 64);
+    assert_non_null(q);
+    size_t o = (size_t)sprintf(q, "RETURN '");
+    memset(q + o, 'x', n);
+    o += n;
+    o += (size_t)sprintf(q + o, "' AS s");
+    q_arena a;
+    q_arena_init(&a, 0);
+    ast_query out;
+    parse_error err;
+    assert_int_equal(cypher_parse(q, o, &a, &out, &err), 0);
+    assert_int_equal(out.parts[0].clauses[0].u.projection.items[0].expr->u.literal.u.s.len, n);
+    q_arena_free(&a);
+    o = (size_t)sprintf(q, "RETURN ");
+    memset(q + o, 'v', QUIVER_SCHEMA_NAME_SIZE_MAX_BYTES + 1);
+    o += QUIVER_SCHEMA_NAME_SIZE_MAX_BYTES + 1;
+    q_arena_init(&a, 0);
+    assert_int_equal(cypher_parse(q, o, &a, &out, &err), -1);
+    assert_non_null(strstr(err.message, "Identifier is too long"));
+    q_arena_free(&a);
+    /* maps with many keys: duplicates folded in the constant path */
+    o = (size_t)sprintf(q, "CYPHER m={");
+    for (int i = 0; i < 1000; i++) o += (size_t)sprintf(q + o, "%sk%d:%d", i ? "," : "", i % 100, i);
+    o += (size_t)sprintf(q + o, "} RETURN $m AS m");
+    q_arena_init(&a, 0);
+    assert_int_equal(cypher_parse(q, o, &a, &out, &err), 0);
+    qv_map *map = out.params[0].value->u.literal.u.map;
+    assert_int_equal(map->count, 100);
+    assert_int_equal(map->values[7].u.i, 907); /* last duplicate wins, first position kept */
+    assert_memory_equal(map->keys[7].ptr, "k7", 2);
+    q_arena_free(&a);
+    free(q);
+}
+
+/* Valid queries mutated at random (bytes deleted, duplicated, replaced,
+ * tokens swapped in): never a crash. */
+static void test_mutations(void **state) {
+    (void)state;
+    const char *base[] = {
+        "MATCH (a:A {x: 1})-[r:T*1..2]->(b) WHERE a.y > 2 AND NOT (a)-->(b) RETURN a.x AS x, count(*) ORDER BY x",
+        "CYPHER p=[1,'a',{k:-2.5}] UNWIND $p AS v MERGE (n:N {v: v}) ON CREATE SET n.c = 1 RETURN n",
+        "CALL db.labels() YIELD label WHERE label STARTS WITH 'x' RETURN label UNION RETURN 'y' AS label",
+        "MATCH (n) WITH n, [x IN n.l WHERE x > 1 | x * 2] AS l RETURN CASE WHEN size(l) > 0 THEN l[0] ELSE null END AS f",
+    };
+    const char *inserts[] = {"(", ")", "[", "]", "{", "}", "'", "\"", "`", "-", ">", "<", ":", ",", "..", "*",
+                             "$", "\\", "/*", "//", "\n", "MATCH", "RETURN", "WHERE", "AS", "0x", "1e", "|"};
+    char buf[512];
+    for (int iter = 0; iter < 30000; iter++) {
+        const char *b = base[rng() % (sizeof base / sizeof base[0])];
+        size_t len = strlen(b);
+        memcpy(buf, b, len);
+        int edits = 1 + (int)(rng() % 4);
+        for (int e = 0; e < edits && len > 2; e++) {
+            size_t at = (size_t)(rng() % len);
+            switch (rng() % 3) {
+            case 0: /* delete a run */ {
+                size_t run = 1 + (size_t)(rng() % 6);
+                if (at + run > len) run = len - at;
+                memmove(buf + at, buf + at + run, len - at - run);
+                len -= run;
+                break;
+            }
+            case 1: /* insert a fragment */ {
+                const char *f = inserts[rng() % (sizeof inserts / sizeof inserts[0])];
+                size_t fl = strlen(f);
+                if (len + fl >= sizeof buf) break;
+                memmove(buf + at + fl, buf + at, len - at);
+                memcpy(buf + at, f, fl);
+                len += fl;
+                break;
+            }
+            default: /* replace a byte */
+                buf[at] = (char)(rng() & 0xFF);
+                break;
+            }
+        }
+        char *exact = malloc(len ? len : 1);
+        assert_non_null(exact);
+        memcpy(exact, buf, len);
+        parse_any(exact, len);
+        free(exact);
+    }
+}
+
 /* ---------------------------------------------------------------- */
 /* Tests: errors and positions                                       */
 /* ---------------------------------------------------------------- */
@@ -1034,13 +1182,6 @@ static void test_truncations(void **state) {
     }
 }
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t rng(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
 
 static void test_random_bytes(void **state) {
     (void)state;
@@ -1138,6 +1279,10 @@ int main(void) {
         cmocka_unit_test(test_literals),
         cmocka_unit_test(test_functions_case_comprehensions),
         cmocka_unit_test(test_pattern_predicates),
+        cmocka_unit_test(test_misc_forms),
+        cmocka_unit_test(test_positions),
+        cmocka_unit_test(test_big_literals),
+        cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_comments_and_whitespace),
         cmocka_unit_test(test_nesting_limit),
