@@ -659,8 +659,19 @@ long lexer_unescape(const char *body, size_t len, char *out, const char **error_
         case 'r': out[o++] = '\r'; i += 2; break;
         case 'b': out[o++] = '\b'; i += 2; break;
         case 'f': out[o++] = '\f'; i += 2; break;
-        case 'u':
-        case 'U': {
+        case 'U':
+            /* \UXXXXXXXX (openCypher 9); \U with four digits reads like \u */
+            if (hex4(body, len, i + 2) >= 0 && hex4(body, len, i + 6) >= 0) {
+                long cp = (hex4(body, len, i + 2) << 16) | hex4(body, len, i + 6);
+                /* not a code point: read the four-digit form ("\U00e9abcd" is "éabcd") */
+                if (cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF)) {
+                    o += put_utf8(out + o, (uint32_t)cp);
+                    i += 10;
+                    break;
+                }
+            }
+            /* fall through */
+        case 'u': {
             long cp = hex4(body, len, i + 2);
             if (cp < 0) {
                 *error_message = "invalid \\u escape: four hexadecimal digits expected";

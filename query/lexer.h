@@ -17,7 +17,7 @@
  * accepted as identifier characters so UTF-8 names work), back-quoted
  * identifiers (`` `a``b` `` is a`b), decimal and 0x hexadecimal integers,
  * floats (1.5, .5, 1e10, 1.5E-3), strings in ' or " with the escapes
- * \\ \' \" \n \t \r \b \f \uXXXX (and surrogate pairs), parameters $name or
+ * \\ \' \" \n \t \r \b \f \uXXXX (and surrogate pairs) \UXXXXXXXX, parameters $name or
  * $0, comments // to end of line and block comments.
  *
  * Positions: line is 1-based; column is 1-based and counts characters (UTF-8
@@ -102,7 +102,8 @@ tok_type lexer_next(lexer *lx, token *t);
 
 /* Unescape the body of a string token (the bytes between the quotes) into
  * out, which must hold at least len bytes (unescaping never grows: \uXXXX is
- * 6 bytes in, at most 3 out; a surrogate pair 12 in, 4 out).  Returns the
+ * 6 bytes in, at most 3 out; a surrogate pair 12 in, 4 out; \UXXXXXXXX 10
+ * in, at most 4 out).  Returns the
  * number of bytes written, or -1 (with *error_message and *error_offset, the
  * offset of the bad escape within body) for an invalid escape. */
 long lexer_unescape(const char *body, size_t len, char *out, const char **error_message,

@@ -220,6 +220,14 @@ static void test_strings(void **state) {
     assert_int_equal(r, (long)(sizeof want - 1));
     assert_memory_equal(out, want, sizeof want - 1);
 
+    r = lexer_unescape("\\U0001F600\\U00e9", 16, out, &msg, &off);
+    assert_int_equal(r, 6);
+    assert_memory_equal(out, "\xf0\x9f\x98\x80\xc3\xa9", 6);
+
+    r = lexer_unescape("\\U00e9abcd", 10, out, &msg, &off);
+    assert_int_equal(r, 6);
+    assert_memory_equal(out, "\xc3\xa9" "abcd", 6);
+
     const char *bad[] = {"\\q", "\\u12", "\\u12G4", "\\ud800", "\\ude00", "\\ud800\\u0041", "abc\\"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         msg = NULL;
