@@ -35,13 +35,18 @@
  *               shared barrier per batch of waiting reads (DESIGN.md 6) and
  *               then wait until the apply thread reached the last entry
  *               handed over before it.
- *   snapshots   a marker (applied index, term, database uuid); fsm->snapshot
- *               first waits for the apply thread to apply and flush up to
- *               the snapshot (sm_sync).  That blocks the loop thread for a
- *               flush every snapshot_threshold entries: the price of WAL-off
- *               writes, paid rarely.  0.22.1 calls snapshot_async right
- *               after snapshot on the loop thread too (legacy.c), so an FSM
- *               of version 3 would gain nothing: we use version 2.
+ *   snapshots   a marker (applied index, term, database uuid).  Before raft
+ *               persists it, the apply thread must have applied and flushed
+ *               RocksDB up to it (sm_sync), or a restart would skip entries
+ *               RocksDB never kept.  fsm->snapshot runs on the loop thread
+ *               and 0.22.1 calls snapshot_async right after it, also on the
+ *               loop thread (legacy.c), so waiting there would stall every
+ *               client for a RocksDB flush.  Instead fsm->snapshot only
+ *               builds the marker and notes the index; our snapshot_put
+ *               wrapper runs sm_sync on the libuv threadpool and starts the
+ *               backend's write when it returns.  Raft keeps applying
+ *               meanwhile (it just sees a slower disk).  FSM version 2: a
+ *               version 3 FSM would gain nothing on 0.22.1.
  *   failures    raft's I/O goes through thin wrappers around the libuv
  *               backend's append / snapshot_put / set_term / set_vote /
  *               truncate: any error but a cancellation at close is fatal
@@ -189,6 +194,11 @@ struct repl {
     repl_waiter *waiters;
     uint32_t waiter_count;
     uint64_t waiter_order;
+
+    /* Snapshot durability (see the top comment). */
+    bool snapshot_sync_pending;      /* set by fsm_snapshot, consumed by the next put */
+    uint64_t snapshot_sync_index;
+    bool snapshot_work_inflight;     /* repl_stop waits for it before raft_close */
 
     /* Start-up: an error found inside raft_start's restore. */
     char start_error[REPL_ERROR_SIZE_MAX_BYTES];
@@ -418,16 +428,69 @@ static void wrapped_put_cb(struct raft_io_snapshot_put *inner, int status) {
     outer->cb(outer, status);
 }
 
-static int wrap_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
-                             const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb) {
-    repl *r = repl_of_io(io);
+static void start_backend_put(repl *r, unsigned trailing, struct raft_io_snapshot_put *req,
+                              const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb) {
     wrapped_put *w = calloc(1, sizeof *w);
     if (w == NULL) QUIVER_FATAL("out of memory writing a raft snapshot");
     w->outer = req;
     req->cb = cb;
     w->inner.data = w;
-    int rv = r->io_snapshot_put(io, trailing, &w->inner, snapshot, wrapped_put_cb);
-    if (rv != 0) QUIVER_FATAL("raft snapshot write failed to start: %s (%s)", raft_strerror(rv), io->errmsg);
+    int rv = r->io_snapshot_put(&r->io, trailing, &w->inner, snapshot, wrapped_put_cb);
+    if (rv != 0) QUIVER_FATAL("raft snapshot write failed to start: %s (%s)", raft_strerror(rv), r->io.errmsg);
+}
+
+/* A snapshot we took: make RocksDB durable up to it on the threadpool,
+ * then let the backend write the marker. */
+typedef struct snapshot_sync_work {
+    uv_work_t work;
+    repl *r;
+    sm *sm;
+    uint64_t index;
+    unsigned trailing;
+    struct raft_io_snapshot_put *req;
+    const struct raft_snapshot *snapshot;
+    raft_io_snapshot_put_cb cb;
+} snapshot_sync_work;
+
+static void snapshot_sync_run(uv_work_t *work) {
+    snapshot_sync_work *w = work->data;
+    sm_sync(w->sm, w->index); /* threadpool thread: the loop keeps running */
+}
+
+static void snapshot_sync_done(uv_work_t *work, int status) {
+    snapshot_sync_work *w = work->data;
+    repl *r = w->r;
+    QUIVER_ASSERT(status == 0); /* never cancelled: we do not call uv_cancel */
+    QUIVER_ASSERT(sm_applied_index(r->sm) >= w->index);
+    r->snapshot_work_inflight = false;
+    start_backend_put(r, w->trailing, w->req, w->snapshot, w->cb);
+    free(w);
+    kick(r); /* a repl_stop may be waiting for this */
+}
+
+static int wrap_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+                             const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb) {
+    repl *r = repl_of_io(io);
+    if (!r->snapshot_sync_pending) {
+        /* A snapshot installed from a leader: nothing of ours to flush. */
+        start_backend_put(r, trailing, req, snapshot, cb);
+        return 0;
+    }
+    r->snapshot_sync_pending = false;
+    QUIVER_ASSERT(!r->snapshot_work_inflight);
+    snapshot_sync_work *w = calloc(1, sizeof *w);
+    if (w == NULL) QUIVER_FATAL("out of memory taking a snapshot");
+    w->work.data = w;
+    w->r = r;
+    w->sm = r->sm;
+    w->index = r->snapshot_sync_index;
+    w->trailing = trailing;
+    w->req = req;
+    w->snapshot = snapshot;
+    w->cb = cb;
+    r->snapshot_work_inflight = true;
+    int rv = uv_queue_work(r->loop, &w->work, snapshot_sync_run, snapshot_sync_done);
+    if (rv != 0) QUIVER_FATAL("cannot queue the snapshot flush: %s", uv_strerror(rv));
     return 0;
 }
 
@@ -486,10 +549,13 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     repl *r = fsm->data;
     uint64_t snapshot_index = raft_last_applied(&r->raft);
     /* DESIGN.md 5: RocksDB durable up to the snapshot before raft persists
-     * it, or a restart would skip entries RocksDB never kept. */
-    sm_sync(r->sm, snapshot_index);
-    uint64_t applied = r->last_enqueued_index;
-    QUIVER_ASSERT(sm_applied_index(r->sm) >= applied);
+     * it.  The wait happens in wrap_snapshot_put, off the loop thread; raft
+     * calls snapshot_put right after this returns (legacy.c). */
+    uint64_t applied = r->last_enqueued_index; /* the last command entry <= snapshot_index */
+    QUIVER_ASSERT(applied <= snapshot_index);
+    QUIVER_ASSERT(!r->snapshot_sync_pending);
+    r->snapshot_sync_pending = true;
+    r->snapshot_sync_index = applied;
     struct raft_buffer *b = raft_malloc(sizeof *b);
     uint8_t *p = raft_malloc(REPL_SNAPSHOT_BYTES);
     if (b == NULL || p == NULL) QUIVER_FATAL("out of memory taking a snapshot");
@@ -874,6 +940,10 @@ static void check_cb(uv_check_t *h) {
     }
     if (r->stopping) {
         start_close(r);
+        if (!r->closing) { /* waiting for a snapshot flush; it kicks us when done */
+            run_deferred(r);
+            uv_idle_stop(&r->idle);
+        }
         return;
     }
     flush_batches(r);
@@ -1139,6 +1209,9 @@ static void on_raft_closed(struct raft *rf) {
 
 /* Runs from the check callback, outside any raft callback. */
 static void start_close(repl *r) {
+    /* A snapshot flush on the threadpool still uses the state machine and
+     * will hand raft a write: let it finish first (it kicks us). */
+    if (r->snapshot_work_inflight) return;
     r->closing = true;
     /* Not proposed yet: plainly not applied. */
     if (r->open) {

@@ -102,8 +102,9 @@ struct sm {
     uint64_t sync_index;    /* highest index a sm_sync waits for */
     uint64_t flushed_index; /* applied index made durable by the last flush */
 
-    /* Loop thread only. */
+    /* Written by the loop thread under mu (sm_sync reads it under mu). */
     uint64_t last_enqueued_index;
+    /* Loop thread only. */
     bool delivering; /* guards against re-entrant delivery from on_result */
 
     _Atomic uint64_t applied_index;
@@ -487,10 +488,10 @@ uint64_t sm_applied_index(const sm *s) {
 
 void sm_sync(sm *s, uint64_t index) {
     QUIVER_ASSERT(s != NULL);
+    pthread_mutex_lock(&s->mu);
     /* Only entries handed to us can be waited for; indexes past the last
      * one are barriers or configuration entries with nothing to apply. */
     uint64_t target = index < s->last_enqueued_index ? index : s->last_enqueued_index;
-    pthread_mutex_lock(&s->mu);
     if (s->flushed_index < target) {
         /* "Applied" is not "durable" (WAL off): the apply thread flushes
          * once it has applied target, and reports through flushed_index. */

@@ -113,8 +113,9 @@ uint64_t sm_applied_index(const sm *s);
  * 5).  index may exceed the last index given to sm_enqueue (raft's
  * snapshot index can be a barrier or configuration entry): then it waits for
  * the last enqueued one.  The wait is bounded by the work queued (the apply
- * thread never waits for the loop thread).  Thread: the loop thread (raft
- * 0.22.1 calls fsm->snapshot and even snapshot_async there). */
+ * thread never waits for the loop thread).  Thread: any but the apply
+ * thread; raft/ calls it from the libuv threadpool so that the loop keeps
+ * serving during the flush.  s must stay open until it returns. */
 void sm_sync(sm *s, uint64_t index);
 
 /* Deliver every finished result now (on_result calls, in log order)

@@ -24,7 +24,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 #include <raft.h>
@@ -493,6 +495,75 @@ static void test_no_quorum_refuses_writes(void **state) {
     assert_true(strcmp(info.role, "follower") == 0 || strcmp(info.role, "candidate") == 0);
 }
 
+/* kill -9 after acknowledged writes, with snapshots taken along the way:
+ * state-machine writes skip RocksDB's WAL, so only the flush before each
+ * snapshot marker and raft's replay keep acknowledged writes.  The child
+ * process writes and dies without closing anything; the parent restarts
+ * from the same directories and must find every acknowledged write, once. */
+static int setup_crash(void **state) {
+    setup_common(state, 1);
+    fixture *f = *state;
+    f->snapshot_threshold = 4;
+    f->snapshot_trailing = 2;
+    return 0;
+}
+
+static void test_kill9_keeps_every_acknowledged_write(void **state) {
+    fixture *f = *state;
+    enum { N = 40 };
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        /* cmocka's handlers would resume the test run in this child */
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGABRT, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        signal(SIGILL, SIG_DFL);
+        signal(SIGFPE, SIG_DFL);
+        fixture child = *f;
+        memset(&child.loop, 0, sizeof child.loop); /* a fresh loop, initialised in place */
+        if (uv_loop_init(&child.loop) != 0) _exit(2);
+        uv_timer_init(&child.loop, &child.tick);
+        uv_timer_start(&child.tick, tick_cb, 10, 10);
+        if (start_node(&child) != 0 || !run_until(&child, is_ready, &child)) _exit(3);
+        uint32_t acked = 0;
+        for (int i = 0; i < N; i++) {
+            reply one;
+            memset(&one, 0, sizeof one);
+            sm_command c = make_cmd(repl_next_request_id(child.r), "CREATE");
+            repl_propose(child.r, &c, reply_cb, &one);
+            if (!run_until(&child, reply_done, &one) || one.status != REPL_OK) _exit(4);
+            acked++;
+        }
+        if (write(fds[1], &acked, sizeof acked) != sizeof acked) _exit(5);
+        kill(getpid(), SIGKILL); /* no close, no flush */
+        _exit(6);
+    }
+    close(fds[1]);
+    uint32_t acked = 0;
+    assert_int_equal(read(fds[0], &acked, sizeof acked), sizeof acked);
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_int_equal(acked, N);
+    /* snapshots were taken before the crash */
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -q '^snapshot-'", f->raft_dir);
+    assert_int_equal(system(cmd), 0);
+
+    assert_int_equal(start_node(f), 0);
+    assert_true(run_until(f, is_ready, f));
+    assert_int_equal(node_count(f), N);
+    reply one;
+    propose_batch(f, &one, 1, NULL);
+    assert_int_equal(one.status, REPL_OK);
+    assert_int_equal(node_count(f), N + 1);
+}
+
 /* RAFT-NOTES.md re-checked on 0.22.1. */
 static void test_raft_notes_transport_and_fsm_version(void **state) {
     (void)state;
@@ -529,6 +600,8 @@ static void test_raft_notes_transport_and_fsm_version(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        /* first: fork() before this process has other threads */
+        cmocka_unit_test_setup_teardown(test_kill9_keeps_every_acknowledged_write, setup_crash, teardown),
         cmocka_unit_test(test_raft_notes_transport_and_fsm_version),
         cmocka_unit_test_setup_teardown(test_info_single_leader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_and_order, setup, teardown),
