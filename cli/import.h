@@ -4,14 +4,16 @@
  *
  * What it does: every nodes_*.csv[.gz] in a directory (sorted by name), then
  * every edges_*.csv[.gz], headers per header.h, rows per csv.h.  Nodes go in
- * batches of up to batch_rows rows per GRAPH.QUERY,
- *   CYPHER rows=[{..},..] UNWIND $rows AS r CREATE (n:L) SET n = r RETURN id(n)
- * (FalkorDB's parameter prefix; one batch per label set), and the returned
- * ids fill a map from CSV id to node id (idmap.h).  Relationships go per
- * type,
- *   CYPHER rows=[[src,dst,{..}],..] UNWIND $rows AS r MATCH (a), (b)
- *   WHERE id(a) = r[0] AND id(b) = r[1] CREATE (a)-[e:T]->(b) SET e = r[2]
+ * batches of up to batch_rows rows per GRAPH.QUERY (one batch stream per
+ * label set), rows being lists of the property values in header order:
+ *   CYPHER rows=[['pkg:a','a',5],..] UNWIND $rows AS r
+ *   CREATE (n:L {id: r[0], name: r[1], size: r[2]}) RETURN id(n)
+ * (FalkorDB's parameter prefix), and the returned ids fill a map from CSV id
+ * to node id (idmap.h).  Relationships go per type,
+ *   CYPHER rows=[[src,dst,'>= 1',0],..] UNWIND $rows AS r MATCH (a), (b)
+ *   WHERE id(a) = r[0] AND id(b) = r[1] CREATE (a)-[:T {v: r[2], g: r[3]}]->(b)
  * and each reply's "Relationships created: N" must equal the batch size.
+ * A missing value is sent as null, which CREATE does not store.
  *
  * Pipelining: up to in_flight batches are sent before the oldest reply is
  * read (hiredis redisAppendCommandArgv + redisBufferWrite, then
@@ -85,12 +87,20 @@ void import_options_default(import_options *o);
 /* Run an import.  Returns the exit status (0 or 1). */
 int import_run(const import_options *o);
 
-/* Append the Cypher map of a row's properties, "{k: v, ...}", to out
- * (nothing appended on error).  Returns 0, or -1 with the reason in err,
- * e.g. "column 'size': 'x' is not an integer".  fields has
+/* Append the values of a row's property columns (header order, a named
+ * :ID included) separated by ',', null for a missing value, to out (nothing
+ * appended on error, nothing at all when the header has no properties).
+ * Returns 0, or -1 with the reason in err, e.g.
+ * "column 'size': 'x' is not a 64-bit integer".  fields has
  * h->column_count entries.  Exposed for unit tests. */
-int import_append_properties(const import_header *h, const csv_field *fields, cli_buf *out, char *err,
-                             size_t err_size_bytes);
+int import_append_values(const import_header *h, const csv_field *fields, cli_buf *out, char *err,
+                         size_t err_size_bytes);
+
+/* Append the CREATE pattern's property map " {k0: r[i], k1: r[i+1], ...}"
+ * for the header's property columns starting at list index first_index
+ * (0 for nodes, 2 for relationships after src and dst); nothing when the
+ * header has no properties. */
+void import_append_pattern_map(const import_header *h, size_t first_index, cli_buf *out);
 
 /* Append the label fragment of a :LABEL cell ("A;B" -> ":A:B"; empty
  * parts ignored) and return the number of labels, or -1 with err. */

@@ -323,22 +323,23 @@ static void test_small_import(void **state) {
     /* Files in order: nodes (city before people), then edges. */
     assert_int_equal(f->query_count, 6);
     assert_string_equal(f->queries[0],
-                        "CYPHER rows=[{name: 'Paris'}] UNWIND $rows AS r CREATE (n:City) SET n = r RETURN id(n)");
+                        "CYPHER rows=[['Paris']] UNWIND $rows AS r CREATE (n:City {name: r[0]}) RETURN id(n)");
     assert_string_equal(f->queries[1],
-                        "CYPHER rows=[{id: 'p1', name: 'Alice, \\'A\\'', age: 30},{id: 'p6', name: 'Caf\xc3\xa9', age: 7}] "
-                        "UNWIND $rows AS r CREATE (n:Person) SET n = r RETURN id(n)");
+                        "CYPHER rows=[['p1','Alice, \\'A\\'',30],['p6','Caf\xc3\xa9',7]] "
+                        "UNWIND $rows AS r CREATE (n:Person {id: r[0], name: r[1], age: r[2]}) RETURN id(n)");
     assert_string_equal(f->queries[2],
-                        "CYPHER rows=[{id: 'p2', name: 'Bob'}] UNWIND $rows AS r CREATE (n:Person:Admin) SET n = r RETURN id(n)");
+                        "CYPHER rows=[['p2','Bob',null]] UNWIND $rows AS r CREATE (n:Person:Admin {id: r[0], name: r[1], age: r[2]}) "
+                        "RETURN id(n)");
     /* ids: c1=0, p1=1, p6=2, p2=3 */
     assert_string_equal(f->queries[3],
-                        "CYPHER rows=[[1,3,{since: 2020}]] UNWIND $rows AS r MATCH (a), (b) WHERE id(a) = r[0] AND "
-                        "id(b) = r[1] CREATE (a)-[e:KNOWS]->(b) SET e = r[2]");
+                        "CYPHER rows=[[1,3,2020]] UNWIND $rows AS r MATCH (a), (b) WHERE id(a) = r[0] AND "
+                        "id(b) = r[1] CREATE (a)-[:KNOWS {since: r[2]}]->(b)");
     assert_string_equal(f->queries[4],
-                        "CYPHER rows=[[2,1,{}]] UNWIND $rows AS r MATCH (a), (b) WHERE id(a) = r[0] AND "
-                        "id(b) = r[1] CREATE (a)-[e:LIKES]->(b) SET e = r[2]");
+                        "CYPHER rows=[[2,1,null]] UNWIND $rows AS r MATCH (a), (b) WHERE id(a) = r[0] AND "
+                        "id(b) = r[1] CREATE (a)-[:LIKES {since: r[2]}]->(b)");
     assert_string_equal(f->queries[5],
                         "CYPHER rows=[[1,0]] UNWIND $rows AS r MATCH (a), (b) WHERE id(a) = r[0] AND "
-                        "id(b) = r[1] CREATE (a)-[e:LIVES_IN]->(b)");
+                        "id(b) = r[1] CREATE (a)-[:LIVES_IN]->(b)");
     expect(c.out, "Loaded graph 't': 7 elements");
     expect(c.out, "  nodes: 4\n");
     expect(c.out, "    City                                    1\n");
@@ -482,7 +483,7 @@ static void test_unlabelled_and_empty_files(void **state) {
     if (rc != 0) fail_msg("rc %d\n%s\n%s", rc, c.out, c.err);
     assert_int_equal(f->query_count, 1);
     assert_string_equal(f->queries[0],
-                        "CYPHER rows=[{name: 'x'},{name: 'y'}] UNWIND $rows AS r CREATE (n) SET n = r RETURN id(n)");
+                        "CYPHER rows=[['x'],['y']] UNWIND $rows AS r CREATE (n {name: r[0]}) RETURN id(n)");
     expect(c.out, "    (no label)                              2\n");
     expect(c.out, "  relationships: 0\n");
     expect(c.out, "rows skipped: 0");
