@@ -1133,6 +1133,24 @@ int repl_start(uv_loop_t *loop, const repl_config *cfg, qs_db *db, repl **out, c
         raft_close(&r->raft, on_raft_closed);
         return -1;
     }
+    /* A database ahead of the raft log means the log was lost or belongs
+     * elsewhere: new entries would reuse indexes the database already
+     * applied and be skipped as replays, silently. */
+    uint64_t last_index = raft_last_index(&r->raft);
+    uint64_t applied = sm_applied_index(r->sm);
+    if (applied > last_index) {
+        snprintf(err, err_size_bytes,
+                 "the database has applied log index %" PRIu64 " but the raft log in %s ends at %" PRIu64
+                 ": the raft directory was removed or replaced; restore it (or start from an empty database "
+                 "directory to rebuild from the log)",
+                 applied, cfg->dir, last_index);
+        r->stopping = true;
+        r->closing = true;
+        sm_close(r->sm);
+        r->sm = NULL;
+        raft_close(&r->raft, on_raft_closed);
+        return -1;
+    }
     r->raft_started = true;
     *out = r;
     return 0;

@@ -401,6 +401,24 @@ static void test_foreign_database_refused(void **state) {
     /* raft's handles finish closing in teardown's final uv_run */
 }
 
+static void test_lost_raft_log_refused(void **state) {
+    fixture *f = *state;
+    for (int i = 0; i < 3; i++) {
+        reply one;
+        propose_batch(f, &one, 1, NULL);
+        assert_int_equal(one.status, REPL_OK);
+    }
+    stop_node(f);
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->raft_dir);
+    assert_int_equal(system(cmd), 0);
+    /* a fresh raft log would hand out indexes the database already applied */
+    assert_int_not_equal(start_node(f), 0);
+    f->r = NULL;
+    qs_close(f->db);
+    f->db = NULL;
+}
+
 static void test_read_gate(void **state) {
     fixture *f = *state;
     reply w;
@@ -608,6 +626,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_restart_applies_nothing_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshots_and_restore, setup_snapshots, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup_snapshots, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_raft_log_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_gate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_answers_every_proposal_once, setup, teardown),
