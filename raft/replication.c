@@ -181,7 +181,8 @@ struct repl {
     struct raft_barrier ready_barrier;
     bool ready_barrier_inflight;
     uint64_t ready_barrier_term;
-    uint64_t ready_term; /* term in which our barrier was applied */
+    uint64_t ready_term; /* term in which our barrier was applied by raft */
+    uint64_t ready_index; /* last entry handed to the state machine before that barrier */
 
     /* Linearizable reads. */
     struct raft_barrier read_barrier;
@@ -814,7 +815,10 @@ static void flush_batches(repl *r) {
 static void ready_barrier_cb(struct raft_barrier *req, int status) {
     repl *r = req->data;
     r->ready_barrier_inflight = false;
-    if (status == 0) r->ready_term = r->ready_barrier_term;
+    if (status == 0) {
+        r->ready_term = r->ready_barrier_term;
+        r->ready_index = r->last_enqueued_index;
+    }
     kick(r);
 }
 
@@ -1189,7 +1193,8 @@ void repl_get_info(repl *r, repl_info *out) {
     out->leader_address = address ? address : "";
     out->commit_index = raft_commit_index(&r->raft);
     out->last_applied_index = sm_applied_index(r->sm);
-    out->ready = raft_state(&r->raft) == RAFT_LEADER && r->ready_term == out->current_term;
+    out->ready = raft_state(&r->raft) == RAFT_LEADER && r->ready_term == out->current_term &&
+                 out->last_applied_index >= r->ready_index;
 }
 
 uint64_t repl_applied_index(const repl *r) { return sm_applied_index(r->sm); }

@@ -132,7 +132,9 @@ typedef struct repl_info {
     const char *leader_address;/* "" when unknown; valid until the next loop callback */
     uint64_t commit_index;
     uint64_t last_applied_index; /* the state machine's (RocksDB's) applied index */
-    bool ready;                /* leader whose post-election barrier is applied */
+    bool ready;                /* leader whose post-election barrier is applied, and whose
+                                  state machine has applied every entry before it: it holds
+                                  every write committed in earlier terms */
 } repl_info;
 
 /* Fill *out for INFO raft and /status.  Thread: the loop thread. */
