@@ -1,0 +1,473 @@
+/*
+ * engine.h -- internal interfaces of the query engine (not for other
+ * modules): the execution context, compiled expressions, operators, and
+ * the planner entry points.
+ *
+ * Design (see also query.c for the entry points):
+ *   - A statement is parsed (parser.h), planned into a tree of operators per
+ *     single query (plan.c), and executed by pulling rows from the root
+ *     (exec.c, Volcano style).  Reads and writes use the same operators; a
+ *     write simply has a qs_txn behind its view.
+ *   - Rows are arrays of qv_value "slots".  Each variable (and each hidden
+ *     intermediate: anonymous pattern elements, projection results,
+ *     aggregate results) gets a slot number at plan time, so execution never
+ *     looks names up.  All operators of one single query share ONE row
+ *     array (ctx->row): an operator writes only its own slots, so a row
+ *     flows through the chain without copying.  Operators that must hold
+ *     rows (sort, aggregate, the eager write operators) copy the slots out
+ *     and back.
+ *   - Every pipeline starts at an ARGUMENT leaf that yields the current row
+ *     once: at the top it is the empty row; inside OPTIONAL MATCH, MERGE and
+ *     pattern predicates it is the outer row (an "apply" without copying).
+ *   - Memory: everything lives in the query arena (ctx->a), freed at the
+ *     end.  Only RocksDB iterators need explicit release (op_close).
+ *   - Errors: the first error is recorded in the context (qctx_fail) and
+ *     every operator stops; nothing is written after an error is seen, and
+ *     the caller rolls the transaction back to its savepoint.
+ */
+#ifndef QUIVER_QUERY_ENGINE_H
+#define QUIVER_QUERY_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/arena.h"
+#include "../common/limits.h"
+#include "../common/value.h"
+#include "../storage/graph.h"
+#include "ast.h"
+#include "query.h"
+
+/* Timeouts are checked every this many rows produced by scans/expansions. */
+#define QUERY_TIMEOUT_CHECK_ROWS 1024u
+/* Procedures known to CALL. */
+#define QUERY_PROC_COLUMNS_MAX 8
+
+typedef struct cx cx;
+typedef struct op op;
+
+/* ------------------------------------------------------------------ */
+/* Execution context                                                   */
+/* ------------------------------------------------------------------ */
+
+typedef struct qctx {
+    q_arena *a;                 /* query arena */
+    qs_view *view;
+    qs_txn *txn;                /* NULL for reads */
+    uint32_t graph;
+    bool graph_missing;         /* reads of a graph that does not exist: nothing matches */
+    const query_request *req;
+    query_stats *stats;
+    uint64_t rng[4];            /* xoshiro256** state, seeded from req->seed */
+    /* error */
+    bool failed;
+    query_status status;
+    char err[512];
+    /* timeout (reads only) */
+    uint64_t deadline_ns;       /* 0: none */
+    uint32_t tick;
+    /* CYPHER parameters */
+    uint32_t param_count;
+    qv_str *param_names;
+    qv_value *param_values;
+    /* the current row of the running single query */
+    qv_value *row;
+    uint32_t slot_count;
+    /* per-query caches of schema names copied into the result arena */
+    q_arena *ra;                /* result arena (materialisation) */
+} qctx;
+
+/* Record the first error (printf-style) and return false. */
+bool qctx_fail(qctx *c, query_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Count one unit of work; false (and a timeout error) when the deadline passed. */
+bool qctx_tick(qctx *c);
+/* Next pseudo-random 64-bit number (xoshiro256**). */
+uint64_t qctx_rand(qctx *c);
+/* Allocation that records a memory-limit error on failure. */
+void *qctx_alloc(qctx *c, size_t size_bytes);
+
+/* ------------------------------------------------------------------ */
+/* Compiled expressions (eval.c)                                       */
+/* ------------------------------------------------------------------ */
+
+typedef enum cx_kind {
+    CX_CONST,
+    CX_SLOT,
+    CX_PROP,        /* a.key */
+    CX_INDEX,       /* a[b] */
+    CX_SLICE,       /* a[b..c] */
+    CX_LIST,        /* args */
+    CX_MAP,         /* keys, args */
+    CX_UNARY,       /* op a */
+    CX_AND,
+    CX_OR,
+    CX_XOR,
+    CX_BINARY,      /* a op b (comparisons, arithmetic, string ops, IN) */
+    CX_IS_NULL,
+    CX_IS_NOT_NULL,
+    CX_HAS_LABELS,  /* a:L1:L2 (keys = label names) */
+    CX_FUNC,
+    CX_CASE,        /* a = subject or NULL; args = when,then pairs; b = else */
+    CX_LIST_COMP,   /* slot = var; a = list; b = where; c = map */
+    CX_QUANT,       /* slot = var; a = list; b = where; quant */
+    CX_PATTERN,     /* sub: a pipeline; true when it yields a row */
+    CX_PATH,        /* build a path from slots (path_*) */
+} cx_kind;
+
+typedef struct fn_def fn_def;
+typedef qv_value (*fn_impl)(qctx *c, const cx *e, qv_value *args, uint32_t n);
+
+struct fn_def {
+    const char *name;           /* lower case */
+    uint32_t min_args, max_args;
+    fn_impl impl;
+    bool aggregate;
+};
+
+/* A path element list for CX_PATH: nodes and relationship segments. */
+typedef struct cx_path_seg {
+    uint32_t edge_slot;         /* qv_edge, or a list of edges when varlen */
+    bool varlen;
+    uint32_t node_slot;         /* node after the segment */
+} cx_path_seg;
+
+struct cx {
+    uint8_t kind;               /* cx_kind */
+    uint8_t op;                 /* ast_op for CX_UNARY/CX_BINARY; ast_quantifier for CX_QUANT */
+    bool cached;                /* CX_PROP/CX_HAS_LABELS: ids resolved */
+    uint32_t slot;
+    qv_value v;                 /* CX_CONST */
+    cx *a, *b, *c;
+    uint32_t n;
+    cx **args;
+    qv_str *keys;               /* CX_MAP keys; CX_HAS_LABELS label names */
+    qv_str name;                /* CX_PROP key; CX_FUNC name */
+    uint32_t key_id;            /* CX_PROP cached key id */
+    uint32_t *ids;              /* CX_HAS_LABELS cached label ids (UINT32_MAX: unknown) */
+    const fn_def *fn;           /* CX_FUNC */
+    op *sub;                    /* CX_PATTERN */
+    uint32_t path_start;        /* CX_PATH: first node slot */
+    uint32_t path_seg_count;
+    cx_path_seg *path_segs;
+};
+
+/* Evaluate e against ctx->row.  On error returns null with ctx->failed. */
+qv_value cx_eval(qctx *c, const cx *e);
+/* Truth of a predicate: true only for boolean true (null and false: no). */
+bool cx_truth(qctx *c, const cx *e);
+/* Constructors used by the planner. */
+cx *cx_new(qctx *c, cx_kind kind);
+cx *cx_const(qctx *c, qv_value v);
+cx *cx_slot(qctx *c, uint32_t slot);
+cx *cx_prop(qctx *c, cx *operand, qv_str key);
+cx *cx_binary(qctx *c, ast_op op, cx *a, cx *b);
+cx *cx_has_labels(qctx *c, cx *operand, uint32_t count, const qv_str *labels);
+/* Function lookup by name, case-insensitive; NULL when unknown. */
+const fn_def *fn_lookup(qv_str name);
+bool fn_is_aggregate_name(qv_str name);
+
+/* Entity helpers shared by eval and exec. */
+qv_value eval_node_prop(qctx *c, qv_node *n, uint32_t key_id);
+qv_value eval_edge_prop(qctx *c, qv_edge *e, uint32_t key_id);
+/* Fully load a node/edge record (labels/props as ids) into the entity. */
+bool load_node(qctx *c, qv_node *n);
+bool load_edge(qctx *c, qv_edge *e);
+qv_value make_node(qctx *c, uint64_t id);
+qv_value make_edge(qctx *c, uint64_t id, uint64_t src, uint64_t dst, uint32_t type_id);
+/* Resolve schema names at run time (reads: NOT_FOUND stays unknown). */
+bool schema_lookup(qctx *c, qs_schema_kind kind, qv_str name, uint32_t *id);
+bool schema_intern(qctx *c, qs_schema_kind kind, qv_str name, uint32_t *id);
+/* Map a value to a property-storable form; error text in FalkorDB's words. */
+bool value_storable(qctx *c, qv_value v);
+/* Type-error helper: "Type mismatch: expected X but was Y". */
+qv_value type_mismatch(qctx *c, const char *expected, qv_value got);
+/* Build a string value in the arena. */
+qv_value str_value(qctx *c, const char *p, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Operators (exec.c)                                                  */
+/* ------------------------------------------------------------------ */
+
+typedef enum op_kind {
+    OP_ARGUMENT,
+    OP_SCAN_ALL,
+    OP_SCAN_LABEL,
+    OP_SCAN_INDEX,
+    OP_SEEK_ID,
+    OP_EXPAND,
+    OP_VAREXPAND,
+    OP_FILTER,
+    OP_PROJECT,
+    OP_AGGREGATE,
+    OP_DISTINCT,
+    OP_SORT,
+    OP_SKIP,
+    OP_LIMIT,
+    OP_UNWIND,
+    OP_OPTIONAL,
+    OP_CREATE,
+    OP_MERGE,
+    OP_SET,
+    OP_REMOVE,
+    OP_DELETE,
+    OP_CALL,
+    OP_INDEX_DDL,
+} op_kind;
+
+/* Eager buffer of full rows (slot_count values each). */
+typedef struct rowbuf {
+    uint64_t count, cap;
+    qv_value *data;
+} rowbuf;
+
+/* Hash set of value tuples with first-seen order (DISTINCT, grouping). */
+typedef struct tupset {
+    uint64_t count, cap;        /* entries; cap is a power of two */
+    uint32_t *table;            /* index+1 into entries, 0 = empty */
+    uint64_t *hashes;
+    qv_value **tuples;          /* entries in insertion order */
+    uint32_t width;
+} tupset;
+
+/* Index seek modes. */
+typedef enum idx_mode { IDX_EQ, IDX_IN, IDX_RANGE } idx_mode;
+
+/* CREATE pattern compiled for execution (also used by MERGE). */
+typedef struct create_node {
+    uint32_t slot;
+    bool create;                /* false: bound before, reuse */
+    uint32_t label_count;
+    qv_str *labels;
+    uint32_t *label_ids;        /* interned lazily */
+    bool interned;
+    uint32_t prop_count;        /* static map items */
+    qv_str *prop_keys;
+    cx **prop_values;
+    cx *prop_map;               /* a map-valued expression ($param), or NULL */
+} create_node;
+
+typedef struct create_rel {
+    uint32_t slot;
+    qv_str type;
+    uint32_t type_id;
+    bool interned;
+    uint32_t src_slot, dst_slot;
+    uint32_t prop_count;
+    qv_str *prop_keys;
+    cx **prop_values;
+    cx *prop_map;
+} create_rel;
+
+typedef struct create_spec {
+    uint32_t node_count;
+    create_node *nodes;
+    uint32_t rel_count;
+    create_rel *rels;
+    uint32_t path_count;        /* named paths to bind after creation */
+    cx **path_exprs;
+    uint32_t *path_slots;
+} create_spec;
+
+typedef struct set_spec {
+    uint32_t count;
+    ast_set_kind *kinds;
+    cx **targets;               /* entity expressions */
+    qv_str *keys;               /* AST_SET_PROP key */
+    cx **values;
+    uint32_t *label_counts;
+    qv_str **labels;
+} set_spec;
+
+typedef struct agg_spec {
+    const fn_def *fn;
+    bool distinct;
+    bool star;
+    cx *arg;                    /* NULL for count(*) */
+    cx *arg2;                   /* second argument (percentile etc.; unused) */
+    uint32_t slot;              /* result slot */
+} agg_spec;
+
+/* Procedure output rows. */
+typedef struct proc_def proc_def;
+
+struct op {
+    uint8_t kind;               /* op_kind */
+    op *child;
+    op *inner;                  /* OPTIONAL / MERGE sub-pipeline */
+    char *describe;             /* EXPLAIN text after the name */
+    bool started;               /* state: ARGUMENT yielded; eager ops filled */
+    union {
+        struct {                /* SCAN_ALL / SCAN_LABEL / SCAN_INDEX / SEEK_ID */
+            uint32_t slot;
+            qv_str label;
+            qv_str key;
+            idx_mode mode;
+            cx *val;            /* EQ/IN value; SEEK_ID id or list */
+            cx *lo, *hi;
+            bool lo_incl, hi_incl;
+            bool seek_list;     /* SEEK_ID: val is a list (IN) */
+            /* state */
+            qs_iter *it;
+            bool have_input;
+            qv_value *vals;     /* IN / seek list values */
+            uint32_t val_count, val_pos;
+        } scan;
+        struct {                /* EXPAND / VAREXPAND */
+            uint32_t src_slot, dst_slot, edge_slot;
+            bool into;          /* dst already bound: check */
+            ast_rel_dir dir;
+            uint32_t type_count;
+            qv_str *types;
+            uint32_t *type_ids;
+            uint32_t min_hops, max_hops;
+            bool bfs;           /* distinct end nodes only */
+            uint32_t hop_slot;  /* varlen: slot for the per-hop property filter */
+            cx *hop_filter;     /* varlen: property map of the relationship, or NULL */
+            uint32_t uniq_count;/* earlier relationship slots of the same MATCH */
+            uint32_t *uniq_slots;
+            /* state */
+            bool have_input;
+            qs_iter *it;
+            uint32_t type_pos;
+            uint8_t pass;       /* undirected: 0 out, 1 in */
+            void *vstate;       /* varlen DFS / BFS state */
+        } expand;
+        struct {
+            cx *pred;
+        } filter;
+        struct {                /* PROJECT, also UNWIND (count 1) */
+            uint32_t count;
+            cx **exprs;
+            uint32_t *slots;
+            /* UNWIND state */
+            qv_value list;
+            uint32_t pos;
+            bool have_input;
+        } project;
+        struct {                /* AGGREGATE */
+            uint32_t key_count;
+            cx **keys;
+            uint32_t agg_count;
+            agg_spec *aggs;
+            uint32_t out_count;
+            cx **outs;
+            uint32_t *out_slots;
+            /* state */
+            void *groups;       /* agg.c */
+            uint64_t pos;
+        } agg;
+        struct {                /* DISTINCT */
+            uint32_t count;
+            uint32_t *slots;
+            tupset seen;
+        } distinct;
+        struct {                /* SORT */
+            uint32_t count;
+            cx **keys;
+            bool *desc;
+            rowbuf rows;
+            uint64_t pos;
+            uint32_t *key_slots; /* where sort keys are stored per row */
+        } sort;
+        struct {                /* SKIP / LIMIT */
+            cx *expr;
+            int64_t n;
+            int64_t seen;
+        } skiplimit;
+        struct {                /* OPTIONAL */
+            uint32_t null_count;
+            uint32_t *null_slots;
+            bool inner_matched;
+            bool have_input;
+        } optional;
+        struct {                /* CREATE / MERGE / SET / REMOVE / DELETE / CALL (eager writes) */
+            create_spec create;
+            set_spec set;       /* SET / REMOVE (kinds reuse ast_set_kind; REMOVE label/prop) */
+            set_spec on_create, on_match;
+            bool detach;
+            uint32_t expr_count;
+            cx **exprs;         /* DELETE targets */
+            rowbuf rows;
+            uint64_t pos;
+            rowbuf matches;     /* MERGE: matches of the current input row */
+            uint64_t mpos;
+            uint32_t merge_new_count;  /* MERGE: slots the pattern binds */
+            uint32_t *merge_new_slots;
+            /* MERGE state */
+            bool merge_matching;
+            bool merge_have_input;
+        } write;
+        struct {                /* CALL */
+            const proc_def *proc;
+            uint32_t arg_count;
+            cx **args;
+            uint32_t out_count;
+            uint32_t *out_cols;  /* procedure column index for each yielded slot */
+            uint32_t *out_slots;
+            cx *where;
+            /* state */
+            bool have_input;
+            qv_value *rows;     /* row-major, proc column count wide */
+            uint32_t row_count, pos;
+        } call;
+        struct {                /* INDEX_DDL */
+            bool drop;
+            qv_str label;
+            uint32_t prop_count;
+            qv_str *props;
+        } ddl;
+    } u;
+};
+
+/* Operator protocol: op_next fills the op's slots of ctx->row and returns
+ * true, or returns false at the end (or on error: ctx->failed).  op_reset
+ * rewinds (for re-running an inner pipeline with a new outer row);
+ * op_close releases iterators.  All recurse into child/inner. */
+bool op_next(qctx *c, op *o);
+void op_reset(qctx *c, op *o);
+void op_close(qctx *c, op *o);
+op *op_new(qctx *c, op_kind kind, op *child);
+/* Name used by EXPLAIN. */
+const char *op_name(const op *o);
+
+/* Row buffers and tuple sets (exec.c). */
+bool rowbuf_push(qctx *c, rowbuf *b, const qv_value *row, uint32_t width);
+/* Insert a tuple; *inserted tells if new; returns the entry index, or -1 on error. */
+int64_t tupset_add(qctx *c, tupset *s, const qv_value *tuple, bool *inserted);
+void tupset_init(tupset *s, uint32_t width);
+
+/* Aggregation (aggregate.c). */
+bool agg_run(qctx *c, op *o);  /* consume child, build groups */
+bool agg_emit(qctx *c, op *o); /* next group into the row */
+
+/* Procedures (procedures.c). */
+struct proc_def {
+    const char *name;           /* lower case, e.g. "db.labels" */
+    uint32_t arg_count;
+    uint32_t column_count;
+    const char *columns[QUERY_PROC_COLUMNS_MAX];
+    /* Fill rows (row-major column_count wide) for one call. */
+    bool (*run)(qctx *c, qv_value *args, qv_value **rows, uint32_t *row_count);
+};
+const proc_def *proc_lookup(qv_str name);
+
+/* ------------------------------------------------------------------ */
+/* Planner (plan.c)                                                    */
+/* ------------------------------------------------------------------ */
+
+typedef struct plan {
+    op *root;
+    uint32_t slot_count;
+    uint32_t column_count;
+    qv_str *columns;
+    uint32_t *column_slots;
+} plan;
+
+/* Plan one single query.  Returns false with ctx error (semantic). */
+bool plan_single(qctx *c, const ast_single_query *q, plan *out);
+/* Evaluate a constant expression (CYPHER parameters). */
+bool plan_eval_const(qctx *c, const ast_expr *e, qv_value *out);
+/* EXPLAIN text of a plan: lines appended (arena) to *lines. */
+bool plan_explain(qctx *c, const plan *p, qv_str **lines, uint32_t *count, uint32_t *cap);
+
+#endif
