@@ -79,7 +79,7 @@ typedef struct parser {
 /* ---------------------------------------------------------------- */
 
 _Noreturn static void fail_pos(parser *p, uint32_t line, uint32_t column, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5), noinline, cold));
 
 _Noreturn static void fail_pos(parser *p, uint32_t line, uint32_t column, const char *fmt, ...) {
     p->err->line = line;
@@ -114,7 +114,8 @@ static void quote_token(const parser *p, const token *t, char *out, size_t cap) 
 }
 
 /* "Invalid input 'X': expected <what>" at token t. */
-_Noreturn static void fail_expected_at(parser *p, const token *t, const char *what) {
+__attribute__((noinline, cold)) _Noreturn static void fail_expected_at(parser *p, const token *t,
+                                                                      const char *what) {
     if (t->type == TOK_EOF) {
         fail_pos(p, t->line, t->column, "Invalid input at end of input: expected %s", what);
     }
@@ -123,7 +124,7 @@ _Noreturn static void fail_expected_at(parser *p, const token *t, const char *wh
     fail_pos(p, t->line, t->column, "Invalid input '%s': expected %s", q, what);
 }
 
-_Noreturn static void fail_expected(parser *p, const char *what) {
+__attribute__((noinline, cold)) _Noreturn static void fail_expected(parser *p, const char *what) {
     fail_expected_at(p, &p->tok, what);
 }
 
@@ -137,12 +138,16 @@ _Noreturn static void fail_memory(parser *p) {
 /* Tokens                                                            */
 /* ---------------------------------------------------------------- */
 
-static void lex_checked(parser *p, lexer *lx, token *t) {
-    if (lexer_next(lx, t) == TOK_ERROR) {
-        char q[PARSER_QUOTE_SIZE_MAX_BYTES * 4 + 8];
-        quote_token(p, t, q, sizeof q);
-        fail_at(p, t, "Invalid input '%s': %s", q, lx->error_message);
-    }
+/* Out of line and cold: its message buffer must not sit in the frames of
+ * the recursive functions that call next(). */
+__attribute__((noinline, cold)) _Noreturn static void lex_fail(parser *p, const lexer *lx, const token *t) {
+    char q[PARSER_QUOTE_SIZE_MAX_BYTES * 4 + 8];
+    quote_token(p, t, q, sizeof q);
+    fail_at(p, t, "Invalid input '%s': %s", q, lx->error_message);
+}
+
+static inline void lex_checked(parser *p, lexer *lx, token *t) {
+    if (__builtin_expect(lexer_next(lx, t) == TOK_ERROR, 0)) lex_fail(p, lx, t);
 }
 
 static void next(parser *p) {
@@ -332,12 +337,31 @@ static ast_pos tok_pos(const token *t) {
     return r;
 }
 
-static ast_expr *new_expr(parser *p, ast_expr_kind kind, const token *at) {
+static ast_expr *new_expr_pos(parser *p, ast_expr_kind kind, ast_pos pos) {
     ast_expr *e = pcalloc(p, sizeof *e);
     e->kind = kind;
-    e->pos = tok_pos(at);
+    e->pos = pos;
     return e;
 }
+
+static ast_expr *new_expr(parser *p, ast_expr_kind kind, const token *at) {
+    return new_expr_pos(p, kind, tok_pos(at));
+}
+
+/* What the operator loops keep of a token: small, because those frames
+ * are live once per nesting level (see QUIVER_QUERY_AST_DEPTH_MAX). */
+typedef struct tok_at {
+    tok_type type;
+    kw_id kw;
+    ast_pos pos;
+} tok_at;
+
+static inline tok_at cur_at(const parser *p) {
+    tok_at a = {p->tok.type, p->tok.kw, tok_pos(&p->tok)};
+    return a;
+}
+
+static inline bool at_is_kw(const tok_at *a, kw_id kw) { return a->type == TOK_IDENT && a->kw == kw; }
 
 #define ENTER(p)                                                                         \
     do {                                                                                 \
@@ -419,16 +443,16 @@ static ast_expr *parse_expr(parser *p);
 static ast_expr *parse_map(parser *p);
 static void parse_path_body(parser *p, ast_path *out);
 
-static ast_expr *binary(parser *p, ast_op op, ast_expr *lhs, ast_expr *rhs, const token *at) {
-    ast_expr *e = new_expr(p, AST_BINARY, at);
+static ast_expr *binary(parser *p, ast_op op, ast_expr *lhs, ast_expr *rhs, ast_pos at) {
+    ast_expr *e = new_expr_pos(p, AST_BINARY, at);
     e->u.op.op = op;
     e->u.op.lhs = lhs;
     e->u.op.rhs = rhs;
     return e;
 }
 
-static ast_expr *unary(parser *p, ast_op op, ast_expr *operand, const token *at) {
-    ast_expr *e = new_expr(p, AST_UNARY, at);
+static ast_expr *unary(parser *p, ast_op op, ast_expr *operand, ast_pos at) {
+    ast_expr *e = new_expr_pos(p, AST_UNARY, at);
     e->u.op.op = op;
     e->u.op.lhs = operand;
     return e;
@@ -462,7 +486,7 @@ static bool pattern_follows(lexer lx) {
 }
 
 /* A relationship pattern used as an expression; current token '('. */
-static ast_expr *parse_pattern_pred(parser *p) {
+__attribute__((noinline)) static ast_expr *parse_pattern_pred(parser *p) {
     token at = p->tok;
     ast_pattern *pat = pcalloc(p, sizeof *pat);
     pat->paths = pcalloc(p, sizeof *pat->paths);
@@ -477,7 +501,7 @@ static ast_expr *parse_pattern_pred(parser *p) {
     return e;
 }
 
-static ast_expr *parse_list_or_comprehension(parser *p) {
+__attribute__((noinline)) static ast_expr *parse_list_or_comprehension(parser *p) {
     token at = p->tok;
     next(p); /* '[' */
     token t1, t2;
@@ -532,7 +556,7 @@ static void finish_map(parser *p, ast_expr *e, size_t mark) {
     }
 }
 
-static ast_expr *parse_map(parser *p) {
+__attribute__((noinline)) static ast_expr *parse_map(parser *p) {
     token at = p->tok;
     expect(p, TOK_LBRACE, "'{'");
     ast_expr *e = new_expr(p, AST_MAP, &at);
@@ -557,7 +581,7 @@ static ast_expr *parse_map(parser *p) {
     return e;
 }
 
-static ast_expr *parse_case(parser *p) {
+__attribute__((noinline)) static ast_expr *parse_case(parser *p) {
     token at = p->tok;
     next(p); /* CASE */
     ast_expr *e = new_expr(p, AST_CASE, &at);
@@ -587,7 +611,7 @@ static ast_expr *parse_case(parser *p) {
 }
 
 /* any/all/none/single(x IN list WHERE pred); current token is the name. */
-static ast_expr *parse_quantifier(parser *p, ast_quantifier q) {
+__attribute__((noinline)) static ast_expr *parse_quantifier(parser *p, ast_quantifier q) {
     token at = p->tok;
     next(p); /* name */
     next(p); /* '(' */
@@ -602,7 +626,7 @@ static ast_expr *parse_quantifier(parser *p, ast_quantifier q) {
 }
 
 /* name(args); current token is the name, next '('. */
-static ast_expr *parse_function(parser *p) {
+__attribute__((noinline)) static ast_expr *parse_function(parser *p) {
     token at = p->tok;
     ast_expr *e = new_expr(p, AST_FUNC, &at);
     e->u.func.name = tok_name(p, &at);
@@ -626,6 +650,95 @@ static ast_expr *parse_function(parser *p) {
     }
     expect(p, TOK_RPAREN, "',' or ')'");
     e->u.func.args = sc_finish(p, mark, sizeof(ast_expr *), &e->u.func.arg_count);
+    return e;
+}
+
+/* What "name(" with a plain name starts.  Only decides (peeking); the
+ * caller parses, so these look-ahead tokens are not on the stack while the
+ * arguments are parsed recursively. */
+typedef enum name_call_kind {
+    CALL_FUNCTION,
+    CALL_ANY,
+    CALL_NONE,
+    CALL_SINGLE,
+    CALL_EXISTS_PATTERN,
+} name_call_kind;
+
+__attribute__((noinline)) static name_call_kind classify_name_call(const parser *p) {
+    const token *t = &p->tok;
+    /* quantifiers need "(x IN": otherwise any(...) is a function */
+    token t2, t3;
+    peek_tok(p, 2, &t2);
+    bool quant = tok_is_var(&t2) && peek_tok(p, 3, &t3) == TOK_IDENT && t3.kw == KW_IN;
+    if (quant && tok_is_word(p, t, "any")) return CALL_ANY;
+    if (quant && tok_is_word(p, t, "none")) return CALL_NONE;
+    if (quant && tok_is_word(p, t, "single")) return CALL_SINGLE;
+    if (tok_is_word(p, t, "exists")) {
+        /* exists((a)-->(b)): the pattern form is a pattern predicate */
+        lexer lx = p->lx;
+        token lp, inner;
+        lexer_next(&lx, &lp); /* '(' */
+        if (lexer_next(&lx, &inner) == TOK_LPAREN && pattern_follows(lx)) return CALL_EXISTS_PATTERN;
+    }
+    return CALL_FUNCTION;
+}
+
+static ast_expr *parse_name_call(parser *p) {
+    switch (classify_name_call(p)) {
+    case CALL_ANY: return parse_quantifier(p, AST_Q_ANY);
+    case CALL_NONE: return parse_quantifier(p, AST_Q_NONE);
+    case CALL_SINGLE: return parse_quantifier(p, AST_Q_SINGLE);
+    case CALL_EXISTS_PATTERN: {
+        next(p); /* exists */
+        next(p); /* '(' */
+        ast_expr *e = parse_pattern_pred(p);
+        expect(p, TOK_RPAREN, "')'");
+        return e;
+    }
+    case CALL_FUNCTION: break;
+    }
+    return parse_function(p);
+}
+
+/* An atom starting with a name: literal keyword, CASE, quantifier,
+ * exists(pattern), function call or variable.  Out of line to keep
+ * parse_atom's frame (live once per nesting level) small. */
+__attribute__((noinline)) static ast_expr *parse_name_atom(parser *p) {
+    token t = p->tok;
+    token t1;
+    tok_type n1 = peek_tok(p, 1, &t1);
+    if (t.type == TOK_IDENT) {
+        switch (t.kw) {
+        case KW_TRUE:
+        case KW_FALSE: {
+            next(p);
+            ast_expr *e = new_expr(p, AST_LITERAL, &t);
+            e->u.literal = qv_bool(t.kw == KW_TRUE);
+            return e;
+        }
+        case KW_NULL: {
+            next(p);
+            ast_expr *e = new_expr(p, AST_LITERAL, &t);
+            e->u.literal = qv_null();
+            return e;
+        }
+        case KW_CASE:
+            return parse_case(p);
+        case KW_ALL:
+            if (n1 == TOK_LPAREN) return parse_quantifier(p, AST_Q_ALL);
+            break;
+        default:
+            break;
+        }
+        if (n1 == TOK_LPAREN && t.kw == KW_NONE) return parse_name_call(p);
+        if (kw_reserved(t.kw)) fail_expected(p, "an expression");
+        if (n1 == TOK_LPAREN) return parse_function(p);
+    } else if (n1 == TOK_LPAREN) {
+        return parse_function(p);
+    }
+    ast_expr *e = new_expr(p, AST_VAR, &t);
+    e->u.name = tok_name(p, &t);
+    next(p);
     return e;
 }
 
@@ -659,67 +772,8 @@ static ast_expr *parse_atom(parser *p) {
         return e;
     }
     case TOK_IDENT:
-    case TOK_QIDENT: {
-        token t1;
-        tok_type n1 = peek_tok(p, 1, &t1);
-        if (t.type == TOK_IDENT) {
-            switch (t.kw) {
-            case KW_TRUE:
-            case KW_FALSE: {
-                next(p);
-                ast_expr *e = new_expr(p, AST_LITERAL, &t);
-                e->u.literal = qv_bool(t.kw == KW_TRUE);
-                return e;
-            }
-            case KW_NULL: {
-                next(p);
-                ast_expr *e = new_expr(p, AST_LITERAL, &t);
-                e->u.literal = qv_null();
-                return e;
-            }
-            case KW_CASE:
-                return parse_case(p);
-            case KW_ALL:
-                if (n1 == TOK_LPAREN) return parse_quantifier(p, AST_Q_ALL);
-                break;
-            default:
-                break;
-            }
-            if (n1 == TOK_LPAREN && t.kw == KW_NONE) {
-                /* quantifiers need "(x IN": otherwise any(...) is a function */
-                token t2, t3;
-                bool quant = tok_is_var((peek_tok(p, 2, &t2), &t2)) &&
-                             peek_tok(p, 3, &t3) == TOK_IDENT && t3.kw == KW_IN;
-                if (quant && tok_is_word(p, &t, "any")) return parse_quantifier(p, AST_Q_ANY);
-                if (quant && tok_is_word(p, &t, "none")) return parse_quantifier(p, AST_Q_NONE);
-                if (quant && tok_is_word(p, &t, "single")) return parse_quantifier(p, AST_Q_SINGLE);
-                if (tok_is_word(p, &t, "exists")) {
-                    /* exists((a)-->(b)): the pattern form is a pattern predicate */
-                    lexer lx = p->lx;
-                    token lp;
-                    lexer_next(&lx, &lp); /* '(' */
-                    token inner;
-                    lexer lx2 = lx;
-                    if (lexer_next(&lx2, &inner) == TOK_LPAREN && pattern_follows(lx2)) {
-                        next(p); /* exists */
-                        next(p); /* '(' */
-                        ast_expr *e = parse_pattern_pred(p);
-                        expect(p, TOK_RPAREN, "')'");
-                        return e;
-                    }
-                }
-                return parse_function(p);
-            }
-            if (kw_reserved(t.kw)) fail_expected(p, "an expression");
-            if (n1 == TOK_LPAREN) return parse_function(p);
-        } else if (n1 == TOK_LPAREN) {
-            return parse_function(p);
-        }
-        ast_expr *e = new_expr(p, AST_VAR, &t);
-        e->u.name = tok_name(p, &t);
-        next(p);
-        return e;
-    }
+    case TOK_QIDENT:
+        return parse_name_atom(p);
     default:
         fail_expected(p, "an expression");
     }
@@ -729,11 +783,11 @@ static ast_expr *parse_atom(parser *p) {
 static ast_expr *parse_postfix_ops(parser *p, ast_expr *e) {
     uint32_t saved = p->depth;
     for (;;) {
-        token at = p->tok;
+        tok_at at = cur_at(p);
         if (at.type == TOK_DOT || at.type == TOK_LBRACKET || at.type == TOK_COLON) ENTER(p);
         if (at.type == TOK_DOT) {
             next(p);
-            ast_expr *pe = new_expr(p, AST_PROP, &at);
+            ast_expr *pe = new_expr_pos(p, AST_PROP, at.pos);
             pe->u.prop.operand = e;
             pe->u.prop.key = expect_name(p, "a property key name");
             e = pe;
@@ -744,14 +798,14 @@ static ast_expr *parse_postfix_ops(parser *p, ast_expr *e) {
             if (accept(p, TOK_DOTDOT)) {
                 if (p->tok.type != TOK_RBRACKET) hi = parse_expr(p);
                 expect(p, TOK_RBRACKET, "']'");
-                ast_expr *se = new_expr(p, AST_SLICE, &at);
+                ast_expr *se = new_expr_pos(p, AST_SLICE, at.pos);
                 se->u.index.operand = e;
                 se->u.index.lo = lo;
                 se->u.index.hi = hi;
                 e = se;
             } else {
                 expect(p, TOK_RBRACKET, "'..' or ']'");
-                ast_expr *ie = new_expr(p, AST_INDEX, &at);
+                ast_expr *ie = new_expr_pos(p, AST_INDEX, at.pos);
                 ie->u.index.operand = e;
                 ie->u.index.index = lo;
                 e = ie;
@@ -762,7 +816,7 @@ static ast_expr *parse_postfix_ops(parser *p, ast_expr *e) {
                 qv_str l = expect_name(p, "a label name");
                 sc_push(p, &l, sizeof l);
             }
-            ast_expr *le = new_expr(p, AST_HAS_LABELS, &at);
+            ast_expr *le = new_expr_pos(p, AST_HAS_LABELS, at.pos);
             le->u.has_labels.operand = e;
             le->u.has_labels.labels = sc_finish(p, mark, sizeof(qv_str), &le->u.has_labels.count);
             e = le;
@@ -777,32 +831,37 @@ static ast_expr *parse_postfix(parser *p) {
     return parse_postfix_ops(p, parse_atom(p));
 }
 
+/* -<number>, folded so that -9223372036854775808 is representable; the
+ * current token is the number. */
+__attribute__((noinline)) static ast_expr *negative_literal(parser *p, ast_pos pos) {
+    token num = p->tok;
+    next(p);
+    ast_expr *lit = num.type == TOK_INT ? literal_int(p, &num, true) : literal_float(p, &num, true);
+    lit->pos = pos;
+    return lit;
+}
+
 static ast_expr *parse_unary(parser *p) {
-    token at = p->tok;
+    tok_at at = cur_at(p);
     if (at.type != TOK_MINUS && at.type != TOK_PLUS) return parse_postfix(p);
     next(p);
     if (at.type == TOK_MINUS && (p->tok.type == TOK_INT || p->tok.type == TOK_FLOAT)) {
-        /* fold -literal so that -9223372036854775808 is representable */
-        token num = p->tok;
-        next(p);
-        ast_expr *lit = num.type == TOK_INT ? literal_int(p, &num, true) : literal_float(p, &num, true);
-        lit->pos = tok_pos(&at);
-        return parse_postfix_ops(p, lit);
+        return parse_postfix_ops(p, negative_literal(p, at.pos));
     }
     ENTER(p);
     ast_expr *operand = parse_unary(p);
     LEAVE(p);
-    return unary(p, at.type == TOK_MINUS ? AST_OP_NEG : AST_OP_POS, operand, &at);
+    return unary(p, at.type == TOK_MINUS ? AST_OP_NEG : AST_OP_POS, operand, at.pos);
 }
 
 static ast_expr *parse_pow(parser *p) {
     uint32_t saved = p->depth;
     ast_expr *e = parse_unary(p);
     while (p->tok.type == TOK_CARET) {
-        token at = p->tok;
+        tok_at at = cur_at(p);
         ENTER(p);
         next(p);
-        e = binary(p, AST_OP_POW, e, parse_unary(p), &at);
+        e = binary(p, AST_OP_POW, e, parse_unary(p), at.pos);
     }
     p->depth = saved;
     return e;
@@ -812,7 +871,7 @@ static ast_expr *parse_mul(parser *p) {
     uint32_t saved = p->depth;
     ast_expr *e = parse_pow(p);
     for (;;) {
-        token at = p->tok;
+        tok_at at = cur_at(p);
         ast_op op;
         if (at.type == TOK_STAR) op = AST_OP_MUL;
         else if (at.type == TOK_SLASH) op = AST_OP_DIV;
@@ -823,7 +882,7 @@ static ast_expr *parse_mul(parser *p) {
         }
         ENTER(p);
         next(p);
-        e = binary(p, op, e, parse_pow(p), &at);
+        e = binary(p, op, e, parse_pow(p), at.pos);
     }
 }
 
@@ -831,7 +890,7 @@ static ast_expr *parse_add(parser *p) {
     uint32_t saved = p->depth;
     ast_expr *e = parse_mul(p);
     for (;;) {
-        token at = p->tok;
+        tok_at at = cur_at(p);
         ast_op op;
         if (at.type == TOK_PLUS) op = AST_OP_ADD;
         else if (at.type == TOK_MINUS) op = AST_OP_SUB;
@@ -841,7 +900,7 @@ static ast_expr *parse_add(parser *p) {
         }
         ENTER(p);
         next(p);
-        e = binary(p, op, e, parse_mul(p), &at);
+        e = binary(p, op, e, parse_mul(p), at.pos);
     }
 }
 
@@ -850,31 +909,31 @@ static ast_expr *parse_string_list_pred(parser *p) {
     uint32_t saved = p->depth;
     ast_expr *e = parse_add(p);
     for (;;) {
-        token at = p->tok;
+        tok_at at = cur_at(p);
         ast_op op;
         ENTER(p);
         if (at.type == TOK_REGEX) {
             op = AST_OP_REGEX;
             next(p);
-        } else if (tok_is_kw(&at, KW_IN)) {
+        } else if (at_is_kw(&at, KW_IN)) {
             op = AST_OP_IN;
             next(p);
-        } else if (tok_is_kw(&at, KW_CONTAINS)) {
+        } else if (at_is_kw(&at, KW_CONTAINS)) {
             op = AST_OP_CONTAINS;
             next(p);
-        } else if (tok_is_kw(&at, KW_STARTS)) {
+        } else if (at_is_kw(&at, KW_STARTS)) {
             next(p);
             expect_kw(p, KW_WITH, "WITH");
             op = AST_OP_STARTS_WITH;
-        } else if (tok_is_kw(&at, KW_ENDS)) {
+        } else if (at_is_kw(&at, KW_ENDS)) {
             next(p);
             expect_kw(p, KW_WITH, "WITH");
             op = AST_OP_ENDS_WITH;
-        } else if (tok_is_kw(&at, KW_IS)) {
+        } else if (at_is_kw(&at, KW_IS)) {
             next(p);
             bool negated = accept_kw(p, KW_NOT);
             expect_kw(p, KW_NULL, negated ? "NULL" : "NOT or NULL");
-            ast_expr *n = new_expr(p, negated ? AST_IS_NOT_NULL : AST_IS_NULL, &at);
+            ast_expr *n = new_expr_pos(p, negated ? AST_IS_NOT_NULL : AST_IS_NULL, at.pos);
             n->u.is_null.operand = e;
             e = n;
             continue;
@@ -882,7 +941,7 @@ static ast_expr *parse_string_list_pred(parser *p) {
             p->depth = saved;
             return e;
         }
-        e = binary(p, op, e, parse_add(p), &at);
+        e = binary(p, op, e, parse_add(p), at.pos);
     }
 }
 
@@ -907,12 +966,12 @@ static ast_expr *parse_comparison(parser *p) {
     ast_expr *result = NULL;
     ast_op op;
     while (comparison_op(p->tok.type, &op)) {
-        token at = p->tok;
+        tok_at at = cur_at(p);
         ENTER(p);
         next(p);
         ast_expr *rhs = parse_string_list_pred(p);
-        ast_expr *cmp = binary(p, op, lhs, rhs, &at);
-        result = result == NULL ? cmp : binary(p, AST_OP_AND, result, cmp, &at);
+        ast_expr *cmp = binary(p, op, lhs, rhs, at.pos);
+        result = result == NULL ? cmp : binary(p, AST_OP_AND, result, cmp, at.pos);
         lhs = rhs;
     }
     p->depth = saved;
@@ -921,22 +980,22 @@ static ast_expr *parse_comparison(parser *p) {
 
 static ast_expr *parse_not(parser *p) {
     if (!is_kw(p, KW_NOT)) return parse_comparison(p);
-    token at = p->tok;
+    tok_at at = cur_at(p);
     next(p);
     ENTER(p);
     ast_expr *operand = parse_not(p);
     LEAVE(p);
-    return unary(p, AST_OP_NOT, operand, &at);
+    return unary(p, AST_OP_NOT, operand, at.pos);
 }
 
 static ast_expr *parse_and(parser *p) {
     uint32_t saved = p->depth;
     ast_expr *e = parse_not(p);
     while (is_kw(p, KW_AND)) {
-        token at = p->tok;
+        tok_at at = cur_at(p);
         ENTER(p);
         next(p);
-        e = binary(p, AST_OP_AND, e, parse_not(p), &at);
+        e = binary(p, AST_OP_AND, e, parse_not(p), at.pos);
     }
     p->depth = saved;
     return e;
@@ -946,10 +1005,10 @@ static ast_expr *parse_xor(parser *p) {
     uint32_t saved = p->depth;
     ast_expr *e = parse_and(p);
     while (is_kw(p, KW_XOR)) {
-        token at = p->tok;
+        tok_at at = cur_at(p);
         ENTER(p);
         next(p);
-        e = binary(p, AST_OP_XOR, e, parse_and(p), &at);
+        e = binary(p, AST_OP_XOR, e, parse_and(p), at.pos);
     }
     p->depth = saved;
     return e;
@@ -960,10 +1019,10 @@ static ast_expr *parse_expr(parser *p) {
     ENTER(p);
     ast_expr *e = parse_xor(p);
     while (is_kw(p, KW_OR)) {
-        token at = p->tok;
+        tok_at at = cur_at(p);
         ENTER(p);
         next(p);
-        e = binary(p, AST_OP_OR, e, parse_xor(p), &at);
+        e = binary(p, AST_OP_OR, e, parse_xor(p), at.pos);
     }
     p->depth = saved;
     return e;

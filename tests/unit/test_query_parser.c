@@ -8,6 +8,7 @@
  * bytes, NUL bytes and 100k-deep nesting and only require "no crash, an
  * error or a tree" (ASan/UBSan builds check the memory side).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1138,6 +1139,75 @@ static void test_nesting_limit(void **state) {
     free(q);
 }
 
+/* The deepest accepted nesting of each recursive form parses on a thread
+ * with a 1 MiB stack (8 MiB under ASan, whose frames carry redzones): the
+ * depth limit is reached long before the stack is. */
+typedef struct deep_job {
+    const char *open, *close;
+    int levels;
+    int rc;
+    char message[256];
+} deep_job;
+
+static void *deep_parse(void *arg) {
+    deep_job *j = arg;
+    size_t ol = strlen(j->open), cl = strlen(j->close);
+    size_t cap = 64 + (size_t)j->levels * (ol + cl);
+    char *q = malloc(cap);
+    size_t o = (size_t)sprintf(q, "RETURN ");
+    for (int i = 0; i < j->levels; i++) {
+        memcpy(q + o, j->open, ol);
+        o += ol;
+    }
+    q[o++] = '1';
+    for (int i = 0; i < j->levels; i++) {
+        memcpy(q + o, j->close, cl);
+        o += cl;
+    }
+    o += (size_t)sprintf(q + o, " AS x");
+    q_arena a;
+    q_arena_init(&a, 0);
+    ast_query out;
+    parse_error err;
+    j->rc = cypher_parse(q, o, &a, &out, &err);
+    memcpy(j->message, err.message, sizeof j->message);
+    q_arena_free(&a);
+    free(q);
+    return NULL;
+}
+
+static void test_stack_bounded(void **state) {
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    size_t stack = 8u << 20;
+#else
+    size_t stack = 1u << 20;
+#endif
+    const char *forms[][2] = {{"(", ")"}, {"[", "]"}, {"{a:", "}"}, {"f(", ")"}, {"-(", ")"},
+                              {"NOT (", ")"}, {"CASE WHEN ", " THEN 1 END"}, {"[x IN ", "]"},
+                              {"any(x IN ", ")"}, {"exists((a)-[*{p: ", "}]->(b))"}, {"a[", "]"}};
+    for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
+        int levels[] = {QUIVER_QUERY_AST_DEPTH_MAX / 4, QUIVER_QUERY_AST_DEPTH_MAX / 2, QUIVER_QUERY_AST_DEPTH_MAX,
+                        QUIVER_QUERY_AST_DEPTH_MAX * 4};
+        int accepted = 0;
+        for (size_t l = 0; l < sizeof levels / sizeof levels[0]; l++) {
+            deep_job j = {forms[k][0], forms[k][1], levels[l], 0, {0}};
+            pthread_attr_t at;
+            pthread_attr_init(&at);
+            pthread_attr_setstacksize(&at, stack);
+            pthread_t th;
+            assert_int_equal(pthread_create(&th, &at, deep_parse, &j), 0);
+            pthread_join(th, NULL);
+            pthread_attr_destroy(&at);
+            if (j.rc == 0) accepted++;
+            else if (strstr(j.message, "nested too deeply") == NULL)
+                fail_msg("%s x %d: %s", forms[k][0], levels[l], j.message);
+        }
+        /* shallow forms parse; the deepest is always refused */
+        if (accepted < 1 || accepted > 3) fail_msg("form %s: %d depths accepted", forms[k][0], accepted);
+    }
+}
+
 static void test_arena_limit(void **state) {
     (void)state;
     const char *q = "CYPHER rows=[[1,2,3],[4,5,6],[7,8,9],[10,11,12]] UNWIND $rows AS r RETURN r";
@@ -1286,6 +1356,7 @@ int main(void) {
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_comments_and_whitespace),
         cmocka_unit_test(test_nesting_limit),
+        cmocka_unit_test(test_stack_bounded),
         cmocka_unit_test(test_arena_limit),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_random_bytes),
