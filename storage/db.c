@@ -215,7 +215,7 @@ static bool list_dir(const char *dir, dirlist *l) {
         l->count++;
     }
     closedir(d);
-    qsort(l->names, l->count, sizeof(char *), cmp_str);
+    if (l->count) qsort(l->names, l->count, sizeof(char *), cmp_str);
     return true;
 }
 
@@ -379,6 +379,7 @@ static void db_free(qs_db *db) {
     for (uint32_t i = 0; i < db->count_n; i++) qs_gcount_free(db->counts[i]);
     free(db->counts);
     qs_catalog_unref(db->committed);
+    free(db->live);
     pthread_mutex_destroy(&db->mu);
     free(db->dir);
     free(db);
@@ -481,6 +482,7 @@ int qs_open(const char *dir, const qs_options *o, qs_db **out, char *err, size_t
         size_t ncf = 0;
         char **cfs = rocksdb_list_column_families(db->opts, dir, &ncf, &rerr);
         if (rerr) {
+            if (cfs) rocksdb_list_column_families_destroy(cfs, ncf); /* an empty array is still allocated */
             current_manifest(dir, manifest, sizeof manifest);
             errf(err, errn, "%s/%s: RocksDB cannot read the database: %s. %s", dir, manifest, rerr, advice_damaged);
             free(rerr);

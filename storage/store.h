@@ -114,7 +114,16 @@ struct qs_db {
     qs_gcount **counts;                /* ascending graph id */
     uint64_t txn_seq;
     qs_txn *open_txn;
+    /* Nodes known to exist (apply thread only), so relationship creation
+     * does not read both end nodes from RocksDB every time: direct-mapped,
+     * filled by node creation and successful lookups, a slot cleared when
+     * its node is deleted, everything invalidated at once (generation bump)
+     * on abort, savepoint rollback and graph delete. */
+    struct qs_live_slot { uint64_t node; uint32_t graph; uint32_t gen; } *live;
+    uint32_t live_gen;
 };
+
+#define QS_LIVE_CACHE_SLOTS (1u << 18)
 
 qs_gcount *qs_counts_find(qs_db *db, uint32_t graph);
 qs_gcount *qs_counts_add(qs_db *db, uint32_t graph);
@@ -173,6 +182,7 @@ typedef struct qs_undo {
 
 typedef struct qs_save {
     size_t undo_len;      /* undo log length when the savepoint was set */
+    size_t log_len;       /* write log length when the savepoint was set */
     uint32_t rocks_depth; /* RocksDB savepoints on the batch, this one included */
 } qs_save;
 
@@ -190,6 +200,7 @@ struct qs_txn {
     uint32_t rocks_depth; /* savepoints set on the WriteBatchWithIndex and not yet rolled back */
     q_arena arena;        /* per-operation scratch (decoded values) */
     uint32_t next_graph_at_begin;
+    qbuf log;           /* every write in order: cf, op, key, value (see txn.c) */
     qbuf k, val, tmp;   /* scratch */
     qp_raw *raw;
     uint32_t raw_cap;

@@ -404,6 +404,43 @@ static void test_reopen_keeps_everything(void **state) {
     assert_int_equal(qs_applied_index(f->db), 8);
 }
 
+/* Relationship creation checks both end nodes, including nodes deleted or
+ * rolled back in the same transaction (the store caches known nodes). */
+static void test_edge_endpoints_checked(void **state) {
+    fx *f = *state;
+    qs_txn *t = qs_txn_begin(f->db);
+    uint32_t g;
+    assert_int_equal(qs_graph_create(t, "g", 1, &g), QS_OK);
+    uint32_t r = tsu_intern(t, g, QS_SCHEMA_RELTYPE, "R");
+    uint64_t a, b, c, e;
+    assert_int_equal(qs_node_create(t, g, NULL, 0, NULL, &a), QS_OK);
+    assert_int_equal(qs_node_create(t, g, NULL, 0, NULL, &b), QS_OK);
+    assert_int_equal(qs_edge_create(t, g, r, a, b, NULL, &e), QS_OK);
+    assert_int_equal(qs_node_create(t, g, NULL, 0, NULL, &c), QS_OK);
+    assert_int_equal(qs_node_delete(t, g, c), QS_OK);
+    assert_int_equal(qs_edge_create(t, g, r, a, c, NULL, &e), QS_NOT_FOUND);
+    qs_txn_savepoint(t);
+    uint64_t d;
+    assert_int_equal(qs_node_create(t, g, NULL, 0, NULL, &d), QS_OK);
+    assert_int_equal(qs_edge_create(t, g, r, d, a, NULL, &e), QS_OK);
+    qs_txn_rollback_to_savepoint(t);
+    assert_int_equal(qs_edge_create(t, g, r, d, a, NULL, &e), QS_NOT_FOUND);
+    assert_int_equal(qs_edge_create(t, g, r, a, 1000, NULL, &e), QS_NOT_FOUND);
+    qs_txn_commit(t, 1);
+    t = qs_txn_begin(f->db);
+    uint64_t x;
+    assert_int_equal(qs_node_create(t, g, NULL, 0, NULL, &x), QS_OK);
+    assert_int_equal(qs_edge_create(t, g, r, x, a, NULL, &e), QS_OK);
+    qs_txn_abort(t);
+    t = qs_txn_begin(f->db);
+    assert_int_equal(qs_edge_create(t, g, r, x, a, NULL, &e), QS_NOT_FOUND);
+    assert_int_equal(qs_edge_create(t, g, r, b, a, NULL, &e), QS_OK);
+    qs_txn_commit(t, 2);
+    qs_view *v = qs_view_open_snapshot(f->db);
+    assert_int_equal(qs_edge_count(v, g), 2);
+    qs_view_close(v);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_graph_and_schema, setup, teardown),
@@ -411,6 +448,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_invalid_input_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_prop_and_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_edge_endpoints_checked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
