@@ -39,9 +39,10 @@ TOP_N = 5
 
 
 def default_data_dir():
-    """data/debian-bookworm in the repo, else ../shared/data/debian-bookworm."""
-    for d in (os.path.join(REPO, "data", "debian-bookworm"),
-              os.path.join(os.path.dirname(REPO), "shared", "data", "debian-bookworm")):
+    """$QUIVER_DEBIAN_DATA, data/debian-bookworm in the repo, else
+    ../shared/data/debian-bookworm."""
+    for d in ([os.environ["QUIVER_DEBIAN_DATA"]] if os.environ.get("QUIVER_DEBIAN_DATA") else []) + [os.path.join(REPO, "data", "debian-bookworm"),
+              os.path.join(os.path.dirname(REPO), "shared", "data", "debian-bookworm")]:
         if os.path.isfile(os.path.join(d, "manifest.json")):
             return d
     raise FileNotFoundError("no debian-bookworm data directory found")

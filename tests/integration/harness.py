@@ -50,9 +50,10 @@ def quiver_cli_path():
 
 
 def data_path():
-    """The Debian sample data: data/debian-bookworm in the repo, else shared/."""
-    for d in (os.path.join(REPO, "data", "debian-bookworm"),
-              os.path.join(os.path.dirname(REPO), "shared", "data", "debian-bookworm")):
+    """The Debian sample data: $QUIVER_DEBIAN_DATA, data/debian-bookworm in
+    the repo, else ../shared/data/debian-bookworm."""
+    for d in ([os.environ["QUIVER_DEBIAN_DATA"]] if os.environ.get("QUIVER_DEBIAN_DATA") else []) + [os.path.join(REPO, "data", "debian-bookworm"),
+              os.path.join(os.path.dirname(REPO), "shared", "data", "debian-bookworm")]:
         if os.path.isfile(os.path.join(d, "manifest.json")):
             return d
     raise FileNotFoundError("debian-bookworm data not found")
@@ -85,7 +86,7 @@ def documented_flags(binary):
 
 
 def _cluster_args(binary):
-    """Flags that keep a test server's other ports off the defaults (so tests
+    """Flags that keep a test server's raft port off the default (so tests
     can run side by side), in whichever spelling `--help` documents."""
     flags = documented_flags(binary)
     args = []
@@ -98,14 +99,8 @@ def _cluster_args(binary):
             if f in flags:
                 args += [f, str(free_port())]
                 break
-    for f in ("--admin-port", "--http-port", "--metrics-port"):
-        if f in flags:
-            args += [f, str(free_port())]
-            break
-    for f in ("--admin-address", "--http-address"):
-        if f in flags:
-            args += [f, "%s:%d" % (HOST, free_port())]
-            break
+    # The admin HTTP port is off by default (--admin-port 0); tests that
+    # need it pass it in extra_args.
     return args
 
 
@@ -193,6 +188,9 @@ class Server:
             text = c.execute_command("INFO", "raft")
         except redis.ResponseError:
             return None
+        if isinstance(text, dict):      # redis-py parses INFO into a dict
+            role = text.get("raft_role")
+            return str(role) if role is not None else None
         if isinstance(text, bytes):
             text = text.decode()
         if not isinstance(text, str):
