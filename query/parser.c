@@ -626,14 +626,45 @@ __attribute__((noinline)) static ast_expr *parse_quantifier(parser *p, ast_quant
 }
 
 /* name(args); current token is the name, next '('. */
-__attribute__((noinline)) static ast_expr *parse_function(parser *p) {
+/* Parts of a dotted name a.b.c followed by '(' (a namespaced function such
+ * as FalkorDB's), or 0 when the current name is not one.  Peeks only. */
+__attribute__((noinline)) static uint32_t namespaced_call_parts(const parser *p) {
+    lexer lx = p->lx;
+    token t;
+    uint32_t parts = 1;
+    if (lexer_next(&lx, &t) != TOK_DOT) return 0;
+    for (;;) {
+        if (lexer_next(&lx, &t) == TOK_ERROR || !tok_is_name(&t)) return 0;
+        parts++;
+        tok_type n = lexer_next(&lx, &t);
+        if (n == TOK_LPAREN) return parts;
+        if (n != TOK_DOT || parts >= 16) return 0;
+    }
+}
+
+/* name(args) or ns.name(args) with `parts` dotted parts; current token is
+ * the first part. */
+__attribute__((noinline)) static ast_expr *parse_function_parts(parser *p, uint32_t parts) {
     token at = p->tok;
     ast_expr *e = new_expr(p, AST_FUNC, &at);
     e->u.func.name = tok_name(p, &at);
     next(p); /* name */
+    for (uint32_t i = 1; i < parts; i++) {
+        next(p); /* '.' */
+        qv_str part = tok_name(p, &p->tok);
+        next(p);
+        size_t n = (size_t)e->u.func.name.len + 1 + part.len;
+        char *joined = palloc(p, n + 1);
+        memcpy(joined, e->u.func.name.ptr, e->u.func.name.len);
+        joined[e->u.func.name.len] = '.';
+        memcpy(joined + e->u.func.name.len + 1, part.ptr, part.len);
+        joined[n] = '\0';
+        e->u.func.name.ptr = joined;
+        e->u.func.name.len = (uint32_t)n;
+    }
     next(p); /* '(' */
     if (p->tok.type == TOK_STAR) {
-        if (!tok_is_word(p, &at, "count")) fail_expected(p, "an expression or ')'");
+        if (parts != 1 || !tok_is_word(p, &at, "count")) fail_expected(p, "an expression or ')'");
         next(p);
         e->u.func.star = true;
         expect(p, TOK_RPAREN, "')'");
@@ -652,6 +683,8 @@ __attribute__((noinline)) static ast_expr *parse_function(parser *p) {
     e->u.func.args = sc_finish(p, mark, sizeof(ast_expr *), &e->u.func.arg_count);
     return e;
 }
+
+static ast_expr *parse_function(parser *p) { return parse_function_parts(p, 1); }
 
 /* What "name(" with a plain name starts.  Only decides (peeking); the
  * caller parses, so these look-ahead tokens are not on the stack while the
@@ -735,6 +768,10 @@ __attribute__((noinline)) static ast_expr *parse_name_atom(parser *p) {
         if (n1 == TOK_LPAREN) return parse_function(p);
     } else if (n1 == TOK_LPAREN) {
         return parse_function(p);
+    }
+    if (n1 == TOK_DOT) {
+        uint32_t parts = namespaced_call_parts(p);
+        if (parts > 0) return parse_function_parts(p, parts);
     }
     ast_expr *e = new_expr(p, AST_VAR, &t);
     e->u.name = tok_name(p, &t);
@@ -1293,8 +1330,8 @@ static void parse_rel_pat(parser *p, ast_rel_pat *out) {
                     out->max_hops = out->min_hops;
                 }
             } else if (accept(p, TOK_DOTDOT)) {
+                /* openCypher 9 RangeLiteral: both bounds optional, "*.." is "*" */
                 if (p->tok.type == TOK_INT) out->max_hops = parse_hops(p);
-                else fail_expected(p, "an integer");
             }
             if (out->min_hops > out->max_hops) {
                 fail_at(p, &star,

@@ -596,7 +596,10 @@ static void test_variable_length(void **state) {
                 "MATCH (a)-[r:A|B*1.. {x:1}]->(b) | RETURN b \"b\"");
     check_parse("MATCH (a)-[* 1 .. 3]-(b) RETURN b", "MATCH (a)-[*1..3]-(b) | RETURN b \"b\"");
     check_error("MATCH (a)-[*3..1]->(b) RETURN b", 1, 12, "minimum number of hops");
-    check_error("MATCH (a)-[*..]->(b) RETURN b", 1, 15, "expected an integer");
+    check_parse("MATCH (a)-[*..]->(b) RETURN b", "MATCH (a)-[*1..]->(b) | RETURN b \"b\"");
+    check_error("MATCH (a)-[*1.5]->(b) RETURN b", 1, 13, "Invalid input '1.5'");
+    check_error("MATCH (a)-[*-1]->(b) RETURN b", 1, 13, "Invalid input '-'");
+    check_error("MATCH (a)-[*1..99999999999]->(b) RETURN b", 1, 16, "number of hops is too large");
 }
 
 static void test_named_and_shortest_paths(void **state) {
@@ -853,6 +856,9 @@ static void test_functions_case_comprehensions(void **state) {
                "(CASE (. n x) (1 'a') (2 'b') 'c')");
     check_expr("CASE WHEN a > 1 THEN 'big' END", "(CASE _ ((> a 1) 'big') _)");
     check_expr("exists(n.x)", "(exists (. n x))");
+    check_expr("string.join(['a'], ',')", "(string.join ['a'] ',')");
+    check_expr("a.b.c() + n.x", "(+ (a.b.c) (. n x))");
+    check_expr("n.x.y", "(. (. n x) y)");
     check_error("RETURN sum(*)", 1, 12, "expected an expression");
     check_error("RETURN CASE END", 1, 13, "expected WHEN");
     check_error("RETURN CASE WHEN 1 THEN 2", 1, 26, "expected WHEN, ELSE or END");
