@@ -1347,6 +1347,12 @@ static void parse_rel_pat(parser *p, ast_rel_pat *out) {
     }
     expect(p, TOK_MINUS, "'-'");
     bool right = accept(p, TOK_GT);
+    if (!out->varlen) {
+        /* a fixed-length relationship is one hop; filled so readers may use
+         * min/max uniformly */
+        out->min_hops = 1;
+        out->max_hops = 1;
+    }
     out->dir = (left && !right) ? AST_DIR_LEFT : (right && !left) ? AST_DIR_RIGHT : AST_DIR_BOTH;
 }
 

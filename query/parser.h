@@ -19,8 +19,9 @@
 
 typedef struct parse_error {
     uint32_t line;          /* 1-based; 0 when not positional */
-    uint32_t column;        /* 1-based */
-    char message[256];      /* e.g. "Invalid input 'RETRN': expected ..." */
+    uint32_t column;        /* 1-based, in characters (UTF-8 code points) */
+    char message[256];      /* e.g. "Invalid input 'RETRN': expected ..."; holds no
+                               position: callers append line and column */
 } parse_error;
 
 /* Parse text[0..len) (which may start with a `CYPHER name=value ...`
