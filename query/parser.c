@@ -12,8 +12,9 @@
  *     node pattern followed by a relationship ("(a)-->", "(a)<-[", "(:L",
  *     "(a {", "()") and a parenthesised expression otherwise
  *     ("(n:Person)" alone is a label test);
- *   - '[' starts a list comprehension when followed by "name IN".
- * So parsing is linear in the text.
+ *   - '[' starts a list comprehension when followed by "name IN"
+ * (and "a.b(" is a namespaced function call, "a.b" a property).  So parsing
+ * is linear in the text.
  *
  * Errors unwind with longjmp to cypher_parse(): every allocation is in the
  * caller's arena or in the parser's scratch stack, both released without
@@ -26,17 +27,25 @@
  * scratch stack (malloc'd, grown geometrically, reused across the whole
  * parse) and copied once, exactly sized, into the arena when complete.
  * Nested constructs push above their parent's mark and pop before the parent
- * pushes again, so one stack serves all nesting levels.  This keeps a
- * 20 MB import literal at one arena node per value and no quadratic copying.
+ * pushes again, so one stack serves all nesting levels.  With the constant
+ * path for `CYPHER name=value` (values folded straight into qv_values), a
+ * 20 MB import literal costs one 24-byte value per element, no per-token
+ * malloc and no quadratic copying.
  *
  * Limits: depth QUIVER_QUERY_AST_DEPTH_MAX, counted over nesting AND over
  * operator chains (each operator of "a + b + c ..." or "n.a.b ..." adds a
  * level, since the tree it builds is that deep), so both this parser's
  * recursion and any recursive walk of the finished tree are bounded; the
- * check comes before the C stack could overflow.  Text size QUIVER_QUERY_TEXT_SIZE_MAX_BYTES, list
- * and map sizes QUIVER_LIST_COUNT_MAX, string literal size
- * QUIVER_STRING_SIZE_MAX_BYTES, names QUIVER_SCHEMA_NAME_SIZE_MAX_BYTES, and
- * the arena's own byte limit (reported as an error, never a crash).
+ * check comes before the C stack could overflow (the recursive functions
+ * keep small frames: about 1 KiB per level).  Text size
+ * QUIVER_QUERY_TEXT_SIZE_MAX_BYTES, list and map sizes QUIVER_LIST_COUNT_MAX,
+ * string literal size QUIVER_STRING_SIZE_MAX_BYTES, names
+ * QUIVER_SCHEMA_NAME_SIZE_MAX_BYTES, columns PARSER_PROJECTION_ITEMS_COUNT_MAX,
+ * and the arena's own byte limit (reported as an error, never a crash).
+ *
+ * Not supported (a syntax error today): map projections n {.a}, pattern
+ * comprehensions [(a)-->(b) | b.x], EXISTS { subquery }, CALL { subquery },
+ * FOREACH, LOAD CSV, relationship indexes, named indexes and IF NOT EXISTS.
  */
 #include "parser.h"
 
@@ -51,8 +60,9 @@
 #include "../common/qassert.h"
 #include "lexer.h"
 
-/* Items of one RETURN/WITH; bounds the duplicate-column check. */
-#define PARSER_PROJECTION_ITEMS_COUNT_MAX 65536
+/* Items of one RETURN/WITH; bounds the quadratic duplicate-column check
+ * (at most 8M name comparisons). */
+#define PARSER_PROJECTION_ITEMS_COUNT_MAX 4096
 /* Hops in a variable-length range literal (*1..n). */
 #define PARSER_HOPS_MAX (UINT32_MAX - 1)
 /* Bytes of the offending token quoted in a message. */
