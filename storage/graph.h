@@ -92,7 +92,12 @@ int qs_open(const char *dir, const qs_options *opts, qs_db **out, char *err, siz
 void qs_close(qs_db *db);
 
 /* Make everything committed so far durable (atomic flush of all families).
- * Used before raft persists a snapshot marker.  Thread: apply thread. */
+ * Used before raft persists a snapshot marker.  Thread: apply thread.
+ * Until it runs, committed state lives only in memtables (WAL off): after a
+ * crash the database reopens at the last flushed state, with the applied
+ * index of that state, and raft must replay from there (RocksDB also
+ * flushes by itself, atomically, when memtables fill).  Takes from a few ms
+ * to about a second (memtable size). */
 void qs_flush(qs_db *db);
 
 /* The applied index stored with the last committed transaction (0 for a new
@@ -214,7 +219,12 @@ qs_txn *qs_txn_begin(qs_db *db);
 qs_view *qs_txn_view(qs_txn *t);
 
 /* Savepoints nest; rollback undoes writes and id allocations since the
- * matching savepoint, release forgets it. */
+ * matching savepoint, release forgets it.  Either call ends the innermost
+ * savepoint (after a rollback, do not release it too).  Rollback also undoes
+ * schema names, index definitions and graphs created or deleted since the
+ * savepoint.  Cost: a rollback re-indexes the whole batch (RocksDB
+ * WriteBatchWithIndex), so it is for failing commands, not a control-flow
+ * tool. */
 void qs_txn_savepoint(qs_txn *t);
 void qs_txn_rollback_to_savepoint(qs_txn *t);
 void qs_txn_release_savepoint(qs_txn *t);

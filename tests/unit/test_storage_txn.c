@@ -231,19 +231,70 @@ static int child_applied_goes_back(const char *dir) {
 
 static char self_path[4096];
 
-static void test_applied_index_never_goes_back(void **state) {
-    fx *f = *state;
-    char *dir = tsu_path(f->dir, "child");
+/* Commit, flush, commit again, then die without closing (as kill -9). */
+static int child_crash_after_flush(const char *dir) {
+    qs_db *db = tsu_open(dir);
+    qs_txn *t = qs_txn_begin(db);
+    uint32_t g;
+    uint64_t id;
+    assert_int_equal(qs_graph_create(t, "g", 1, &g), QS_OK);
+    assert_int_equal(qs_node_create(t, g, NULL, 0, NULL, &id), QS_OK);
+    qs_txn_commit(t, 1);
+    qs_flush(db);
+    t = qs_txn_begin(db);
+    assert_int_equal(qs_node_create(t, g, NULL, 0, NULL, &id), QS_OK);
+    assert_int_equal(tsu_intern(t, g, QS_SCHEMA_LABEL, "Lost"), 0);
+    qs_txn_commit(t, 2);
+    kill(getpid(), SIGKILL);
+    return 1;
+}
+
+static int run_child(const char *mode, const char *dir) {
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0) dup2(devnull, 2);
-        execl(self_path, self_path, "--child-applied", dir, (char *)NULL);
+        execl(self_path, self_path, mode, dir, (char *)NULL);
         _exit(99);
     }
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+/* WAL off: after a crash the database is exactly the last flushed state,
+ * with its applied index (raft replays the rest). */
+static void test_crash_keeps_flushed_state(void **state) {
+    fx *f = *state;
+    char *dir = tsu_path(f->dir, "crash");
+    int status = run_child("--child-crash", dir);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    qs_db *db = tsu_open(dir);
+    assert_int_equal(qs_applied_index(db), 1);
+    qs_view *v = qs_view_open_snapshot(db);
+    uint32_t g;
+    assert_int_equal(qs_graph_lookup(v, "g", 1, &g), QS_OK);
+    assert_true(qs_node_exists(v, g, 0));
+    assert_false(qs_node_exists(v, g, 1));
+    assert_int_equal(qs_node_count(v, g), 1);
+    assert_int_equal(qs_schema_count(v, g, QS_SCHEMA_LABEL), 0);
+    qs_view_close(v);
+    /* replaying entry 2 gives the same ids again */
+    qs_txn *t = qs_txn_begin(db);
+    uint64_t id;
+    assert_int_equal(qs_node_create(t, g, NULL, 0, NULL, &id), QS_OK);
+    assert_int_equal(id, 1);
+    qs_txn_commit(t, 2);
+    qs_close(db);
+    free(dir);
+}
+
+static void test_applied_index_never_goes_back(void **state) {
+    fx *f = *state;
+    char *dir = tsu_path(f->dir, "child");
+    int status = run_child("--child-applied", dir);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
     free(dir);
@@ -433,12 +484,14 @@ static void test_meta(void **state) {
 
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--child-applied") == 0) return child_applied_goes_back(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "--child-crash") == 0) return child_crash_after_flush(argv[2]);
     ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
     if (n > 0) self_path[n] = 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_savepoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_isolation_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_applied_index_never_goes_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_keeps_flushed_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
