@@ -778,7 +778,11 @@ static void batch_propose(repl *r, repl_batch *b) {
     free(enc);
     int rv = raft_apply(&r->raft, &b->req, &buf, 1, apply_cb);
     if (rv != 0) {
-        raft_free(buf.base); /* ownership passes to raft only on success */
+        /* The errors that reach here (not leader, no space, no memory) come
+         * before raft frees the submitted buffer, so it is still ours.  (raft
+         * 0.22.1 frees it itself when the backend refuses the append, but
+         * our append wrapper aborts first: test_raft_notes.c.) */
+        raft_free(buf.base);
         char msg[REPL_ERROR_SIZE_MAX_BYTES];
         repl_status_code status = REPL_BUSY;
         if (rv == RAFT_NOTLEADER) {

@@ -6,10 +6,9 @@
  * marker snapshots and restore, the read gate, INFO, shutdown answering
  * every proposal once, and a node without quorum refusing writes.
  *
- * Also re-checks the RAFT-NOTES.md points about raft 0.22.1 that Quiver
- * relies on (transport version, FSM version 3 acceptance); the apply index =
- * last_applied + 1 rule is checked by every REPL_OK here, because results
- * are matched to proposals by the index raft_apply reported.
+ * The apply index = last_applied + 1 rule (RAFT-NOTES.md; checked bare in
+ * test_raft_notes.c) is also exercised by every REPL_OK here, because
+ * results are matched to proposals by the index raft_apply reported.
  *
  * The query engine is the same stand-in as in test_statemachine_apply.c
  * ("CREATE" creates one node and returns its id), so these tests pin
@@ -582,45 +581,10 @@ static void test_kill9_keeps_every_acknowledged_write(void **state) {
     assert_int_equal(node_count(f), N + 1);
 }
 
-/* RAFT-NOTES.md re-checked on 0.22.1. */
-static void test_raft_notes_transport_and_fsm_version(void **state) {
-    (void)state;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct raft_uv_transport t;
-    memset(&t, 0, sizeof t);
-    /* version left 0: refused */
-    assert_int_not_equal(raft_uv_tcp_init(&t, &loop), 0);
-    memset(&t, 0, sizeof t);
-    t.version = 1;
-    assert_int_equal(raft_uv_tcp_init(&t, &loop), 0);
-    char dir[] = "/tmp/raft-notes-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    struct raft_io io;
-    memset(&io, 0, sizeof io);
-    assert_int_equal(raft_uv_init(&io, &loop, dir, &t), 0);
-    assert_int_equal(io.version, 2); /* so a version-3 FSM is accepted */
-    struct raft_fsm fsm;
-    memset(&fsm, 0, sizeof fsm);
-    fsm.version = 3;
-    struct raft r;
-    assert_int_equal(raft_init(&r, &io, &fsm, 1, "127.0.0.1:1"), 0);
-    raft_close(&r, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    raft_uv_close(&io);
-    raft_uv_tcp_close(&t);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    char cmd[100];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         /* first: fork() before this process has other threads */
         cmocka_unit_test_setup_teardown(test_kill9_keeps_every_acknowledged_write, setup_crash, teardown),
-        cmocka_unit_test(test_raft_notes_transport_and_fsm_version),
         cmocka_unit_test_setup_teardown(test_info_single_leader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_and_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_applies_nothing_twice, setup, teardown),
