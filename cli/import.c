@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -225,6 +226,16 @@ typedef struct importer {
     /* scratch */
     cli_buf row, frag;
 } importer;
+
+/* Set by SIGINT: stop sending, collect the replies due, print what was
+ * loaded.  The handler is installed with SA_RESETHAND, so a second Ctrl-C
+ * ends the program at once. */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -925,6 +936,7 @@ static void load_file(importer *im, size_t index) {
         if (f->kind == IMPORT_NODES) node_row(im, f, fields, lr.line_no);
         else edge_row(im, f, fields, lr.line_no);
         if ((++n & 255) == 0) progress(im, false);
+        if (interrupted) fail(im, "interrupted (Ctrl-C) at %s line %" PRIu64, f->name, lr.line_no);
     }
     send_all(im, f->kind);
     drain(im);
@@ -1139,8 +1151,16 @@ int import_run(const import_options *o) {
     }
     im->bar = o->progress > 0 || (o->progress < 0 && isatty(fileno(o->err)));
     im->t0_s = now_s();
+    struct sigaction sa, old_sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    interrupted = 0;
+    sigaction(SIGINT, &sa, &old_sa);
     for (size_t i = 0; i < im->file_count && !im->failed; i++) load_file(im, i);
     drain(im);
+    sigaction(SIGINT, &old_sa, NULL);
     bar_clear(im);
     double elapsed = now_s() - im->t0_s;
     if (im->failed) fprintf(o->err, "error: import stopped: %s\n", im->failure);

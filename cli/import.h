@@ -35,6 +35,9 @@
  * status: 0 when everything else loaded (skipped rows are printed
  * prominently), 1 on any failure, and also on skipped rows with strict.
  *
+ * Ctrl-C stops sending, waits for the batches already sent and prints the
+ * summary of what was loaded (exit status 1); a second Ctrl-C ends at once.
+ *
  * Progress: on a terminal (progress < 0 and isatty(stderr)) a bar with
  * elements loaded, elements/s and an ETA estimated from compressed bytes
  * read vs total, redrawn at most 10 times a second; otherwise one line per
