@@ -75,6 +75,9 @@ typedef struct qctx {
     uint32_t slot_count;
     /* per-query caches of schema names copied into the result arena */
     q_arena *ra;                /* result arena (materialisation) */
+    /* pipelines inside expressions (pattern predicates), closed at the end */
+    op **subs;
+    uint32_t sub_count, sub_cap;
 } qctx;
 
 /* Record the first error (printf-style) and return false. */

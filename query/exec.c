@@ -201,6 +201,7 @@ typedef struct vframe {
     uint8_t pass;
     bool open;          /* iteration over this node's relationships started */
     bool leaf;          /* at max depth: do not expand */
+    uint64_t via_edge;  /* BFS: the relationship that discovered this node */
 } vframe;
 
 typedef struct vstate {
@@ -685,7 +686,7 @@ static bool varlen_dfs_next(qctx *c, op *o, vstate *vs) {
     }
 }
 
-static bool bfs_push(qctx *c, vstate *vs, uint64_t node, uint32_t depth) {
+static bool bfs_push(qctx *c, vstate *vs, uint64_t node, uint32_t depth, uint64_t via_edge) {
     if (vs->q_tail == vs->q_cap) {
         uint64_t ncap = vs->q_cap ? vs->q_cap * 2 : 1024;
         vframe *nq = realloc(vs->queue, sizeof(vframe) * ncap);
@@ -697,6 +698,7 @@ static bool bfs_push(qctx *c, vstate *vs, uint64_t node, uint32_t depth) {
     memset(f, 0, sizeof *f);
     f->node = node;
     f->depth = depth;
+    f->via_edge = via_edge;
     return true;
 }
 
@@ -716,6 +718,9 @@ static bool varlen_bfs_next(qctx *c, op *o, vstate *vs) {
         }
         if (!qctx_tick(c)) return false;
         uint32_t depth = f->depth + 1;
+        /* undirected: going back over the relationship that led here is
+         * not a path (a relationship appears once per path) */
+        if (o->u.expand.dir == AST_DIR_BOTH && f->depth > 0 && item.edge_id == f->via_edge) continue;
         if (o->u.expand.hop_filter) {
             qv_value e = item_edge(c, f->node, &item, qd);
             if (!hop_ok(c, o, e)) continue;
@@ -724,7 +729,7 @@ static bool varlen_bfs_next(qctx *c, op *o, vstate *vs) {
         if (added < 0) return qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in traversal");
         if (added == 0) continue;
         uint64_t nid = item.node_id;
-        if (!bfs_push(c, vs, nid, depth)) return false;
+        if (!bfs_push(c, vs, nid, depth, item.edge_id)) return false;
         vs->depth = 0;
         if (depth >= o->u.expand.min_hops && varlen_emit(c, o, vs, nid)) return true;
     }
@@ -749,7 +754,7 @@ static bool varexpand_next(qctx *c, op *o) {
             if (o->u.expand.bfs) {
                 idset_clear(&vs->visited);
                 vs->q_head = vs->q_tail = 0;
-                if (!bfs_push(c, vs, src.u.node->id, 0)) return false;
+                if (!bfs_push(c, vs, src.u.node->id, 0, UINT64_MAX)) return false;
             } else {
                 memset(&vs->frames[0], 0, sizeof(vframe));
                 vs->frames[0].node = src.u.node->id;

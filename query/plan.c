@@ -451,6 +451,17 @@ static cx *compile(planner *P, const ast_expr *e) {
         uint32_t *ns, nn;
         x->sub = plan_pattern(P, arg, e->u.pattern.pattern, NULL, true, &ns, &nn);
         P->sc.count = saved;
+        if (x->sub && c->sub_count == c->sub_cap) {
+            uint32_t ncap = c->sub_cap ? c->sub_cap * 2 : 8;
+            op **n = q_arena_realloc(c->a, c->subs, sizeof(op *) * c->sub_cap, sizeof(op *) * ncap);
+            if (n == NULL) {
+                qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
+                return NULL;
+            }
+            c->subs = n;
+            c->sub_cap = ncap;
+        }
+        if (x->sub) c->subs[c->sub_count++] = x->sub;
         return x->sub ? x : NULL;
     }
     }

@@ -452,6 +452,7 @@ fail:
 done:
     for (uint32_t i = 0; i < plan_count; i++)
         if (plans[i].root) op_close(&c, plans[i].root);
+    for (uint32_t i = 0; i < c.sub_count; i++) op_close(&c, c.subs[i]);
     q_arena_free(&qa);
     const query_stats *s = &r->stats;
     r->wrote = r->status == QUERY_OK &&
