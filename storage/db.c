@@ -375,6 +375,10 @@ static void free_handles(qs_db *db) {
 }
 
 static void db_free(qs_db *db) {
+    if (db->shared) {
+        QUIVER_ASSERT(atomic_load(&db->shared->refs) == 1); /* every view closed */
+        qs_snap_unref(db, qs_snap_detach(db));
+    }
     free_handles(db);
     for (uint32_t i = 0; i < db->count_n; i++) qs_gcount_free(db->counts[i]);
     free(db->counts);

@@ -91,6 +91,24 @@ typedef struct qs_gcount {
     uint8_t *label_dirty;
 } qs_gcount;
 
+/* ---- shared read snapshots ----
+ * Views opened between two commits see the same state, so they share one
+ * RocksDB snapshot (creating one takes RocksDB's DB mutex, a point of
+ * contention with many reader threads).  The db holds a reference to the
+ * current one until the next commit replaces it. */
+typedef struct qs_snap {
+    atomic_int refs;
+    const rocksdb_snapshot_t *snap;
+    rocksdb_readoptions_t *ro;   /* read-only after creation: shared by threads */
+    qs_catalog *cat;
+    uint64_t applied;
+} qs_snap;
+
+void qs_snap_unref(qs_db *db, qs_snap *s);
+/* Under db->mu: forget the current shared snapshot (state changed); returns
+ * the reference to drop after unlocking. */
+qs_snap *qs_snap_detach(qs_db *db);
+
 /* ---- the database ---- */
 struct qs_db {
     rocksdb_t *rdb;
@@ -106,6 +124,7 @@ struct qs_db {
 
     pthread_mutex_t mu;                /* snapshot + catalog + applied, taken together */
     qs_catalog *committed;             /* under mu */
+    qs_snap *shared;                   /* under mu; NULL until a view needs it */
     _Atomic uint64_t applied;
 
     /* apply thread only */
@@ -136,9 +155,10 @@ void qs_gcount_label_reserve(qs_gcount *c, uint32_t label);
 struct qs_view {
     qs_db *db;
     qs_txn *txn;                      /* non-NULL: the transaction's view */
-    const rocksdb_snapshot_t *snap;
-    rocksdb_readoptions_t *ro;
-    qs_catalog *cat;                  /* snapshot views: referenced catalog */
+    qs_snap *sp;                      /* snapshot views: the shared snapshot */
+    const rocksdb_snapshot_t *snap;   /* = sp->snap (NULL for a txn view) */
+    rocksdb_readoptions_t *ro;        /* = sp->ro */
+    qs_catalog *cat;                  /* = sp->cat */
     uint64_t applied;
 };
 

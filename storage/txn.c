@@ -405,7 +405,9 @@ void qs_txn_commit(qs_txn *t, uint64_t applied_index) {
         t->cat = NULL;
     }
     atomic_store(&db->applied, applied_index);
+    qs_snap *stale = qs_snap_detach(db);
     pthread_mutex_unlock(&db->mu);
+    qs_snap_unref(db, stale);
     qs_catalog_unref(old);
     undo_release(t);
     txn_free(t);
@@ -421,8 +423,13 @@ void qs_set_applied_index(qs_db *db, uint64_t applied_index) {
     char *err = NULL;
     pthread_mutex_lock(&db->mu);
     rocksdb_write(db->rdb, db->wo, wb, &err);
-    if (!err) atomic_store(&db->applied, applied_index);
+    qs_snap *stale = NULL;
+    if (!err) {
+        atomic_store(&db->applied, applied_index);
+        stale = qs_snap_detach(db);
+    }
     pthread_mutex_unlock(&db->mu);
+    qs_snap_unref(db, stale);
     rocksdb_writebatch_destroy(wb);
     QS_CHECK("storing the applied index", err);
 }

@@ -5,7 +5,8 @@
  *
  * A snapshot view holds a RocksDB snapshot, its read options and a
  * reference to the schema catalog current at the same instant (taken
- * together under db->mu, so the schema matches the data).  Point reads use
+ * together under db->mu, so the schema matches the data); views opened
+ * between two commits share these (qs_snap in store.h).  Point reads use
  * pinned slices (no copy until decoding into the caller's arena).  Scans set
  * iterate_upper_bound to the end of the prefix so RocksDB stops at block
  * granularity instead of reading into the next graph or node; transaction
@@ -110,27 +111,52 @@ void qs_raw_close(qs_raw_iter *r) {
 
 /* ---- views ---- */
 
+void qs_snap_unref(qs_db *db, qs_snap *s) {
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
+    rocksdb_release_snapshot(db->rdb, s->snap);
+    rocksdb_readoptions_destroy(s->ro);
+    qs_catalog_unref(s->cat);
+    free(s);
+}
+
+qs_snap *qs_snap_detach(qs_db *db) {
+    qs_snap *s = db->shared;
+    db->shared = NULL;
+    return s;
+}
+
 qs_view *qs_view_open_snapshot(qs_db *db) {
     QUIVER_ASSERT(db);
     qs_view *v = calloc(1, sizeof *v);
     if (!v) QUIVER_FATAL("out of memory");
     v->db = db;
-    v->ro = rocksdb_readoptions_create();
     pthread_mutex_lock(&db->mu);
-    v->snap = rocksdb_create_snapshot(db->rdb);
-    v->cat = qs_catalog_ref(db->committed);
-    v->applied = atomic_load(&db->applied);
+    qs_snap *s = db->shared;
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) QUIVER_FATAL("out of memory");
+        atomic_init(&s->refs, 1); /* the db's reference */
+        s->snap = rocksdb_create_snapshot(db->rdb);
+        s->ro = rocksdb_readoptions_create();
+        rocksdb_readoptions_set_snapshot(s->ro, s->snap);
+        s->cat = qs_catalog_ref(db->committed);
+        s->applied = atomic_load(&db->applied);
+        db->shared = s;
+    }
+    atomic_fetch_add(&s->refs, 1);
     pthread_mutex_unlock(&db->mu);
-    rocksdb_readoptions_set_snapshot(v->ro, v->snap);
+    v->sp = s;
+    v->snap = s->snap;
+    v->ro = s->ro;
+    v->cat = s->cat;
+    v->applied = s->applied;
     return v;
 }
 
 void qs_view_close(qs_view *v) {
     if (!v) return;
     QUIVER_ASSERT(v->txn == NULL); /* a transaction's view is closed with it */
-    rocksdb_release_snapshot(v->db->rdb, v->snap);
-    rocksdb_readoptions_destroy(v->ro);
-    qs_catalog_unref(v->cat);
+    qs_snap_unref(v->db, v->sp);
     free(v);
 }
 
