@@ -12,6 +12,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -24,6 +25,10 @@
 #include "buf.h"
 #include "reply.h"
 #include "table.h"
+
+/* Shell signal state (see shell_on_sigint). */
+static volatile sig_atomic_t shell_sigint;
+static volatile sig_atomic_t shell_in_query;
 
 redisContext *cli_connect(const char *host, int port, FILE *errf) {
     QUIVER_ASSERT(host != NULL);
@@ -187,7 +192,9 @@ static int shell_run(shell *sh, const char *stmt, size_t len) {
     }
     char *q = strndup(stmt, len);
     if (q == NULL) QUIVER_FATAL("out of memory");
+    shell_in_query = 1;
     int rc = cli_run_query(sh->c, sh->graph, q, stdout, stderr);
+    shell_in_query = 0;
     free(q);
     if (rc == 2) {
         redisFree(sh->c);
@@ -268,6 +275,44 @@ static int shell_command(shell *sh, const char *line) {
     return 0;
 }
 
+/* Ctrl-C at the prompt discards the statement being typed (as psql and
+ * cypher-shell do) instead of ending the shell.  libedit's own signal
+ * handling is off (rl_catch_signals = 0); our handler only sets a flag, and
+ * our getc function turns the flag into an end of line that the loop then
+ * discards.  The handler is one-shot (SA_RESETHAND) and re-armed before each
+ * prompt: while a query runs, a first Ctrl-C only says the query is still
+ * running (the server finishes it anyway) and a second one ends the
+ * program, so a hung server never traps the user. */
+
+static void shell_on_sigint(int sig) {
+    (void)sig;
+    shell_sigint = 1;
+    static const char msg[] = "\n(Ctrl-C: the statement is still running; press Ctrl-C again to quit)\n";
+    if (shell_in_query) {
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+    }
+}
+
+static void shell_arm_sigint(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = shell_on_sigint;
+    sa.sa_flags = SA_RESETHAND; /* no SA_RESTART: read() in shell_getc returns EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+static int shell_getc(FILE *f) {
+    for (;;) {
+        if (shell_sigint) return '\n';
+        unsigned char c;
+        ssize_t n = read(fileno(f), &c, 1);
+        if (n == 1) return c;
+        if (n == 0 || errno != EINTR) return EOF;
+    }
+}
+
 static char *history_path(void) {
     const char *home = getenv("HOME");
     if (home == NULL || home[0] == '\0') return NULL;
@@ -295,6 +340,8 @@ int cli_shell(const char *host, int port, const char *graph) {
         printf("quiver shell: connected to %s:%d, graph %s.  :help for help, :quit to leave.\n", host, port,
                sh.graph);
         hist = history_path();
+        rl_catch_signals = 0;
+        rl_getc_function = shell_getc;
         using_history();
         stifle_history(CLI_HISTORY_COUNT_MAX);
         if (hist) read_history(hist);
@@ -308,9 +355,16 @@ int cli_shell(const char *host, int port, const char *graph) {
         char *l;
         if (tty) {
             free(line);
+            shell_sigint = 0;
+            shell_arm_sigint();
             line = readline(prompt);
             l = line;
             if (l == NULL) { putchar('\n'); break; }
+            if (shell_sigint) { /* Ctrl-C: drop what was typed */
+                printf("^C\n");
+                cli_buf_clear(&buf);
+                continue;
+            }
         } else {
             ssize_t got = getline(&line, &cap, stdin);
             if (got < 0) break;
