@@ -247,6 +247,12 @@ typedef struct create_node {
     qv_str *prop_keys;
     cx **prop_values;
     cx *prop_map;               /* a map-valued expression ($param), or NULL */
+    /* SET items folded into the CREATE (plan.c: `CREATE (n:L) SET n = r`
+     * writes the node once): applied in order after the map above */
+    uint32_t extra_count;
+    uint8_t *extra_kinds;       /* ast_set_kind: PROP, REPLACE, MERGE */
+    qv_str *extra_keys;         /* PROP */
+    cx **extra_values;
 } create_node;
 
 typedef struct create_rel {

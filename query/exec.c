@@ -984,78 +984,132 @@ static int kv_cmp(const void *a, const void *b) {
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
-/* Evaluate a property map (static items or a map expression) into props
- * sorted by key id; null values are skipped (a null property is absent). */
-static bool build_props(qctx *c, uint32_t n, const qv_str *keys, cx **vals, cx *map_expr, qv_props *out) {
-    memset(out, 0, sizeof *out);
-    uint32_t cap = n;
-    qv_value mv = qv_null();
-    if (map_expr) {
-        mv = cx_eval(c, map_expr);
-        if (c->failed) return false;
-        if (mv.type == QV_NODE || mv.type == QV_EDGE) {
-            /* properties of an entity */
-            qv_props *p;
-            if (mv.type == QV_NODE) {
-                if (!load_node(c, mv.u.node)) return false;
-                p = &mv.u.node->props;
-            } else {
-                if (!load_edge(c, mv.u.edge)) return false;
-                p = &mv.u.edge->props;
-            }
-            *out = *p;
-            out->keys = NULL;
-            return true;
-        }
-        if (mv.type != QV_MAP && mv.type != QV_NULL) {
-            type_mismatch(c, "Map", mv);
-            return false;
-        }
-        if (mv.type == QV_MAP) cap += mv.u.map->count;
+/* Property accumulator: every assignment is appended (a null value means
+ * "absent"); the final pass keeps the last value per key and drops nulls. */
+typedef struct props_acc {
+    kv *items;
+    uint32_t count, cap;
+} props_acc;
+
+static bool acc_put(qctx *c, props_acc *acc, uint32_t key_id, qv_value v) {
+    if (acc->count == acc->cap) {
+        uint32_t ncap = acc->cap ? acc->cap * 2 : 16;
+        if (ncap > 4 * QUIVER_PROPERTIES_PER_ENTITY_COUNT_MAX + 64)
+            return qctx_fail(c, QUERY_ERR_LIMIT, "Too many properties on one entity (limit %u)",
+                             QUIVER_PROPERTIES_PER_ENTITY_COUNT_MAX);
+        kv *n = q_arena_realloc(c->a, acc->items, sizeof(kv) * acc->cap, sizeof(kv) * ncap);
+        if (n == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
+        acc->items = n;
+        acc->cap = ncap;
     }
-    if (cap == 0) return true;
-    kv *items = qctx_alloc(c, sizeof(kv) * cap);
-    if (items == NULL) return false;
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        qv_value v = cx_eval(c, vals[i]);
-        if (c->failed) return false;
-        if (v.type == QV_NULL) continue;
-        if (!value_storable(c, v)) return false;
-        if (!schema_intern(c, QS_SCHEMA_PROPKEY, keys[i], &items[k].key_id)) return false;
-        items[k].order = k;
-        items[k].value = v;
-        k++;
+    acc->items[acc->count].key_id = key_id;
+    acc->items[acc->count].order = acc->count;
+    acc->items[acc->count].value = v;
+    acc->count++;
+    return true;
+}
+
+/* Append a map value (or an entity's properties); REPLACE semantics are
+ * the caller's (it resets the accumulator first). */
+static bool acc_map(qctx *c, props_acc *acc, qv_value mv) {
+    if (mv.type == QV_NULL) return true;
+    if (mv.type == QV_NODE || mv.type == QV_EDGE) {
+        qv_props *p;
+        if (mv.type == QV_NODE) {
+            if (!load_node(c, mv.u.node)) return false;
+            p = &mv.u.node->props;
+        } else {
+            if (!load_edge(c, mv.u.edge)) return false;
+            p = &mv.u.edge->props;
+        }
+        for (uint32_t i = 0; i < p->count; i++)
+            if (!acc_put(c, acc, p->key_ids[i], p->values[i])) return false;
+        return true;
     }
-    if (mv.type == QV_MAP) {
-        for (uint32_t i = 0; i < mv.u.map->count; i++) {
-            qv_value v = mv.u.map->values[i];
-            if (v.type == QV_NULL) continue;
+    if (mv.type != QV_MAP) {
+        type_mismatch(c, "Map", mv);
+        return false;
+    }
+    for (uint32_t i = 0; i < mv.u.map->count; i++) {
+        qv_value v = mv.u.map->values[i];
+        uint32_t key_id;
+        if (v.type == QV_NULL) {
+            if (!schema_lookup(c, QS_SCHEMA_PROPKEY, mv.u.map->keys[i], &key_id)) continue;
+        } else {
             if (!value_storable(c, v)) return false;
-            if (!schema_intern(c, QS_SCHEMA_PROPKEY, mv.u.map->keys[i], &items[k].key_id)) return false;
-            items[k].order = k;
-            items[k].value = v;
-            k++;
+            if (!schema_intern(c, QS_SCHEMA_PROPKEY, mv.u.map->keys[i], &key_id)) return false;
         }
+        if (!acc_put(c, acc, key_id, v)) return false;
     }
-    if (k > QUIVER_PROPERTIES_PER_ENTITY_COUNT_MAX)
-        return qctx_fail(c, QUERY_ERR_LIMIT, "Too many properties on one entity (limit %u)", QUIVER_PROPERTIES_PER_ENTITY_COUNT_MAX);
+    return true;
+}
+
+static bool acc_finish(qctx *c, props_acc *acc, qv_props *out) {
+    memset(out, 0, sizeof *out);
+    uint32_t k = acc->count;
+    if (k == 0) return true;
+    kv *items = acc->items;
     qsort(items, k, sizeof(kv), kv_cmp);
-    out->key_ids = qctx_alloc(c, sizeof(uint32_t) * (k ? k : 1));
-    out->values = qctx_alloc(c, sizeof(qv_value) * (k ? k : 1));
+    out->key_ids = qctx_alloc(c, sizeof(uint32_t) * k);
+    out->values = qctx_alloc(c, sizeof(qv_value) * k);
     if (out->key_ids == NULL || out->values == NULL) return false;
     uint32_t m = 0;
     for (uint32_t i = 0; i < k; i++) {
-        if (m > 0 && out->key_ids[m - 1] == items[i].key_id) {
-            out->values[m - 1] = items[i].value; /* later wins */
-            continue;
-        }
+        if (i + 1 < k && items[i + 1].key_id == items[i].key_id) continue; /* a later value wins */
+        if (items[i].value.type == QV_NULL) continue;
         out->key_ids[m] = items[i].key_id;
         out->values[m] = items[i].value;
         m++;
     }
+    if (m > QUIVER_PROPERTIES_PER_ENTITY_COUNT_MAX)
+        return qctx_fail(c, QUERY_ERR_LIMIT, "Too many properties on one entity (limit %u)", QUIVER_PROPERTIES_PER_ENTITY_COUNT_MAX);
     out->count = m;
     return true;
+}
+
+/* Evaluate a property map (static items, then a map expression, then
+ * folded SET items) into props sorted by key id; null values are skipped
+ * (a null property is an absent one). */
+static bool build_props_ex(qctx *c, uint32_t n, const qv_str *keys, cx **vals, cx *map_expr, uint32_t extra_count,
+                           const uint8_t *extra_kinds, const qv_str *extra_keys, cx **extra_values, qv_props *out) {
+    props_acc acc = {NULL, 0, 0};
+    for (uint32_t i = 0; i < n; i++) {
+        qv_value v = cx_eval(c, vals[i]);
+        if (c->failed) return false;
+        if (v.type == QV_NULL) continue;
+        uint32_t key_id;
+        if (!value_storable(c, v) || !schema_intern(c, QS_SCHEMA_PROPKEY, keys[i], &key_id)) return false;
+        if (!acc_put(c, &acc, key_id, v)) return false;
+    }
+    if (map_expr) {
+        qv_value mv = cx_eval(c, map_expr);
+        if (c->failed || !acc_map(c, &acc, mv)) return false;
+    }
+    for (uint32_t i = 0; i < extra_count; i++) {
+        qv_value v = cx_eval(c, extra_values[i]);
+        if (c->failed) return false;
+        if (extra_kinds[i] == AST_SET_PROP) {
+            uint32_t key_id;
+            if (v.type == QV_NULL) {
+                if (!schema_lookup(c, QS_SCHEMA_PROPKEY, extra_keys[i], &key_id)) continue;
+            } else if (!value_storable(c, v) || !schema_intern(c, QS_SCHEMA_PROPKEY, extra_keys[i], &key_id)) {
+                return false;
+            }
+            if (!acc_put(c, &acc, key_id, v)) return false;
+            continue;
+        }
+        if (v.type != QV_MAP && v.type != QV_NODE && v.type != QV_EDGE && v.type != QV_NULL) {
+            type_mismatch(c, "Map", v);
+            return false;
+        }
+        if (extra_kinds[i] == AST_SET_REPLACE) acc.count = 0;
+        if (!acc_map(c, &acc, v)) return false;
+    }
+    return acc_finish(c, &acc, out);
+}
+
+static bool build_props(qctx *c, uint32_t n, const qv_str *keys, cx **vals, cx *map_expr, qv_props *out) {
+    return build_props_ex(c, n, keys, vals, map_expr, 0, NULL, NULL, NULL, out);
 }
 
 static bool storage_err(qctx *c, int rc, const char *what) {
@@ -1083,7 +1137,9 @@ static bool create_row(qctx *c, create_spec *s) {
             cn->interned = true;
         }
         qv_props props;
-        if (!build_props(c, cn->prop_count, cn->prop_keys, cn->prop_values, cn->prop_map, &props)) return false;
+        if (!build_props_ex(c, cn->prop_count, cn->prop_keys, cn->prop_values, cn->prop_map, cn->extra_count,
+                            cn->extra_kinds, cn->extra_keys, cn->extra_values, &props))
+            return false;
         uint64_t id;
         int rc = qs_node_create(c->txn, c->graph, cn->label_ids, cn->label_count, &props, &id);
         if (rc != QS_OK) return storage_err(c, rc, "Create node");

@@ -1606,10 +1606,9 @@ static void parse_projection(parser *p, ast_projection *pr, bool is_with) {
         if (n >= PARSER_PROJECTION_ITEMS_COUNT_MAX) {
             fail_at(p, &first, "Too many columns (the limit is %d)", PARSER_PROJECTION_ITEMS_COUNT_MAX);
         }
-        const ast_proj_item *prev = (const ast_proj_item *)(const void *)(p->scratch + mark);
         for (uint32_t i = 0; i < n; i++) {
             ast_proj_item o;
-            memcpy(&o, &prev[i], sizeof o);
+            memcpy(&o, p->scratch + mark + (size_t)i * sizeof o, sizeof o);
             if (qv_str_eq(o.alias, it.alias)) {
                 fail_at(p, &first, "Multiple result columns with the same name '%.*s' are not supported",
                         (int)(it.alias.len > 64 ? 64 : it.alias.len), it.alias.ptr);

@@ -1576,6 +1576,79 @@ static bool rows_feed_distinct(const ast_single_query *q, uint32_t i) {
     return false;
 }
 
+typedef struct name_hit {
+    const create_spec *cs;
+    planner *P;
+    bool hit;
+} name_hit;
+
+static void created_name_cb(void *ctx, qv_str name) {
+    name_hit *h = ctx;
+    pvar *v = scope_find(&h->P->sc, name);
+    if (v == NULL) return;
+    for (uint32_t i = 0; i < h->cs->node_count; i++)
+        if (h->cs->nodes[i].create && h->cs->nodes[i].slot == v->slot) h->hit = true;
+    for (uint32_t i = 0; i < h->cs->rel_count; i++)
+        if (h->cs->rels[i].slot == v->slot) h->hit = true;
+}
+
+/* The node of cs created for variable e (an AST_VAR), or NULL. */
+static create_node *created_node(planner *P, create_spec *cs, const ast_expr *e) {
+    if (e == NULL || e->kind != AST_VAR) return NULL;
+    pvar *v = scope_find(&P->sc, e->u.name);
+    if (v == NULL) return NULL;
+    for (uint32_t i = 0; i < cs->node_count; i++)
+        if (cs->nodes[i].create && cs->nodes[i].slot == v->slot) return &cs->nodes[i];
+    return NULL;
+}
+
+/* `CREATE (n:L) SET n = r` (the importer's shape): fold the SET into the
+ * creation so each node is written once instead of once per property.
+ * Only when every item targets a node created by this CREATE and no value
+ * reads a variable the CREATE binds (the values then mean the same before
+ * and after creation).  Returns true when folded. */
+static bool fold_set_into_create(planner *P, create_spec *cs, const ast_clause *set) {
+    qctx *c = P->c;
+    for (uint32_t i = 0; i < set->u.set.count; i++) {
+        const ast_set_item *it = &set->u.set.items[i];
+        const ast_expr *target = it->kind == AST_SET_PROP ? (it->target->kind == AST_PROP ? it->target->u.prop.operand : NULL)
+                                                          : it->target;
+        if (created_node(P, cs, target) == NULL) return false;
+        if (it->value) {
+            name_hit h = {cs, P, false};
+            walk_vars(it->value, created_name_cb, &h);
+            if (h.hit) return false;
+        }
+    }
+    for (uint32_t i = 0; i < set->u.set.count; i++) {
+        const ast_set_item *it = &set->u.set.items[i];
+        const ast_expr *target = it->kind == AST_SET_PROP ? it->target->u.prop.operand : it->target;
+        create_node *cn = created_node(P, cs, target);
+        if (it->kind == AST_SET_LABELS) {
+            qv_str *nl = qctx_alloc(c, sizeof(qv_str) * (cn->label_count + it->label_count));
+            if (nl == NULL) return false;
+            if (cn->label_count) memcpy(nl, cn->labels, sizeof(qv_str) * cn->label_count);
+            memcpy(nl + cn->label_count, it->labels, sizeof(qv_str) * it->label_count);
+            cn->labels = nl;
+            cn->label_count += it->label_count;
+            continue;
+        }
+        uint32_t n = cn->extra_count + 1;
+        uint8_t *k = q_arena_realloc(c->a, cn->extra_kinds, cn->extra_count, n);
+        qv_str *ks = q_arena_realloc(c->a, cn->extra_keys, sizeof(qv_str) * cn->extra_count, sizeof(qv_str) * n);
+        cx **vs = q_arena_realloc(c->a, cn->extra_values, sizeof(cx *) * cn->extra_count, sizeof(cx *) * n);
+        if (k == NULL || ks == NULL || vs == NULL) return false;
+        cn->extra_kinds = k;
+        cn->extra_keys = ks;
+        cn->extra_values = vs;
+        k[cn->extra_count] = (uint8_t)it->kind;
+        ks[cn->extra_count] = it->kind == AST_SET_PROP ? it->target->u.prop.key : (qv_str){NULL, 0};
+        if ((vs[cn->extra_count] = compile(P, it->value)) == NULL) return false;
+        cn->extra_count = n;
+    }
+    return true;
+}
+
 bool plan_single(qctx *c, const ast_single_query *q, plan *out) {
     planner P;
     memset(&P, 0, sizeof P);
@@ -1612,6 +1685,11 @@ bool plan_single(qctx *c, const ast_single_query *q, plan *out) {
                               NULL, NULL))
                 return false;
             cur = o;
+            if (i + 1 < q->clause_count && q->clauses[i + 1].kind == AST_SET &&
+                fold_set_into_create(&P, &o->u.write.create, &q->clauses[i + 1])) {
+                if (c->failed) return false;
+                i++; /* the SET is done by the CREATE */
+            }
             break;
         }
         case AST_MERGE: {

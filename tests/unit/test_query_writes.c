@@ -116,6 +116,13 @@ static void test_create_variants(void **state) {
     TQ_READ_EQ(t, "MATCH (n:Pkg) RETURN n ORDER BY n.v", "(:Pkg {name: x, v: 1})\n(:Pkg {name: y, v: 2})\n");
     TQ_READ_EQ(t, "MATCH (n:L) RETURN n", "(:L {a: 1, b: q})\n");
     TQ_WRITE_EQ(t, "CREATE (a:X {i: 1})-[r:T]->(b:X {i: 2}) RETURN a.i, type(r), b.i", "1|T|2\n");
+    /* SET folded into CREATE keeps SET semantics */
+    TQ_WRITE_EQ(t, "CREATE (n:F {a: 1}) SET n = {b: 2} RETURN n", "(:F {b: 2})\n");
+    TQ_WRITE_EQ(t, "CREATE (n:G {a: 1, d: 4}) SET n += {a: null, c: 3}, n.d = 5, n:H RETURN n", "(:G:H {d: 5, c: 3})\n");
+    TQ_WRITE_EQ(t, "CREATE (n:I {a: 1}) SET n.b = n.a + 1 RETURN n", "(:I {a: 1, b: 2})\n");
+    s = tq_exec(t, "CREATE (n:K {a: 1}) SET n = {b: 2, c: null}");
+    assert_int_equal(s.nodes_created, 1);
+    assert_int_equal(s.properties_set, 1);
     TQ_WRITE_EQ(t, "CREATE p = (:Y)-[:T]->(:Y) RETURN length(p)", "1\n");
     TQ_WRITE_EQ(t, "CREATE (n:Z {t: timestamp()}) RETURN n.t", "1700000000000\n");
     char *e = tq_error(t, "CREATE (a)-[:T]-(b)", true, QUERY_ERR_SYNTAX);
