@@ -170,6 +170,7 @@ struct repl {
     sm_request_id next_id;
     uint64_t rng;
 
+    size_t pending_bytes;     /* encoded bytes of every command not yet answered */
     repl_batch *open;         /* accepting commands */
     repl_batch_list closed;   /* full, waiting for room in flight */
     repl_batch_list inflight; /* proposed, ordered by index */
@@ -322,10 +323,20 @@ static void defer_reply(repl *r, repl_reply_fn reply_cb, repl_read_fn read_cb, v
     kick(r);
 }
 
+/* Take the next unanswered command of b (its bytes leave the pending total). */
+static repl_cmd *batch_take(repl_batch *b) {
+    QUIVER_ASSERT(b->answered < b->count);
+    repl_cmd *c = &b->cmds[b->answered++];
+    size_t size = sm_command_encoded_size(&c->cmd);
+    QUIVER_ASSERT(b->owner->pending_bytes >= size);
+    b->owner->pending_bytes -= size;
+    return c;
+}
+
 /* Answer every command of b from `answered` on with status and error. */
 static void batch_fail_rest(repl_batch *b, repl_status_code status, const char *error) {
     while (b->answered < b->count) {
-        repl_cmd *c = &b->cmds[b->answered++];
+        repl_cmd *c = batch_take(b);
         c->cb(c->ctx, status, NULL, 0, error);
     }
 }
@@ -641,14 +652,14 @@ static void on_result(void *ctx, sm_request_id id, uint64_t index, query_result 
     bool whole_entry_failed = id.origin == 0 && id.seq == 0;
     if (whole_entry_failed) {
         while (b->answered < b->count) {
-            repl_cmd *c = &b->cmds[b->answered++];
+            repl_cmd *c = batch_take(b);
             query_result *copy = sm_result_error(res->status, res->error ? res->error : "entry failed");
             if (copy == NULL) QUIVER_FATAL("out of memory");
             c->cb(c->ctx, REPL_OK, copy, index, NULL);
         }
         query_result_free(res);
     } else if (b->answered < b->count && sm_request_id_equal(b->cmds[b->answered].cmd.request_id, id)) {
-        repl_cmd *c = &b->cmds[b->answered++];
+        repl_cmd *c = batch_take(b);
         c->cb(c->ctx, REPL_OK, res, index, NULL);
     } else {
         /* The index holds an entry that is not ours: ours was overwritten
@@ -720,6 +731,10 @@ int repl_propose(repl *r, const sm_command *cmd, repl_reply_fn cb, void *ctx) {
         return 0;
     }
     size_t size = sm_command_encoded_size(cmd);
+    if (r->pending_bytes + size > REPL_PENDING_SIZE_MAX_BYTES && r->pending_bytes > 0) {
+        defer_reply(r, cb, NULL, ctx, REPL_BUSY, "too many bytes of writes in flight; retry");
+        return 0;
+    }
     if (r->open != NULL && (r->open->count == QUIVER_ENTRY_COMMANDS_COUNT_MAX ||
                             sm_entry_padded_size(r->open->size_bytes + size) > QUIVER_ENTRY_SIZE_MAX_BYTES)) {
         if (!batch_room(r)) {
@@ -755,6 +770,7 @@ int repl_propose(repl *r, const sm_command *cmd, repl_reply_fn cb, void *ctx) {
     c->ctx = ctx;
     b->count++;
     b->size_bytes += size;
+    r->pending_bytes += size;
     kick(r);
     return 0;
 }
@@ -1212,6 +1228,7 @@ static void handle_closed_cb(uv_handle_t *h) {
     if (--r->handles_open > 0) return;
     void (*done)(void *) = r->stop_done;
     void *ctx = r->stop_ctx;
+    QUIVER_ASSERT(r->pending_bytes == 0); /* every proposal was answered */
     free(r->waiters);
     free(r);
     if (done) done(ctx);

@@ -39,6 +39,7 @@
 
 #define REPL_ENTRIES_IN_FLIGHT_COUNT_MAX 64      /* proposed entries not yet applied */
 #define REPL_PENDING_COUNT_MAX (REPL_ENTRIES_IN_FLIGHT_COUNT_MAX * QUIVER_ENTRY_COMMANDS_COUNT_MAX)
+#define REPL_PENDING_SIZE_MAX_BYTES (2ull * QUIVER_ENTRY_SIZE_MAX_BYTES) /* encoded bytes not yet answered */
 #define REPL_PEERS_COUNT_MAX 16
 #define REPL_ADDRESS_SIZE_MAX_BYTES 64
 
@@ -84,7 +85,8 @@ typedef enum repl_status_code {
     REPL_NOT_LEADER,        /* not proposed: error names the leader ("leader is node 2 at host:port") or says none is known */
     REPL_UNKNOWN_OUTCOME,   /* proposed, then leadership was lost or raft shut down before it committed */
     REPL_SHUTTING_DOWN,     /* repl_stop was called before it was proposed */
-    REPL_BUSY,              /* too many writes in flight (REPL_PENDING_COUNT_MAX); not proposed */
+    REPL_BUSY,              /* too many writes in flight (REPL_PENDING_COUNT_MAX or
+                               REPL_PENDING_SIZE_MAX_BYTES); not proposed */
     REPL_INVALID,           /* the command breaks a format rule or limit (command.h); not proposed */
 } repl_status_code;
 

@@ -60,6 +60,10 @@
 #define SM_DEDUP_FLAG_TRUNCATED 1u
 #define SM_DEDUP_HASH_SLOTS (2u * QUIVER_DEDUP_TABLE_COUNT_MAX) /* power of two, load <= 1/2 */
 #define SM_DEDUP_HASH_EMPTY UINT32_MAX
+/* Bytes of entries queued for the apply thread: a second bound beside
+ * QUIVER_APPLY_QUEUE_COUNT_MAX, since entries may be large.  One entry is
+ * always accepted into an empty queue, whatever its size. */
+#define SM_APPLY_QUEUE_SIZE_MAX_BYTES (1024ull * 1024 * 1024)
 /* Scratch arena per entry (decoded commands, de-dup reads). */
 #define SM_ENTRY_ARENA_SIZE_MAX_BYTES (2ull * QUIVER_ENTRY_SIZE_MAX_BYTES)
 
@@ -98,6 +102,7 @@ struct sm {
     /* Under mu. */
     sm_slot *ring;
     uint64_t head, applied, tail; /* positions, slot = pos % QUIVER_APPLY_QUEUE_COUNT_MAX */
+    size_t queued_bytes;          /* entry bytes in [applied, tail) and the one being applied */
     bool stopping;
     uint64_t sync_index;    /* highest index a sm_sync waits for */
     uint64_t flushed_index; /* applied index made durable by the last flush */
@@ -412,6 +417,8 @@ static void *apply_main(void *arg) {
         free(slot->buf); /* the decoded commands pointed into it; done with them */
         slot->buf = NULL;
         pthread_mutex_lock(&s->mu);
+        QUIVER_ASSERT(s->queued_bytes >= slot->len);
+        s->queued_bytes -= slot->len;
         s->applied++;
         pthread_cond_broadcast(&s->progress_cond);
         pthread_mutex_unlock(&s->mu);
@@ -460,7 +467,8 @@ void sm_enqueue(sm *s, uint64_t index, const void *buf, size_t len) {
     memcpy(copy, buf, len);
     pthread_mutex_lock(&s->mu);
     QUIVER_ASSERT(!s->stopping);
-    while (s->tail - s->head == QUIVER_APPLY_QUEUE_COUNT_MAX) {
+    while (s->tail - s->head == QUIVER_APPLY_QUEUE_COUNT_MAX ||
+           (s->queued_bytes > 0 && s->queued_bytes + len > SM_APPLY_QUEUE_SIZE_MAX_BYTES)) {
         if (s->head < s->applied) {
             /* Free slots by delivering what is done: only this thread can. */
             pthread_mutex_unlock(&s->mu);
@@ -477,6 +485,7 @@ void sm_enqueue(sm *s, uint64_t index, const void *buf, size_t len) {
     slot->outcome_count = 0;
     slot->outcomes = NULL;
     s->tail++;
+    s->queued_bytes += len;
     s->last_enqueued_index = index;
     pthread_cond_signal(&s->work_cond);
     pthread_mutex_unlock(&s->mu);

@@ -94,7 +94,7 @@ int sm_open(qs_db *db, sm_wake_fn wake, void *wake_ctx, sm_result_fn on_result, 
  * thread; buf (len bytes, len <= QUIVER_ENTRY_SIZE_MAX_BYTES) is copied.
  * Indexes must increase (asserted); gaps are normal (barrier and
  * configuration entries take indexes too).  When QUIVER_APPLY_QUEUE_COUNT_MAX
- * entries are waiting, this blocks the loop thread until the apply thread
+ * entries (or 1 GiB of them) are waiting, this blocks the loop thread until the apply thread
  * frees a slot, delivering finished results meanwhile.  That stall is the
  * back-pressure DESIGN.md 2 asks for and is bounded: the apply thread never
  * waits for the loop, and the proposer (replication.c) bounds the entries in
