@@ -742,19 +742,6 @@ static bool index_usable(qctx *c, qv_str label, qv_str key) {
 static start_choice start_cost(pctx *X, uint32_t slot, const ast_node_pat *np) {
     qctx *c = X->P->c;
     start_choice best = {UINT64_MAX, -1, -1, {NULL, 0}, false, OP_SCAN_ALL};
-    best.cost = (c->graph_missing ? 0 : qs_node_count(c->view, c->graph)) + 100;
-    for (uint32_t l = 0; l < np->label_count; l++) {
-        uint32_t lid;
-        uint64_t n = 0;
-        if (schema_lookup(c, QS_SCHEMA_LABEL, np->labels[l], &lid)) n = qs_label_count(c->view, c->graph, lid);
-        if (n + 10 < best.cost) {
-            best.cost = n + 10;
-            best.kind = OP_SCAN_LABEL;
-            best.label = np->labels[l];
-            best.has_label = true;
-            best.conj_index = -1;
-        }
-    }
     for (uint32_t i = 0; i < X->cj_count; i++) {
         conj *k = &X->cj[i];
         if (k->used || k->seek == SEEK_NONE || k->seek_slot != slot || (k->val_deps & ~X->bound) != 0) continue;
@@ -770,10 +757,13 @@ static start_choice start_cost(pctx *X, uint32_t slot, const ast_node_pat *np) {
         }
         for (uint32_t l = 0; l < np->label_count; l++) {
             if (!index_usable(c, np->labels[l], k->seek_key)) continue;
-            uint32_t lid;
-            uint64_t n = 0;
-            if (schema_lookup(c, QS_SCHEMA_LABEL, np->labels[l], &lid)) n = qs_label_count(c->view, c->graph, lid);
-            uint64_t cost = k->seek_op == AST_OP_EQ ? 3 : k->seek_op == AST_OP_IN ? 4 : 5 + n / 4;
+            uint64_t cost = k->seek_op == AST_OP_EQ ? 3 : 4;
+            if (k->seek_op != AST_OP_EQ && k->seek_op != AST_OP_IN) {
+                uint32_t lid;
+                uint64_t n = 0;
+                if (schema_lookup(c, QS_SCHEMA_LABEL, np->labels[l], &lid)) n = qs_label_count(c->view, c->graph, lid);
+                cost = 5 + n / 4;
+            }
             if (cost < best.cost) {
                 best.cost = cost;
                 best.kind = OP_SCAN_INDEX;
@@ -781,6 +771,32 @@ static start_choice start_cost(pctx *X, uint32_t slot, const ast_node_pat *np) {
                 best.conj_index2 = -1;
                 best.label = np->labels[l];
                 best.has_label = true;
+            }
+        }
+    }
+    /* scans only when no point seek was found: each count is a storage read */
+    if (best.cost > 4) {
+        for (uint32_t l = 0; l < np->label_count; l++) {
+            uint32_t lid;
+            uint64_t n = 0;
+            if (schema_lookup(c, QS_SCHEMA_LABEL, np->labels[l], &lid)) n = qs_label_count(c->view, c->graph, lid);
+            if (n + 10 < best.cost) {
+                best.cost = n + 10;
+                best.kind = OP_SCAN_LABEL;
+                best.label = np->labels[l];
+                best.has_label = true;
+                best.conj_index = -1;
+                best.conj_index2 = -1;
+            }
+        }
+        if (np->label_count == 0) {
+            uint64_t n = (c->graph_missing ? 0 : qs_node_count(c->view, c->graph)) + 100;
+            if (n < best.cost) {
+                best.cost = n;
+                best.kind = OP_SCAN_ALL;
+                best.has_label = false;
+                best.conj_index = -1;
+                best.conj_index2 = -1;
             }
         }
     }
