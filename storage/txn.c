@@ -366,8 +366,16 @@ void qs_txn_write_counters(qs_txn *t, bool clear_dirty) {
         }
         for (uint32_t l = 0; l < c->label_cap; l++) {
             if (!c->label_dirty[l]) continue;
-            qk_put_u64(v, c->labels[l]);
-            put(t, QS_CF_DEFAULT, k, qk_count(k, c->graph, QK_CNT_LABEL, l), v, 8);
+            /* A label count key exists iff the count is non-zero, so the
+             * stored state (and the digest) does not depend on whether a
+             * replica rolled back commands that touched a label. */
+            size_t kl = qk_count(k, c->graph, QK_CNT_LABEL, l);
+            if (c->labels[l] == 0) {
+                del(t, QS_CF_DEFAULT, k, kl);
+            } else {
+                qk_put_u64(v, c->labels[l]);
+                put(t, QS_CF_DEFAULT, k, kl, v, 8);
+            }
             if (clear_dirty) c->label_dirty[l] = 0;
         }
         if (clear_dirty) c->dirty = false;
