@@ -18,7 +18,8 @@
 
 #include <hiredis/hiredis.h>
 
-/* Seconds to wait for the TCP connection. */
+/* How long to wait for the TCP connection (queries themselves have no
+ * client-side timeout: an import batch or a long query may take minutes). */
 #define CLI_CONNECT_TIMEOUT_MS 5000
 /* Bytes of one statement typed into the shell (multi-line input). */
 #define CLI_STATEMENT_SIZE_MAX_BYTES (16u * 1024 * 1024)
