@@ -353,6 +353,23 @@ static void cmd_info(node_client *c, node_slot *s, resp_request *req) {
     done(s);
 }
 
+/* ---- CONFIG ---- */
+
+/* Tools such as redis-benchmark read a few settings at start-up; Quiver's
+ * settings are flags, so GET answers an empty list (no such parameter) and
+ * SET is refused. */
+static void cmd_config(node_client *c, node_slot *s, resp_request *req) {
+    (void)c;
+    if (arg_is(req, 1, "get") && req->argc >= 3)
+        reply_array(&s->buf, 0);
+    else if (arg_is(req, 1, "get"))
+        reply_error(&s->buf, "ERR wrong number of arguments for 'config|get' command");
+    else
+        reply_errorf(&s->buf, "ERR CONFIG %.32s is not supported: Quiver is configured with command-line flags",
+                     req->argv[1]);
+    done(s);
+}
+
 /* ---- the table ---- */
 
 static const command commands[] = {
@@ -365,6 +382,7 @@ static const command commands[] = {
     {"auth", -2, cmd_auth},
     {"client", -2, cmd_client},
     {"info", -1, cmd_info},
+    {"config", -2, cmd_config},
     {"graph.query", -3, router_graph_query},
     {"graph.ro_query", -3, router_graph_ro_query},
     {"graph.explain", -3, router_graph_explain},

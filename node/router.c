@@ -89,6 +89,12 @@ static void reply_repl_error(reply_buf *b, repl_status_code st, const char *erro
 
 static void submit_read(node *n, read_job *job) {
     node_slot *s = job->ctx;
+    if (n->readers == NULL) { /* shutting down: the pool is gone */
+        reply_error(&s->buf, "ERR server is shutting down");
+        read_job_free(job);
+        node_slot_done(s);
+        return;
+    }
     if (!readers_submit(n->readers, job)) {
         reply_error(&s->buf, "ERR busy: too many reads queued, retry");
         read_job_free(job);
@@ -130,9 +136,19 @@ static void start_read(node_client *c, node_slot *s, read_job *job) {
     }
     bool direct = n->repl == NULL;
     if (!direct && n->cfg->peer_count == 1) {
+        /* A lone node cannot be deposed, so leadership needs no barrier;
+         * but after a restart raft may have handed replayed entries to the
+         * apply thread without RocksDB having them yet.  Every entry of an
+         * earlier term is at or below the commit index seen when the node
+         * first reports ready in this term, so once the applied index
+         * reaches that floor, every acknowledged write is readable. */
         repl_info info;
         repl_get_info(n->repl, &info);
-        direct = info.ready;
+        if (info.ready && n->ready_term != info.current_term) {
+            n->ready_term = info.current_term;
+            n->ready_floor_index = info.commit_index;
+        }
+        direct = info.ready && n->ready_term == info.current_term && info.last_applied_index >= n->ready_floor_index;
     }
     if (direct) {
         submit_read(n, job);

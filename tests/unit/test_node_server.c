@@ -375,7 +375,7 @@ static void test_basic_commands(void **state) {
     ssize_t r = recv(fd, buf, sizeof(buf), 0); /* id and the rest */
     assert_true(r > 0);
     send_str(fd, "COMMAND DOCS\r\nCOMMAND\r\nCOMMAND COUNT\r\n");
-    expect(fd, "*0\r\n*0\r\n:15\r\n");
+    expect(fd, "*0\r\n*0\r\n:16\r\n");
     send_str(fd, "CLIENT SETNAME me\r\nCLIENT GETNAME\r\nCLIENT SETINFO LIB-NAME redis-py\r\nCLIENT SETINFO lib-ver 5.0\r\n"
                  "CLIENT NOPE\r\nCLIENT SETNAME \"a b\"\r\n");
     expect(fd, "+OK\r\n$2\r\nme\r\n+OK\r\n+OK\r\n-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n"
