@@ -32,6 +32,7 @@
 #include <raft/uv.h>
 #include <uv.h>
 
+#include "common/limits.h"
 #include "raft/replication.h"
 #include "statemachine/result_codec.h"
 
@@ -442,6 +443,32 @@ static void test_read_gate(void **state) {
     assert_int_equal(wa.status, REPL_OK);
 }
 
+/* More proposals in one loop iteration than REPL_ENTRIES_IN_FLIGHT_COUNT_MAX
+ * full entries hold: the excess is refused with REPL_BUSY, the rest applies. */
+static void test_busy_beyond_in_flight_bound(void **state) {
+    fixture *f = *state;
+    uint32_t n = (REPL_ENTRIES_IN_FLIGHT_COUNT_MAX + 1) * QUIVER_ENTRY_COMMANDS_COUNT_MAX + 3;
+    reply *out = calloc(n, sizeof *out);
+    for (uint32_t i = 0; i < n; i++) {
+        sm_command c = make_cmd(repl_next_request_id(f->r), "NOOP");
+        repl_propose(f->r, &c, reply_cb, &out[i]);
+    }
+    replies rs = {out, (int)n};
+    uv_update_time(&f->loop);
+    assert_true(run_until(f, all_done, &rs));
+    uint32_t ok = 0, busy = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        assert_int_equal(out[i].calls, 1);
+        if (out[i].status == REPL_OK) ok++;
+        else if (out[i].status == REPL_BUSY) busy++;
+    }
+    assert_int_equal(ok + busy, n);
+    assert_int_equal(ok, (REPL_ENTRIES_IN_FLIGHT_COUNT_MAX + 1) * QUIVER_ENTRY_COMMANDS_COUNT_MAX);
+    assert_int_equal(busy, 3);
+    assert_int_equal(out[n - 1].status, REPL_BUSY);
+    free(out);
+}
+
 static void test_invalid_command(void **state) {
     fixture *f = *state;
     reply out;
@@ -593,6 +620,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_lost_raft_log_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_gate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_beyond_in_flight_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_answers_every_proposal_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_quorum_refuses_writes, setup_no_quorum, teardown),
     };

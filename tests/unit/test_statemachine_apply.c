@@ -41,6 +41,21 @@ query_result *query_run_write(qs_txn *txn, const query_request *req) {
     assert_true(rc == QS_OK || rc == QS_EXISTS);
     bool create = req->text_len == 6 && memcmp(req->text, "CREATE", 6) == 0;
     bool fail = req->text_len == 4 && memcmp(req->text, "FAIL", 4) == 0;
+    if (req->text_len == 3 && memcmp(req->text, "BIG", 3) == 0) {
+        /* a result larger than the de-dup table keeps whole */
+        query_result *r = sm_result_empty(true);
+        r->stats.nodes_created = 9;
+        uint32_t len = 2 * SM_DEDUP_OUTCOME_SIZE_MAX_BYTES;
+        char *big = q_arena_alloc(&r->arena, len);
+        memset(big, 'x', len);
+        r->column_count = 1;
+        r->columns = q_arena_calloc(&r->arena, 1, sizeof(qv_str));
+        r->columns[0] = (qv_str){"s", 1};
+        r->row_count = 1;
+        r->cells = q_arena_calloc(&r->arena, 1, sizeof(qv_value));
+        r->cells[0] = qv_string(big, len);
+        return r;
+    }
     if (!create && !fail) return sm_result_empty(false);
     uint64_t node_id;
     assert_int_equal(qs_node_create(txn, graph, NULL, 0, NULL, &node_id), QS_OK);
@@ -355,6 +370,19 @@ static void test_dedup_table_bounded_oldest_evicted(void **state) {
     assert_int_equal(sm_dedup_count(f->s), QUIVER_DEDUP_TABLE_COUNT_MAX);
 }
 
+static void test_dedup_outcome_too_big(void **state) {
+    fixture *f = *state;
+    enqueue(f, 1, (sm_command[]){cmd(9, 1, "g", "BIG")}, 1);
+    wait_results(f, 1);
+    assert_int_equal(f->got[0].status, QUERY_OK); /* the first answer is whole */
+    enqueue(f, 2, (sm_command[]){cmd(9, 1, "g", "BIG")}, 1);
+    wait_results(f, 2);
+    /* the retry is not applied again, and says why it has no rows */
+    assert_int_equal(f->got[1].status, QUERY_ERR_LIMIT);
+    assert_non_null(strstr(f->got[1].error, "already applied (log index 1)"));
+    assert_non_null(strstr(f->got[1].error, "too large"));
+}
+
 static void test_full_queue_backpressure(void **state) {
     fixture *f = *state;
     /* Without running the loop, enqueue more entries than the ring holds:
@@ -380,6 +408,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_malformed_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_table_bounded_oldest_evicted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedup_outcome_too_big, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_queue_backpressure, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
