@@ -809,6 +809,7 @@ static bool unwind_next(qctx *c, op *o) {
         }
         qv_list *l = o->u.project.list.u.list;
         if (o->u.project.pos < l->count) {
+            if (!qctx_tick(c)) return false;
             c->row[o->u.project.slots[0]] = l->items[o->u.project.pos++];
             return true;
         }

@@ -497,6 +497,7 @@ typedef struct pctx {
     uint64_t bound;         /* bits of new slots bound so far */
     conj *cj;
     uint32_t cj_count, cj_cap;
+    uint32_t rel_total;     /* relationships in the whole pattern */
     uint32_t *uniq;         /* relationship slots bound in this pattern */
     uint32_t uniq_count;
 } pctx;
@@ -932,6 +933,9 @@ static op *emit_expand(pctx *X, op *cur, const ast_path *path, path_slots *ps, u
         if (bfs_ok && r->var.len == 0 && path->var.len == 0 && r->min_hops <= 1) {
             o->u.expand.bfs = true;
             o->u.expand.edge_slot = UINT32_MAX;
+        } else if (r->var.len == 0 && path->var.len == 0 && X->rel_total == 1) {
+            /* nothing reads the relationship list: do not build one per path */
+            o->u.expand.edge_slot = UINT32_MAX;
         }
         if (r->props) {
             /* the property map applies to every hop */
@@ -964,6 +968,7 @@ static op *plan_pattern(planner *P, op *input, const ast_pattern *pat, const ast
     path_slots *ps = qctx_alloc(c, sizeof(path_slots) * (pat->path_count ? pat->path_count : 1));
     if (ps == NULL) return NULL;
     /* 1. slots */
+    for (uint32_t p = 0; p < pat->path_count; p++) X.rel_total += pat->paths[p].node_count - 1;
     for (uint32_t p = 0; p < pat->path_count; p++) {
         const ast_path *path = &pat->paths[p];
         ps[p].node = qctx_alloc(c, sizeof(uint32_t) * path->node_count);
