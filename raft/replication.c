@@ -177,6 +177,7 @@ struct repl {
     repl_deferred *deferred_head, *deferred_tail;
 
     uint64_t last_enqueued_index; /* last entry handed to the state machine */
+    uint64_t marker_floor_index;  /* applied index of the snapshot marker restored at start */
 
     /* Leadership readiness. */
     struct raft_barrier ready_barrier;
@@ -563,7 +564,9 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     /* DESIGN.md 5: RocksDB durable up to the snapshot before raft persists
      * it.  The wait happens in wrap_snapshot_put, off the loop thread; raft
      * calls snapshot_put right after this returns (legacy.c). */
-    uint64_t applied = r->last_enqueued_index; /* the last command entry <= snapshot_index */
+    /* The last command entry <= snapshot_index (or, right after a restore,
+     * what the restored marker covered). */
+    uint64_t applied = r->last_enqueued_index > r->marker_floor_index ? r->last_enqueued_index : r->marker_floor_index;
     QUIVER_ASSERT(applied <= snapshot_index);
     QUIVER_ASSERT(!r->snapshot_sync_pending);
     r->snapshot_sync_pending = true;
@@ -621,6 +624,9 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
         snprintf(r->start_error, sizeof r->start_error, "%s", msg);
         return RAFT_CORRUPT;
     }
+    /* Entries up to the marker were applied (and made durable) before it
+     * was written; later markers must not claim less. */
+    if (marker_index > r->last_enqueued_index) r->marker_floor_index = marker_index;
     raft_free(buf->base); /* restore owns the buffer on success */
     return 0;
 }
