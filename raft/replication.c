@@ -178,6 +178,7 @@ struct repl {
 
     uint64_t last_enqueued_index; /* last entry handed to the state machine */
     uint64_t marker_floor_index;  /* applied index of the snapshot marker restored at start */
+    uint64_t final_applied_index; /* what repl_get_info reports once the state machine is closed */
 
     /* Leadership readiness. */
     struct raft_barrier ready_barrier;
@@ -1218,12 +1219,12 @@ void repl_get_info(repl *r, repl_info *out) {
     out->leader_id = id;
     out->leader_address = address ? address : "";
     out->commit_index = raft_commit_index(&r->raft);
-    out->last_applied_index = sm_applied_index(r->sm);
+    out->last_applied_index = r->sm ? sm_applied_index(r->sm) : r->final_applied_index;
     out->ready = raft_state(&r->raft) == RAFT_LEADER && r->ready_term == out->current_term &&
                  out->last_applied_index >= r->ready_index;
 }
 
-uint64_t repl_applied_index(const repl *r) { return sm_applied_index(r->sm); }
+uint64_t repl_applied_index(const repl *r) { return r->sm ? sm_applied_index(r->sm) : r->final_applied_index; }
 
 /* ------------------------------------------------------------------ */
 /* Stop                                                                */
@@ -1234,6 +1235,7 @@ static void handle_closed_cb(uv_handle_t *h) {
     if (--r->handles_open > 0) return;
     void (*done)(void *) = r->stop_done;
     void *ctx = r->stop_ctx;
+    run_deferred(r); /* calls made while the handles were closing */
     QUIVER_ASSERT(r->pending_bytes == 0); /* every proposal was answered */
     free(r->waiters);
     free(r);
@@ -1251,7 +1253,10 @@ static void on_raft_closed(struct raft *rf) {
     raft_uv_close(&r->io);
     raft_uv_tcp_close(&r->transport);
     /* Results still arriving find no batch and are freed. */
-    if (r->sm != NULL) sm_close(r->sm);
+    if (r->sm != NULL) {
+        sm_close(r->sm);
+        r->final_applied_index = qs_applied_index(r->db);
+    }
     r->sm = NULL;
     run_deferred(r);
     close_handles(r);
