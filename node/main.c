@@ -28,6 +28,7 @@
 #include "../common/qassert.h"
 #include "../raft/replication.h"
 #include "../storage/graph.h"
+#include "admin.h"
 #include "config.h"
 #include "readers.h"
 #include "router.h"
@@ -42,6 +43,7 @@ typedef struct app {
     readers *readers;
     repl *repl;
     node server;
+    admin admin;
     uv_signal_t sigint, sigterm;
     uv_timer_t ready_timer;
     bool ready_printed;
@@ -79,6 +81,7 @@ static void shutdown_app(app *a) {
     a->shutting_down = true;
     fprintf(stderr, "quiverd: shutting down\n");
     uv_timer_stop(&a->ready_timer);
+    admin_stop(&a->admin);
     node_server_stop(&a->server);
     if (a->readers) {
         readers_stop(a->readers);
@@ -174,6 +177,20 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    if (a.cfg.admin_port != 0 && admin_start(&a.admin, &a.server, a.cfg.admin_port, err, sizeof(err)) != 0) {
+        fprintf(stderr, "quiverd: %s\n", err);
+        node_server_stop(&a.server);
+        a.readers = (readers_stop(a.readers), NULL);
+        a.server.readers = NULL;
+        a.server.repl = NULL;
+        repl_stop(a.repl, repl_stopped, &a);
+        a.repl = NULL;
+        uv_run(&a.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&a.loop);
+        qs_close(a.db);
+        return 1;
+    }
+
     uv_signal_init(&a.loop, &a.sigint);
     uv_signal_init(&a.loop, &a.sigterm);
     a.sigint.data = a.sigterm.data = &a;
@@ -183,9 +200,11 @@ int main(int argc, char **argv) {
     a.ready_timer.data = &a;
     uv_timer_start(&a.ready_timer, ready_poll, 0, NODE_READY_POLL_MS);
 
-    fprintf(stderr, "quiverd %s: node %llu, data in %s, raft on %s, %u peer(s), clients on %s:%d\n", QUIVER_VERSION,
-            (unsigned long long)a.cfg.node_id, a.cfg.data_dir, a.cfg.raft_address, a.cfg.peer_count, a.cfg.bind,
-            node_server_port(&a.server));
+    char admin_s[32] = "off";
+    if (a.cfg.admin_port) snprintf(admin_s, sizeof(admin_s), "port %u", (unsigned)a.cfg.admin_port);
+    fprintf(stderr, "quiverd %s: node %llu, data in %s, raft on %s, %u peer(s), clients on %s:%d, admin %s\n",
+            QUIVER_VERSION, (unsigned long long)a.cfg.node_id, a.cfg.data_dir, a.cfg.raft_address, a.cfg.peer_count,
+            a.cfg.bind, node_server_port(&a.server), admin_s);
 
     uv_run(&a.loop, UV_RUN_DEFAULT);
 

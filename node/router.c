@@ -105,6 +105,7 @@ static void submit_read(node *n, read_job *job) {
 typedef struct barrier_ctx {
     node *n;
     read_job *job;
+    uint64_t term; /* current term when the barrier was requested */
 } barrier_ctx;
 
 static void barrier_cb(void *ctx, repl_status_code st, uint64_t index, const char *error) {
@@ -112,8 +113,14 @@ static void barrier_cb(void *ctx, repl_status_code st, uint64_t index, const cha
     barrier_ctx *b = ctx;
     node *n = b->n;
     read_job *job = b->job;
+    uint64_t term = b->term;
     free(b);
     if (st == REPL_OK) {
+        if (n->repl != NULL && n->cfg->peer_count == 1) {
+            repl_info info;
+            repl_get_info(n->repl, &info);
+            if (info.current_term == term) n->warm_term = term; /* see start_read */
+        }
         submit_read(n, job);
         return;
     }
@@ -135,20 +142,19 @@ static void start_read(node_client *c, node_slot *s, read_job *job) {
         return;
     }
     bool direct = n->repl == NULL;
-    if (!direct && n->cfg->peer_count == 1) {
-        /* A lone node cannot be deposed, so leadership needs no barrier;
-         * but after a restart raft may have handed replayed entries to the
-         * apply thread without RocksDB having them yet.  Every entry of an
-         * earlier term is at or below the commit index seen when the node
-         * first reports ready in this term, so once the applied index
-         * reaches that floor, every acknowledged write is readable. */
+    uint64_t term = 0;
+    if (!direct) {
         repl_info info;
         repl_get_info(n->repl, &info);
-        if (info.ready && n->ready_term != info.current_term) {
-            n->ready_term = info.current_term;
-            n->ready_floor_index = info.commit_index;
-        }
-        direct = info.ready && n->ready_term == info.current_term && info.last_applied_index >= n->ready_floor_index;
+        term = info.current_term;
+        /* A lone node cannot be deposed, so once one read barrier has
+         * completed in its current term (everything of earlier terms, e.g.
+         * entries replayed after a restart, is then in RocksDB) and since
+         * every write of this term is acknowledged only after it is
+         * applied, a snapshot taken now sees every acknowledged write: no
+         * further barrier is needed until the term changes.  With peers,
+         * every read batch confirms leadership (repl_read_barrier). */
+        direct = n->cfg->peer_count == 1 && info.ready && n->warm_term == info.current_term;
     }
     if (direct) {
         submit_read(n, job);
@@ -158,6 +164,7 @@ static void start_read(node_client *c, node_slot *s, read_job *job) {
     if (b == NULL) QUIVER_FATAL("out of memory (read barrier)");
     b->n = n;
     b->job = job;
+    b->term = term;
     repl_read_barrier(n->repl, barrier_cb, b);
 }
 

@@ -8,11 +8,11 @@
  * the result the apply thread produced; a read's is encoded on the reader
  * thread.
  *
- * Reads are linearizable (DESIGN.md 6): on a single-node cluster that is
- * leader and "ready" (its post-election barrier applied), every acknowledged
- * write is already applied, so the snapshot is taken at once; otherwise the
- * read waits for repl_read_barrier (shared by all reads waiting at that
- * moment).  Within a connection, a read waits for that connection's earlier
+ * Reads are linearizable (DESIGN.md 6): every read waits for
+ * repl_read_barrier (shared by all reads waiting at that moment), except on
+ * a single-node cluster once one barrier has completed in the current term:
+ * from then on every acknowledged write is already applied, so the snapshot
+ * is taken at once (start_read in router.c explains why).  Within a connection, a read waits for that connection's earlier
  * writes (server.h).
  *
  * Thread: the loop thread.

@@ -107,8 +107,7 @@ struct node {
     uint64_t commands_processed;
     uint64_t connections_received;
     uint64_t rejected_connections;
-    uint64_t ready_term;        /* term in which this node was first seen ready (router.c) */
-    uint64_t ready_floor_index; /* commit index then: applied >= it means replay is done */
+    uint64_t warm_term;         /* single node: a read barrier completed in this term (router.c) */
     char read_buffer[NODE_READ_BUFFER_SIZE_BYTES]; /* one for all: parsed at once, in read_cb */
     void (*on_stopped)(node *n); /* optional: called when every client is closed after node_server_stop */
 };
