@@ -105,6 +105,12 @@ typedef struct qs_snap {
 } qs_snap;
 
 void qs_snap_unref(qs_db *db, qs_snap *s);
+/* Under db->mu: the shared snapshot of the committed state, created if
+ * needed.  Commits make sure one exists before writing outside the lock,
+ * so readers arriving during the write reuse it and never take a RocksDB
+ * snapshot that includes data whose schema and applied index are not
+ * published yet. */
+qs_snap *qs_snap_current(qs_db *db);
 /* Under db->mu: forget the current shared snapshot (state changed); returns
  * the reference to drop after unlocking. */
 qs_snap *qs_snap_detach(qs_db *db);
@@ -122,7 +128,7 @@ struct qs_db {
     char *dir;
     uint8_t uuid[16];
 
-    pthread_mutex_t mu;                /* snapshot + catalog + applied, taken together */
+    pthread_mutex_t mu;                /* shared snapshot + catalog + applied, published together */
     qs_catalog *committed;             /* under mu */
     qs_snap *shared;                   /* under mu; NULL until a view needs it */
     _Atomic uint64_t applied;

@@ -400,13 +400,15 @@ void qs_txn_commit(qs_txn *t, uint64_t applied_index) {
     char *err = NULL;
     qs_catalog *old = NULL;
     rocksdb_writebatch_t *wb = sorted_batch(t);
+    /* Write outside the lock (a big batch takes milliseconds) while readers
+     * keep using the snapshot of the previous state (store.h). */
     pthread_mutex_lock(&db->mu);
+    qs_snap_current(db);
+    pthread_mutex_unlock(&db->mu);
     rocksdb_write(db->rdb, db->wo, wb, &err);
     rocksdb_writebatch_destroy(wb);
-    if (err) {
-        pthread_mutex_unlock(&db->mu);
-        qs_fatal_rocks("commit", err);
-    }
+    QS_CHECK("commit", err);
+    pthread_mutex_lock(&db->mu);
     if (t->cat) {
         old = db->committed;
         db->committed = t->cat;
@@ -430,16 +432,16 @@ void qs_set_applied_index(qs_db *db, uint64_t applied_index) {
     rocksdb_writebatch_put_cf(wb, db->cf[QS_CF_DEFAULT], QK_APPLIED, strlen(QK_APPLIED), (char *)v, 8);
     char *err = NULL;
     pthread_mutex_lock(&db->mu);
-    rocksdb_write(db->rdb, db->wo, wb, &err);
-    qs_snap *stale = NULL;
-    if (!err) {
-        atomic_store(&db->applied, applied_index);
-        stale = qs_snap_detach(db);
-    }
+    qs_snap_current(db);
     pthread_mutex_unlock(&db->mu);
-    qs_snap_unref(db, stale);
+    rocksdb_write(db->rdb, db->wo, wb, &err);
     rocksdb_writebatch_destroy(wb);
     QS_CHECK("storing the applied index", err);
+    pthread_mutex_lock(&db->mu);
+    atomic_store(&db->applied, applied_index);
+    qs_snap *stale = qs_snap_detach(db);
+    pthread_mutex_unlock(&db->mu);
+    qs_snap_unref(db, stale);
 }
 
 void qs_txn_abort(qs_txn *t) {

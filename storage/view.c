@@ -125,12 +125,7 @@ qs_snap *qs_snap_detach(qs_db *db) {
     return s;
 }
 
-qs_view *qs_view_open_snapshot(qs_db *db) {
-    QUIVER_ASSERT(db);
-    qs_view *v = calloc(1, sizeof *v);
-    if (!v) QUIVER_FATAL("out of memory");
-    v->db = db;
-    pthread_mutex_lock(&db->mu);
+qs_snap *qs_snap_current(qs_db *db) {
     qs_snap *s = db->shared;
     if (!s) {
         s = calloc(1, sizeof *s);
@@ -143,6 +138,16 @@ qs_view *qs_view_open_snapshot(qs_db *db) {
         s->applied = atomic_load(&db->applied);
         db->shared = s;
     }
+    return s;
+}
+
+qs_view *qs_view_open_snapshot(qs_db *db) {
+    QUIVER_ASSERT(db);
+    qs_view *v = calloc(1, sizeof *v);
+    if (!v) QUIVER_FATAL("out of memory");
+    v->db = db;
+    pthread_mutex_lock(&db->mu);
+    qs_snap *s = qs_snap_current(db);
     atomic_fetch_add(&s->refs, 1);
     pthread_mutex_unlock(&db->mu);
     v->sp = s;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 
 #include "test_storage_util.h"
@@ -148,27 +149,31 @@ static void test_savepoints(void **state) {
 typedef struct reader_arg {
     qs_db *db;
     uint32_t g;
-    int rounds;
+    int rounds;       /* at least this many, and until the writer is done */
     int failures;
+    _Atomic int *done;
 } reader_arg;
 
 static void *reader(void *p) {
     reader_arg *r = p;
     q_arena a;
     q_arena_init(&a, 0);
-    for (int i = 0; i < r->rounds; i++) {
+    for (int i = 0; i < r->rounds || !atomic_load(r->done); i++) {
         qs_view *v = qs_view_open_snapshot(r->db);
-        /* each commit adds one node and sets applied = node count + 1:
-         * the count, the scan, the schema and the applied index agree */
+        /* commit k adds one label and 300 nodes with applied = k + 2: the
+         * count, the scan, the schema and the applied index must agree */
         uint64_t applied = qs_view_applied_index(v);
         uint64_t n = qs_node_count(v, r->g);
-        qs_iter *it = qs_scan_nodes(v, r->g);
-        qs_item item;
-        uint64_t seen = 0;
-        while (qs_iter_next(it, &item)) seen++;
-        qs_iter_free(it);
         uint32_t labels = qs_schema_count(v, r->g, QS_SCHEMA_LABEL);
-        if (n != seen || applied != n + 1 || labels != n) r->failures++;
+        uint64_t seen = 0, want = applied > 1 ? 300 : 0;
+        if (applied > 1) { /* the newest label's nodes, by scan and by count */
+            qs_iter *it = qs_scan_label(v, r->g, (uint32_t)(applied - 2));
+            qs_item item;
+            while (qs_iter_next(it, &item)) seen++;
+            qs_iter_free(it);
+            if (qs_label_count(v, r->g, (uint32_t)(applied - 2)) != 300) r->failures++;
+        }
+        if (seen != want || n != 300 * (applied - 1) || labels != applied - 1) r->failures++;
         qs_view_close(v);
         q_arena_reset(&a);
     }
@@ -184,8 +189,9 @@ static void test_snapshot_isolation_threads(void **state) {
     qs_txn_commit(t, 1);
     reader_arg ra[3];
     pthread_t th[3];
+    _Atomic int done = 0;
     for (int i = 0; i < 3; i++) {
-        ra[i] = (reader_arg){f->db, g, 300, 0};
+        ra[i] = (reader_arg){f->db, g, 100, 0, &done};
         assert_int_equal(pthread_create(&th[i], NULL, reader, &ra[i]), 0);
     }
     for (uint64_t k = 0; k < 200; k++) {
@@ -193,10 +199,13 @@ static void test_snapshot_isolation_threads(void **state) {
         char name[32];
         snprintf(name, sizeof name, "L%llu", (unsigned long long)k);
         uint32_t l = tsu_intern(t, g, QS_SCHEMA_LABEL, name);
-        uint64_t id;
-        assert_int_equal(qs_node_create(t, g, &l, 1, NULL, &id), QS_OK);
+        for (int j = 0; j < 300; j++) {
+            uint64_t id;
+            assert_int_equal(qs_node_create(t, g, &l, 1, NULL, &id), QS_OK);
+        }
         qs_txn_commit(t, k + 2);
     }
+    atomic_store(&done, 1);
     for (int i = 0; i < 3; i++) {
         pthread_join(th[i], NULL);
         assert_int_equal(ra[i].failures, 0);
@@ -206,14 +215,14 @@ static void test_snapshot_isolation_threads(void **state) {
     t = qs_txn_begin(f->db);
     uint64_t id;
     assert_int_equal(qs_node_create(t, g, NULL, 0, NULL, &id), QS_OK);
-    assert_int_equal(qs_node_count(qs_txn_view(t), g), 201);
-    assert_int_equal(qs_node_count(old, g), 200); /* uncommitted: invisible */
+    assert_int_equal(qs_node_count(qs_txn_view(t), g), 60001);
+    assert_int_equal(qs_node_count(old, g), 60000); /* uncommitted: invisible */
     qs_txn_commit(t, 500);
-    assert_int_equal(qs_node_count(old, g), 200);
+    assert_int_equal(qs_node_count(old, g), 60000);
     assert_false(qs_node_exists(old, g, id));
     qs_view_close(old);
     qs_view *v = qs_view_open_snapshot(f->db);
-    assert_int_equal(qs_node_count(v, g), 201);
+    assert_int_equal(qs_node_count(v, g), 60001);
     assert_true(qs_node_exists(v, g, id));
     qs_view_close(v);
 }
