@@ -60,8 +60,14 @@ def server_factory(tmp_path, quiverd_bin):
         return s
 
     yield make
-    for s in made:
-        s.close()
+    problems = []
+    for s in made:          # close every server even if one reports a problem
+        try:
+            s.close()
+        except harness.ServerError as e:
+            problems.append(str(e))
+    if problems:
+        raise harness.ServerError("\n\n".join(problems))
 
 
 @pytest.fixture(scope="module")

@@ -227,11 +227,16 @@ class Server:
         return self.start(wait=wait)
 
     def close(self):
+        """Stop (SIGTERM, so a sanitizer build reports leaks), then fail if
+        the log holds an AddressSanitizer/UBSan/LeakSanitizer report."""
         if self.proc is not None and self.alive():
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT_S)
+            self.stop()
         self.closed = True
         self.closed_in = CURRENT_TEST[0]
+        reports = sanitizer_reports(self.log_text())
+        if reports:
+            raise ServerError("sanitizer report in %s:\n%s\n%s"
+                              % (self.log_path, "\n".join(reports[:5]), self.log_tail(80)))
 
     # --- clients ----------------------------------------------------------
     def client(self, decode=True, timeout_s=120):
@@ -253,6 +258,15 @@ class Server:
         t = self.log_text().splitlines()
         return "--- %s (last %d lines) ---\n%s" % (self.log_path, min(lines, len(t)),
                                                  "\n".join(t[-lines:]))
+
+
+SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|"
+                          r"^\S+:\d+:\d+: runtime error: ", re.M)
+
+
+def sanitizer_reports(text):
+    """Lines of a quiverd log that start an ASan/LSan/UBSan report."""
+    return [m.group(0) for m in SANITIZER_RE.finditer(text)]
 
 
 @atexit.register

@@ -200,11 +200,26 @@ def test_kill9_right_after_acks(server_factory):
 # --- corrupt and foreign data directories ---------------------------------------------
 
 def wait_exit(s, timeout_s=60):
-    try:
-        return s.proc.wait(timeout=timeout_s)
-    except Exception:
-        pytest.fail("quiverd still running %ds after start on a bad data dir\n%s"
-                    % (timeout_s, s.log_tail()))
+    """Wait for quiverd to exit; fail at once if it starts serving instead."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rc = s.proc.poll()
+        if rc is not None:
+            return rc
+        try:
+            c = redis.Redis(host=harness.HOST, port=s.port, socket_timeout=1,
+                            socket_connect_timeout=1)
+            try:
+                if c.ping():
+                    pytest.fail("quiverd accepted the bad data dir and serves clients\n%s"
+                                % s.log_tail())
+            finally:
+                c.close()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            pass
+        time.sleep(0.05)
+    pytest.fail("quiverd still running %ds after start on a bad data dir\n%s"
+                % (timeout_s, s.log_tail()))
 
 
 def last_run_log(s):
