@@ -419,6 +419,43 @@ static void test_lost_raft_log_refused(void **state) {
     f->db = NULL;
 }
 
+/* A damaged raft log stops the start (auto-recovery is off) with a message
+ * naming the directory, instead of silently dropping entries. */
+static void test_corrupt_raft_log_refused(void **state) {
+    fixture *f = *state;
+    for (int i = 0; i < 5; i++) {
+        reply one;
+        propose_batch(f, &one, 1, NULL);
+        assert_int_equal(one.status, REPL_OK);
+    }
+    stop_node(f);
+    /* flip bytes in the middle of every segment file (closed ones are named
+     * 0000...-0000..., open ones open-N) */
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd,
+             "cd %s && for s in $(ls | grep -E '^(open-[0-9]+|[0-9]{16}-[0-9]{16})$'); do "
+             "sz=$(stat -c %%s $s); [ $sz -gt 64 ] && printf '\377\377\377\377\377\377\377\377' | "
+             "dd of=$s bs=1 seek=40 conv=notrunc status=none; done; true",
+             f->raft_dir);
+    assert_int_equal(system(cmd), 0);
+    char err[512];
+    qs_options o = {0, true};
+    assert_int_equal(qs_open(f->db_dir, &o, &f->db, err, sizeof err), QS_OK);
+    repl_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.node_id = 1;
+    cfg.address = f->address;
+    cfg.dir = f->raft_dir;
+    cfg.peer_count = 1;
+    cfg.peers = f->peers;
+    assert_int_not_equal(repl_start(&f->loop, &cfg, f->db, &f->r, err, sizeof err), 0);
+    fprintf(stderr, "refused as expected: %s\n", err);
+    assert_non_null(strstr(err, f->raft_dir));
+    f->r = NULL;
+    qs_close(f->db);
+    f->db = NULL;
+}
+
 static void test_read_gate(void **state) {
     fixture *f = *state;
     reply w;
@@ -618,6 +655,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_snapshots_and_restore, setup_snapshots, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup_snapshots, teardown),
         cmocka_unit_test_setup_teardown(test_lost_raft_log_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_raft_log_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_gate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_beyond_in_flight_bound, setup, teardown),
