@@ -253,6 +253,33 @@ def test_distinct_ends_do_not_enumerate_paths(r, graph):
     assert res.rows == [[k]]
 
 
+def exact_or_limit_error(r, g, text, want):
+    """A query past an engine limit must give the exact answer or an error
+    that says a limit was hit, never a silently truncated answer."""
+    try:
+        got = q(r, g, text, "TIMEOUT", "60000").rows
+    except redis.ResponseError as e:
+        assert re.search(r"limit|hops|too (long|deep|many)|exceed", str(e), re.I), (text, str(e))
+        return
+    assert got == want, text
+
+
+def test_long_chain_no_silent_truncation(r, graph):
+    n = 1500    # longer than QUIVER_VARLEN_HOPS_MAX (1024)
+    verbose(r, graph, "CREATE INDEX FOR (c:Ch) ON (c.i)")
+    verbose(r, graph, "UNWIND range(0, %d) AS i CREATE (:Ch {i: i})" % (n - 1))
+    res = verbose(r, graph, "UNWIND range(1, %d) AS i MATCH (a:Ch {i: i - 1}), (b:Ch {i: i}) "
+                            "CREATE (a)-[:N]->(b)" % (n - 1))
+    assert res.stat("Relationships created") == n - 1
+    exact_or_limit_error(r, graph, "MATCH (:Ch {i: 0})-[:N*]->(x) RETURN count(DISTINCT x)", [[n - 1]])
+    exact_or_limit_error(r, graph, "MATCH (:Ch {i: 0})-[:N*]->(x) RETURN count(x)", [[n - 1]])
+    exact_or_limit_error(r, graph, "MATCH p = (:Ch {i: 0})-[:N*]->(:Ch {i: %d}) RETURN length(p)"
+                         % (n - 1), [[n - 1]])
+    exact_or_limit_error(r, graph, "MATCH (:Ch {i: 0})-[:N*1100..1200]->(x) RETURN count(x)", [[101]])
+    # within the limit: exact
+    assert q(r, graph, "MATCH (:Ch {i: 0})-[:N*1..1000]->(x) RETURN count(DISTINCT x)").scalar == 1000
+
+
 def test_optional_match(r, people):
     res = q(r, people, "MATCH (p:Person) OPTIONAL MATCH (p)-[:WORKS_AT]->(c) "
                        "RETURN p.name, c.name ORDER BY p.name")
