@@ -573,6 +573,40 @@ def test_scalar_functions(r, graph):
     assert isinstance(res.scalar, float)
 
 
+EXPRESSIONS = [
+    ("null = null", None), ("1 IN [null]", None), ("1 IN [1, null]", True),
+    ("[1, 2] + 3", [1, 2, 3]), ("[1, 2] + [3]", [1, 2, 3]), ("'a' + 1", "a1"),
+    ("7 / 2", 3), ("-7 / 2", -3), ("7 % 3", 1), ("-7 % 3", -1), ("2 ^ 3", 8.0), ("7.0 / 2", 3.5),
+    ("[1, 2, 3][1]", 2), ("[1, 2, 3][-1]", 3), ("[1, 2, 3][0..2]", [1, 2]), ("[1, 2, 3][5]", None),
+    ("'a' < 'b'", True), ("'B' < 'a'", True), ("1 < 2.5", True), ("1 = 1.0", True), ("1 < 'a'", None),
+    ("NOT null", None), ("null AND false", False), ("null OR true", True), ("null XOR true", None),
+    ("CASE WHEN null THEN 1 ELSE 2 END", 2), ("coalesce(null, 1) + 1", 2),
+    ("'abc' STARTS WITH null", None), ("[1, 2] = [1, 2]", True), ("{a: 1} = {a: 1}", True),
+    ("size('żółw')", 4), ("0.1 * 3", 0.3),
+]
+
+
+def test_expression_semantics(r, graph):
+    text = "RETURN " + ", ".join("%s AS c%d" % (e, i) for i, (e, _) in enumerate(EXPRESSIONS))
+    row = q(r, graph, text).rows[0]
+    for (expr, want), got in zip(EXPRESSIONS, row):
+        assert got == want and type(got) is type(want), (expr, got, want)
+
+
+def test_integer_overflow_is_an_error(r, graph):
+    for text in ("RETURN 9223372036854775807 + 1", "RETURN abs(-9223372036854775807 - 1)",
+                 "RETURN range(1, 10, 0)"):
+        fails_unchanged(r, graph, text)
+
+
+def test_lexical_details(r, graph):
+    verbose(r, graph, "CREATE (:`My Label` {`a b`: 1, s: \"dq 'x'\"})")
+    assert q(r, graph, "MATCH (n:`My Label`) // a comment\nRETURN n.`a b`, n.s").rows == [[1, "dq 'x'"]]
+    assert q(r, graph, "match (n) where n.`a b` = 1 return count(n)").scalar == 1
+    assert q(r, graph, "/* block\ncomment */ RETURN 'a\\'b', \"c\\\"d\", '\\u00e9\\n'").rows == \
+        [["a'b", 'c"d', "é\n"]]
+
+
 def test_timestamp_and_rand(r, graph):
     ts, ts2, x = q(r, graph, "RETURN timestamp() AS t1, timestamp() AS t2, rand()").rows[0]
     assert isinstance(ts, int) and ts > 1_600_000_000_000 and ts == ts2
