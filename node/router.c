@@ -208,7 +208,6 @@ static void write_cb(void *ctx, repl_status_code st, query_result *r, uint64_t i
     node_slot *s = w->s;
     write_kind kind = w->kind;
     free(w);
-    node_client_write_answered(s->client, s);
     if (st != REPL_OK) {
         reply_repl_error(&s->buf, st, error);
     } else if (kind == WRITE_GRAPH_DELETE) {
@@ -225,8 +224,21 @@ static void write_cb(void *ctx, repl_status_code st, query_result *r, uint64_t i
     node_slot_done(s);
 }
 
-static void start_write(node_client *c, node_slot *s, write_kind kind, const resp_request *req) {
+static void deferred_write_query(node_client *c, node_slot *s, resp_request *req);
+static void deferred_write_delete(node_client *c, node_slot *s, resp_request *req);
+
+/* Propose a write (arguments already checked).  allow_defer: the request
+ * just arrived (mark it; wait for earlier reads of the connection);
+ * otherwise it is a deferred write being released. */
+static void start_write(node_client *c, node_slot *s, write_kind kind, resp_request *req, bool allow_defer) {
     node *n = c->n;
+    if (allow_defer) {
+        node_slot_mark_write(s);
+        if (c->reads_pending > 0) {
+            node_slot_defer(s, req, kind == WRITE_GRAPH_DELETE ? deferred_write_delete : deferred_write_query);
+            return;
+        }
+    }
     if (n->repl == NULL) {
         reply_error(&s->buf, "ERR writes are not available (no replication)");
         node_slot_done(s);
@@ -249,10 +261,15 @@ static void start_write(node_client *c, node_slot *s, write_kind kind, const res
     if (w == NULL) QUIVER_FATAL("out of memory (write)");
     w->s = s;
     w->kind = kind;
-    s->is_write = true;
-    c->writes_in_flight++;
     node_slot_hold(s);
     repl_propose(n->repl, &cmd, write_cb, w); /* copies cmd; cb never runs inside */
+}
+
+static void deferred_write_query(node_client *c, node_slot *s, resp_request *req) {
+    start_write(c, s, WRITE_QUERY, req, false);
+}
+static void deferred_write_delete(node_client *c, node_slot *s, resp_request *req) {
+    start_write(c, s, WRITE_GRAPH_DELETE, req, false);
 }
 
 /* ---- GRAPH.QUERY / RO_QUERY / EXPLAIN ---- */
@@ -265,6 +282,7 @@ static void deferred_explain(node_client *c, node_slot *s, resp_request *req);
 
 /* Run the read part of a query command (arguments already checked). */
 static void query_read(node_client *c, node_slot *s, resp_request *req, query_cmd qc, bool allow_defer) {
+    if (allow_defer) node_slot_mark_read(s);
     if (allow_defer && c->writes_in_flight > 0) {
         node_slot_defer(s, req, qc == QCMD_QUERY ? deferred_query : qc == QCMD_RO_QUERY ? deferred_ro_query
                                                                                          : deferred_explain);
@@ -320,7 +338,7 @@ static void graph_query(node_client *c, node_slot *s, resp_request *req, query_c
         return;
     }
     s->compact = o.compact;
-    start_write(c, s, WRITE_QUERY, req);
+    start_write(c, s, WRITE_QUERY, req, true);
 }
 
 void router_graph_query(node_client *c, node_slot *s, resp_request *req) { graph_query(c, s, req, QCMD_QUERY); }
@@ -331,7 +349,7 @@ void router_graph_explain(node_client *c, node_slot *s, resp_request *req) { gra
 
 void router_graph_delete(node_client *c, node_slot *s, resp_request *req) {
     if (!check_graph_name(s, req, 1)) return;
-    start_write(c, s, WRITE_GRAPH_DELETE, req);
+    start_write(c, s, WRITE_GRAPH_DELETE, req, true);
 }
 
 static void deferred_list(node_client *c, node_slot *s, resp_request *req) {
@@ -339,6 +357,7 @@ static void deferred_list(node_client *c, node_slot *s, resp_request *req) {
 }
 
 void router_graph_list(node_client *c, node_slot *s, resp_request *req) {
+    node_slot_mark_read(s);
     if (c->writes_in_flight > 0) {
         node_slot_defer(s, req, deferred_list);
         return;
@@ -352,6 +371,7 @@ static void deferred_digest(node_client *c, node_slot *s, resp_request *req) {
 
 void router_digest(node_client *c, node_slot *s, resp_request *req) {
     if (!check_graph_name(s, req, 1)) return;
+    node_slot_mark_read(s);
     if (c->writes_in_flight > 0) {
         node_slot_defer(s, req, deferred_digest);
         return;

@@ -76,7 +76,8 @@ void node_slot_defer(node_slot *s, resp_request *req, node_deferred_fn fn) {
     memset(req, 0, sizeof(*req));
 }
 
-/* Run deferred slots that have no unanswered write before them.  A
+/* Run deferred slots whose predecessors allow it (server.h): a read when
+ * no earlier write is unanswered, a write when no earlier read is.  A
  * deferred command may complete its slot synchronously (node_slot_done), so
  * while this runs flushing is suppressed (in_deferred) and the scan restarts
  * from the head after every call: no pointer is kept across a call. */
@@ -84,22 +85,40 @@ static void run_deferred(node_client *c) {
     if (c->closing || c->in_deferred) return;
     c->in_deferred = true;
     c->refs++;
-restart:
+restart:;
+    bool write_before = false, read_before = false;
     for (node_slot *s = c->head; s != NULL; s = s->next) {
-        if (s->is_write && !s->ready) break; /* everything after it waits */
         if (s->deferred_fn != NULL) {
-            node_deferred_fn fn = s->deferred_fn;
-            resp_request req = s->deferred_req;
-            s->deferred_fn = NULL;
-            memset(&s->deferred_req, 0, sizeof(s->deferred_req));
-            fn(c, s, &req);
-            resp_request_free(&req);
-            if (c->closing) break;
-            goto restart;
+            bool may_run = s->is_write ? !read_before : !write_before;
+            if (may_run) {
+                node_deferred_fn fn = s->deferred_fn;
+                resp_request req = s->deferred_req;
+                s->deferred_fn = NULL;
+                memset(&s->deferred_req, 0, sizeof(s->deferred_req));
+                fn(c, s, &req);
+                resp_request_free(&req);
+                if (c->closing) break;
+                goto restart;
+            }
         }
+        if (s->is_write && !s->ready) write_before = true;
+        if (s->is_read && !s->ready) read_before = true;
+        if (write_before && read_before) break; /* nothing later can run */
     }
     c->in_deferred = false;
     c->refs--;
+}
+
+void node_slot_mark_read(node_slot *s) {
+    QUIVER_ASSERT(!s->is_read && !s->is_write && !s->ready);
+    s->is_read = true;
+    s->client->reads_pending++;
+}
+
+void node_slot_mark_write(node_slot *s) {
+    QUIVER_ASSERT(!s->is_read && !s->is_write && !s->ready);
+    s->is_write = true;
+    s->client->writes_in_flight++;
 }
 
 void node_client_write_answered(node_client *c, node_slot *s) {
@@ -196,6 +215,12 @@ void node_slot_done(node_slot *s) {
     QUIVER_ASSERT(!s->ready);
     reply_fix_overflow(&s->buf);
     s->ready = true;
+    if (s->is_read) {
+        QUIVER_ASSERT(c->reads_pending > 0);
+        c->reads_pending--;
+        s->is_read = false;
+    }
+    if (s->is_write) node_client_write_answered(c, s); /* answered without a proposal (an error) */
     bool was_in_flight = s->in_flight;
     if (was_in_flight) {
         s->in_flight = false;
@@ -308,12 +333,27 @@ static void client_close(node_client *c) {
     n->client_count--;
     if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = false;
-    /* Drop finished and deferred slots now; in-flight ones go when they complete. */
+    /* Writes the client sent are applied even though nobody will read the
+     * reply (Redis, too, runs what it has read before it sees EOF): start
+     * the deferred ones now, in order; the reads they waited for no longer
+     * matter.  Drop deferred reads and finished slots; in-flight slots go
+     * when their operation completes. */
+    c->refs++;
     for (node_slot *s = c->head; s != NULL;) {
         node_slot *next = s->next;
-        if (!s->in_flight) slot_unlink_free(s);
+        if (s->deferred_fn != NULL && s->is_write) {
+            node_deferred_fn fn = s->deferred_fn;
+            resp_request req = s->deferred_req;
+            s->deferred_fn = NULL;
+            memset(&s->deferred_req, 0, sizeof(s->deferred_req));
+            fn(c, s, &req); /* holds s (in flight), or completes and frees it */
+            resp_request_free(&req);
+        } else if (!s->in_flight) {
+            slot_unlink_free(s);
+        }
         s = next;
     }
+    c->refs--;
     uv_close((uv_handle_t *)&c->tcp, close_cb);
 }
 

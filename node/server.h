@@ -15,10 +15,13 @@
  * proposal, socket write) still refers to it (refs == 0).  A completion that
  * finds its connection closed just frees the slot; a write still applies.
  *
- * Read-your-writes within a connection: a read that arrives while one of
- * the connection's writes is still in flight waits (a deferred slot) until
- * every write before it has been answered, then runs; so a pipelined
- * "CREATE ...; MATCH ..." sees its own CREATE, as it would on FalkorDB.
+ * Sequential semantics within a connection, as on FalkorDB (which runs a
+ * connection's commands one after the other): a read waits (a deferred
+ * slot) until every write before it has been answered, and a write waits
+ * until every read before it has been answered; so in a pipelined
+ * "CREATE; MATCH; CREATE; MATCH" each MATCH sees exactly the CREATEs before
+ * it.  Writes after writes and reads after reads still overlap (raft
+ * group-commits consecutive writes; readers run reads in parallel).
  *
  * Bounds: at most NODE_CLIENT_PENDING_COUNT_MAX requests waiting per
  * connection and NODE_CLIENT_OUTPUT_SIZE_MAX_BYTES of replies being written;
@@ -62,7 +65,8 @@ struct node_slot {
     reply_buf buf;
     bool ready;          /* buf holds the complete reply */
     bool in_flight;      /* an asynchronous operation holds this slot */
-    bool is_write;       /* a write proposal not yet answered */
+    bool is_write;       /* a write (deferred or proposed) not yet answered */
+    bool is_read;        /* a read (deferred or running) not yet answered */
     bool compact;        /* GRAPH.QUERY --compact */
     bool close_after;    /* close the connection once this reply is written (QUIT, protocol error) */
     node_deferred_fn deferred_fn; /* non-NULL: waiting for earlier writes */
@@ -84,6 +88,7 @@ struct node_client {
     node_slot *head, *tail;
     uint32_t pending_count;   /* slots in the queue */
     uint32_t writes_in_flight;/* slots with is_write */
+    uint32_t reads_pending;   /* slots with is_read */
     uint32_t socket_writes;   /* uv_write requests outstanding */
     size_t output_bytes;      /* bytes handed to uv_write, not yet written */
     char name[NODE_CLIENT_NAME_SIZE_MAX_BYTES];
@@ -136,11 +141,16 @@ void node_slot_done(node_slot *s);
 /* Take a reference for an asynchronous operation on s (in_flight). */
 void node_slot_hold(node_slot *s);
 
-/* Defer s until every earlier write of its connection is answered. */
+/* Defer s until run_deferred may start it: a read (s->is_read) once every
+ * earlier write is answered, a write (s->is_write) once every earlier read
+ * is answered.  The caller marks s with node_slot_mark_read/write first. */
 void node_slot_defer(node_slot *s, resp_request *req, node_deferred_fn fn);
 
-/* A write proposal on s was answered (call before node_slot_done); runs
- * deferred slots that no longer wait for anything. */
+/* Mark s as a pending read / write of its connection (see the top). */
+void node_slot_mark_read(node_slot *s);
+void node_slot_mark_write(node_slot *s);
+
+/* A write on s was answered (call before node_slot_done). */
 void node_client_write_answered(node_client *c, node_slot *s);
 
 /* Wall clock in ms since the epoch. */

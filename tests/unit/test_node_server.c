@@ -487,6 +487,34 @@ static void test_pipeline_order_and_read_your_writes(void **state) {
     close(fd);
 }
 
+static void test_pipeline_sequential_semantics(void **state) {
+    (void)state;
+    /* W R W R ...: each read sees exactly the writes before it (FalkorDB
+     * runs a connection's commands one by one), although the writes are
+     * answered late by raft and the reads run on reader threads. */
+    int fd = connect_client();
+    uint64_t base = atomic_load(&applied_index);
+    char req[1024] = {0};
+    for (int i = 0; i < 5; i++) strcat(req, "GRAPH.QUERY g CREATE\r\nGRAPH.QUERY g MATCH\r\n");
+    strcat(req, "GRAPH.LIST\r\nGRAPH.QUERY g CREATE\r\nQUIVER.DIGEST g\r\n");
+    send_str(fd, req);
+    const char *w = "*1\r\n*4\r\n$16\r\nNodes created: 1\r\n$17\r\nProperties set: 1\r\n$19\r\nCached execution: 0\r\n"
+                    "$52\r\nQuery internal execution time: 0.000000 milliseconds\r\n";
+    char want[8192] = {0};
+    for (int i = 0; i < 5; i++) {
+        char r[512];
+        snprintf(r, sizeof(r), "%s*3\r\n*2\r\n$3\r\nlen\r\n$4\r\nseen\r\n*1\r\n*2\r\n:5\r\n:%d\r\n%s", w,
+                 (int)(base + 1 + i), STATS0);
+        strcat(want, r);
+    }
+    char tail[512];
+    snprintf(tail, sizeof(tail), "*2\r\n$1\r\na\r\n$1\r\ng\r\n%s*2\r\n:%d\r\n$16\r\n0123456789abcdef\r\n", w,
+             (int)(base + 6));
+    strcat(want, tail);
+    expect(fd, want);
+    close(fd);
+}
+
 static void test_other_connection_not_blocked(void **state) {
     (void)state;
     /* A read on connection B does not wait for A's write. */
@@ -605,6 +633,7 @@ int main(void) {
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_graph_commands),
         cmocka_unit_test(test_pipeline_order_and_read_your_writes),
+        cmocka_unit_test(test_pipeline_sequential_semantics),
         cmocka_unit_test(test_other_connection_not_blocked),
         cmocka_unit_test(test_protocol_error_closes),
         cmocka_unit_test(test_disconnect_with_write_in_flight),
