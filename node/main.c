@@ -15,6 +15,7 @@
  * this node, with its post-election barrier applied), so scripts and tests
  * can wait for that line instead of sleeping.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,6 +63,42 @@ static int mkdir_p(const char *path) {
     }
     if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
     return 0;
+}
+
+/* A data directory is either new (missing or empty) or Quiver's: only db/
+ * and raft/ in it.  Anything else means --data-dir points at the wrong
+ * place; refuse before writing a byte, naming what we found. */
+static bool check_data_dir(const char *path, char *err, size_t err_size) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT) return true;
+        snprintf(err, err_size, "cannot use the data directory %s: %s", path, strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, err_size, "the data directory %s is not a directory; give --data-dir a new or Quiver directory",
+                 path);
+        return false;
+    }
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        snprintf(err, err_size, "cannot read the data directory %s: %s", path, strerror(errno));
+        return false;
+    }
+    bool ok = true;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        if (strcmp(e->d_name, "db") == 0 || strcmp(e->d_name, "raft") == 0) continue;
+        snprintf(err, err_size,
+                 "%s is not a Quiver data directory: it holds '%s' (a Quiver directory holds only db/ and raft/); "
+                 "give --data-dir a new or empty directory, or the one Quiver created",
+                 path, e->d_name);
+        ok = false;
+        break;
+    }
+    closedir(d);
+    return ok;
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg) {
@@ -121,7 +158,7 @@ static void ready_poll(uv_timer_t *t) {
 
 int main(int argc, char **argv) {
     static app a; /* large (the server's read buffer); static keeps it off the stack */
-    char err[1024] = {0};
+    char err[3 * NODE_PATH_SIZE_MAX_BYTES] = {0};
     node_config_result pr = node_config_parse(argc, argv, &a.cfg, stdout, err, sizeof(err));
     if (pr == NODE_CONFIG_EXIT_OK) return 0;
     if (pr == NODE_CONFIG_ERROR) {
@@ -131,6 +168,10 @@ int main(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN);
 
+    if (!check_data_dir(a.cfg.data_dir, err, sizeof(err))) {
+        fprintf(stderr, "quiverd: %s\n", err);
+        return 1;
+    }
     if (mkdir_p(a.cfg.data_dir) != 0) {
         fprintf(stderr, "quiverd: cannot create the data directory %s: %s\n", a.cfg.data_dir, strerror(errno));
         return 1;
