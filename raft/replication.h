@@ -16,7 +16,10 @@
  *     results come back through the state machine and answer the proposer
  *     by request id.
  *   - Snapshots are markers (applied index, term, database uuid); before raft
- *     persists one, the apply thread has applied and flushed up to its index.
+ *     persists one, the apply thread has applied and flushed up to its index
+ *     (the wait runs on the libuv threadpool, not on the loop thread).
+ *   - Entries are padded to a multiple of 8 bytes (command.h): 0.22.1's
+ *     libuv backend refuses other lengths.
  *   - After winning an election the leader appends a barrier and is "ready"
  *     once it is applied (reads must not be served from a new leader before).
  *   - Raft I/O errors are fatal (QUIVER_FATAL): restart recovers by replay.
@@ -142,7 +145,8 @@ typedef struct repl_info {
 /* Fill *out for INFO raft and /status.  Thread: the loop thread. */
 void repl_get_info(repl *r, repl_info *out);
 
-/* The applied index of the state machine (atomic).  Thread: any. */
+/* The applied index of the state machine (atomic load).  Thread: any,
+ * until repl_stop; after it, the loop thread only. */
 uint64_t repl_applied_index(const repl *r);
 
 /* Stop: refuse new proposals (REPL_SHUTTING_DOWN), close raft outside any
