@@ -60,14 +60,17 @@ typedef struct proc {
     pid_t pid;
     int out_fd; /* its stdout */
     int port;
+    int admin_port;
 } proc;
 
 /* Start quiverd; wait for "quiverd ready on port N". */
 static void start(proc *p) {
     p->port = free_port();
     int raft_port = free_port();
-    char port_s[16], raft_s[64];
+    p->admin_port = free_port();
+    char port_s[16], raft_s[64], admin_s[16];
     snprintf(port_s, sizeof(port_s), "%d", p->port);
+    snprintf(admin_s, sizeof(admin_s), "%d", p->admin_port);
     snprintf(raft_s, sizeof(raft_s), "127.0.0.1:%d", raft_port);
     int pipefd[2];
     assert_int_equal(pipe(pipefd), 0);
@@ -82,7 +85,7 @@ static void start(proc *p) {
         close(pipefd[0]);
         close(pipefd[1]);
         execl(quiverd_path, "quiverd", "--data-dir", data_dir, "--port", port_s, "--raft-address", raft_s,
-              "--election-timeout-ms", "200", "--heartbeat-timeout-ms", "20", (char *)NULL);
+              "--election-timeout-ms", "200", "--heartbeat-timeout-ms", "20", "--admin-port", admin_s, (char *)NULL);
         _exit(127);
     }
     close(pipefd[1]);
@@ -223,6 +226,24 @@ static void test_quiverd_end_to_end(void **state) {
 
     send_str(fd, "*1\r\n*1\r\n");
     read_until(fd, "-ERR Protocol error: expected '$', got '*'\r\n");
+    close(fd);
+
+    /* The admin HTTP port. */
+    fd = connect_to(p.admin_port);
+    send_str(fd, "GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
+    r = read_until(fd, "}\n");
+    assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(r, "\"role\":\"leader\""));
+    assert_non_null(strstr(r, "\"ready\":true"));
+    close(fd);
+    fd = connect_to(p.admin_port);
+    send_str(fd, "GET /metrics HTTP/1.0\r\n\r\n");
+    r = read_until(fd, "quiver_uptime_seconds ");
+    assert_non_null(strstr(r, "quiver_raft_leader 1\n"));
+    close(fd);
+    fd = connect_to(p.admin_port);
+    send_str(fd, "GET /nope HTTP/1.0\r\n\r\n");
+    read_until(fd, "HTTP/1.1 404 Not Found\r\n");
     close(fd);
 
     assert_int_equal(stop(&p), 0);
