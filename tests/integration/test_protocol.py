@@ -271,9 +271,15 @@ def test_request_over_limit_changes_nothing(server, r):
             pass   # the server may close early; it must have answered first
         try:
             reply = c.read_reply()
+            assert isinstance(reply, RespError), reply[:200] if isinstance(reply, str) else reply
         except Closed:
             pytest.fail("connection closed without an error reply")
-        assert isinstance(reply, RespError), reply[:200] if isinstance(reply, str) else reply
+        except ConnectionResetError:
+            # The server answered and closed while our body was still in
+            # flight; the kernel's RST can discard the unread reply on our
+            # side, so the reply itself cannot be checked here (the header-only
+            # test above checks it).  What matters: nothing obeyed, server up.
+            pass
     finally:
         c.close()
     assert node_count(r, g) == 1
@@ -290,8 +296,10 @@ def test_inline_over_limit(server):
         try:
             reply = c.read_reply()
             assert isinstance(reply, RespError), reply
-        except (Closed, ConnectionResetError):
+        except Closed:
             pytest.fail("connection closed without an error reply")
+        except ConnectionResetError:
+            pass   # answered and closed with our bytes unread: RST may eat the reply
     finally:
         c.close()
     assert_serving(server)
