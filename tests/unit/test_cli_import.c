@@ -63,7 +63,13 @@ static void make_dir(const char *sub, char *out, size_t n) {
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/quiver-test-cli-XXXXXX");
+    /* Under ctest, QUIVER_TEST_TMP names the build's scratch folder. */
+    const char *base = getenv("QUIVER_TEST_TMP");
+    if (base == NULL || base[0] == '\0' || strlen(base) > 200) base = "/tmp";
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", base);
+    assert_int_equal(system(cmd), 0);
+    snprintf(tmpdir, sizeof tmpdir, "%s/quiver-test-cli-XXXXXX", base);
     assert_non_null(mkdtemp(tmpdir));
     char d[512];
     make_dir("small", d, sizeof d);
