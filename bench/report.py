@@ -82,6 +82,10 @@ def main():
     cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
     print("machine: %s cores, %s, %s" % (os.cpu_count(), cpu or "cpu unknown", platform.platform()))
     print("redis-benchmark: %s" % sh("redis-benchmark --version"))
+    print("load average at the end (1/5/15 min): %s  -- other work on these 2 cores skews every number"
+          % " ".join(sh("cat /proc/loadavg").split()[:3]))
+    if len(sys.argv) > 4:
+        print("load average at the start: %s" % sys.argv[4])
 
 
 if __name__ == "__main__":

@@ -368,3 +368,40 @@ def test_redis_cli(server):
     assert b"cli" in p.stdout.split(), p.stdout
     p = run_cli(server, "INFO", "raft")
     assert b"raft_role:leader" in p.stdout, p.stdout
+
+
+def test_hello_3_refused_connection_stays_resp2(conn):
+    reply = conn.command("HELLO", "3")
+    assert isinstance(reply, RespError) and reply.startswith("NOPROTO"), reply
+    assert conn.command("PING") == "PONG"     # still RESP2
+
+
+def test_graph_names(conn, r):
+    name = "sp ace ü/x:y"
+    reply = conn.command("GRAPH.QUERY", name, "CREATE (:N)")
+    assert isinstance(reply, list), reply
+    assert name in conn.command("GRAPH.LIST")
+    for bad in ("", "g" * 513):
+        assert isinstance(conn.command("GRAPH.QUERY", bad, "RETURN 1"), RespError), len(bad)
+    assert conn.command("GRAPH.DELETE", name) is not None
+    assert name not in conn.command("GRAPH.LIST")
+
+
+def test_explain_does_not_execute(r):
+    g = "proto_explain"
+    r.execute_command("GRAPH.QUERY", g, "CREATE (:E)")
+    for text in ("CREATE (:E)", "MATCH (n) DETACH DELETE n", "MATCH (n:E) SET n.v = 1",
+                 "MERGE (:F)", "CREATE INDEX FOR (n:E) ON (n.v)"):
+        plan = r.execute_command("GRAPH.EXPLAIN", g, text)
+        assert isinstance(plan, list) and plan, (text, plan)
+    res = compact(r, g, "MATCH (n) RETURN count(n), count(n.v)")
+    assert res.rows == [[1, 0]]
+    assert "index" not in "\n".join(r.execute_command(
+        "GRAPH.EXPLAIN", g, "MATCH (n:E) WHERE n.v = 1 RETURN n")).lower()
+
+
+def test_nul_byte_in_query(conn, r):
+    g = "proto_nul"
+    reply = conn.command("GRAPH.QUERY", g, b"RETURN 1\x00; CREATE (:Z)")
+    assert isinstance(reply, RespError), reply
+    assert compact(r, g, "MATCH (n) RETURN count(n)").scalar == 0
