@@ -26,7 +26,9 @@
  * Safety: the import refuses a graph that already has nodes
  * (MATCH (n) RETURN count(n)) unless append is set; it never resumes
  * silently.  Every header is checked before anything is sent, so a bad
- * header changes nothing.
+ * header changes nothing.  With append, relationships can only reference
+ * nodes of this import (the id map starts empty), and nodes of a file
+ * without an :ID column cannot be referenced at all (as in neo4j-admin).
  *
  * Rows that cannot be loaded (bad CSV, wrong field count, a value that does
  * not parse as its column's type, invalid UTF-8, a duplicate node id, an
