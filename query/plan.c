@@ -235,6 +235,11 @@ static void count_agg(void *ctx, const ast_expr *e) {
     (*(uint32_t *)ctx)++;
 }
 
+static void first_agg(void *ctx, const ast_expr *e) {
+    const ast_expr **f = ctx;
+    if (*f == NULL) *f = e;
+}
+
 static bool has_agg(const ast_expr *e) {
     uint32_t n = 0;
     walk_aggs(e, count_agg, &n);
@@ -621,7 +626,10 @@ static void split_and(pctx *X, const ast_expr *e) {
         return;
     }
     if (has_agg(e)) {
-        qctx_fail(X->P->c, QUERY_ERR_SEMANTIC, "Invalid use of aggregating function '%.*s'", 5, "count");
+        const ast_expr *first = NULL;
+        walk_aggs(e, first_agg, &first);
+        qctx_fail(X->P->c, QUERY_ERR_SEMANTIC, "Invalid use of aggregating function '%.*s'", (int)first->u.func.name.len,
+                  first->u.func.name.ptr);
         return;
     }
     conj *k = add_conj(X, compile(X->P, e), ast_deps(X, e));
