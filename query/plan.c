@@ -634,6 +634,15 @@ static void split_and(pctx *X, const ast_expr *e) {
     }
     conj *k = add_conj(X, compile(X->P, e), ast_deps(X, e));
     if (k) analyse_seek(X, k, e);
+    /* `WHERE n:Label` on a node of this pattern may drive a label/index scan */
+    if (k && e->kind == AST_HAS_LABELS && e->u.has_labels.count == 1 && e->u.has_labels.operand->kind == AST_VAR) {
+        pvar *v = scope_find(&X->P->sc, e->u.has_labels.operand->u.name);
+        if (v && v->kind == VK_NODE && new_index(X, v->slot) >= 0) {
+            k->is_label = true;
+            k->label = e->u.has_labels.labels[0];
+            k->seek_slot = v->slot;
+        }
+    }
 }
 
 /* Property map of a pattern element -> conjuncts `slot.key = value`. */
@@ -751,6 +760,12 @@ static bool index_usable(qctx *c, qv_str label, qv_str key) {
 static start_choice start_cost(pctx *X, uint32_t slot, const ast_node_pat *np) {
     qctx *c = X->P->c;
     start_choice best = {UINT64_MAX, -1, -1, {NULL, 0}, false, OP_SCAN_ALL};
+    (void)np;
+    /* the node's labels: from the pattern and from `WHERE n:Label` */
+    qv_str labels[16];
+    uint32_t nl = 0;
+    for (uint32_t i = 0; i < X->cj_count && nl < 16; i++)
+        if (X->cj[i].is_label && !X->cj[i].used && X->cj[i].seek_slot == slot) labels[nl++] = X->cj[i].label;
     for (uint32_t i = 0; i < X->cj_count; i++) {
         conj *k = &X->cj[i];
         if (k->used || k->seek == SEEK_NONE || k->seek_slot != slot || (k->val_deps & ~X->bound) != 0) continue;
@@ -764,13 +779,13 @@ static start_choice start_cost(pctx *X, uint32_t slot, const ast_node_pat *np) {
             }
             continue;
         }
-        for (uint32_t l = 0; l < np->label_count; l++) {
-            if (!index_usable(c, np->labels[l], k->seek_key)) continue;
+        for (uint32_t l = 0; l < nl; l++) {
+            if (!index_usable(c, labels[l], k->seek_key)) continue;
             uint64_t cost = k->seek_op == AST_OP_EQ ? 3 : 4;
             if (k->seek_op != AST_OP_EQ && k->seek_op != AST_OP_IN) {
                 uint32_t lid;
                 uint64_t n = 0;
-                if (schema_lookup(c, QS_SCHEMA_LABEL, np->labels[l], &lid)) n = qs_label_count(c->view, c->graph, lid);
+                if (schema_lookup(c, QS_SCHEMA_LABEL, labels[l], &lid)) n = qs_label_count(c->view, c->graph, lid);
                 cost = 5 + n / 4;
             }
             if (cost < best.cost) {
@@ -778,27 +793,27 @@ static start_choice start_cost(pctx *X, uint32_t slot, const ast_node_pat *np) {
                 best.kind = OP_SCAN_INDEX;
                 best.conj_index = (int)i;
                 best.conj_index2 = -1;
-                best.label = np->labels[l];
+                best.label = labels[l];
                 best.has_label = true;
             }
         }
     }
     /* scans only when no point seek was found: each count is a storage read */
     if (best.cost > 4) {
-        for (uint32_t l = 0; l < np->label_count; l++) {
+        for (uint32_t l = 0; l < nl; l++) {
             uint32_t lid;
             uint64_t n = 0;
-            if (schema_lookup(c, QS_SCHEMA_LABEL, np->labels[l], &lid)) n = qs_label_count(c->view, c->graph, lid);
+            if (schema_lookup(c, QS_SCHEMA_LABEL, labels[l], &lid)) n = qs_label_count(c->view, c->graph, lid);
             if (n + 10 < best.cost) {
                 best.cost = n + 10;
                 best.kind = OP_SCAN_LABEL;
-                best.label = np->labels[l];
+                best.label = labels[l];
                 best.has_label = true;
                 best.conj_index = -1;
                 best.conj_index2 = -1;
             }
         }
-        if (np->label_count == 0) {
+        if (nl == 0) {
             uint64_t n = (c->graph_missing ? 0 : qs_node_count(c->view, c->graph)) + 100;
             if (n < best.cost) {
                 best.cost = n;
@@ -837,6 +852,13 @@ static op *emit_scan(pctx *X, op *cur, uint32_t slot, const ast_node_pat *np, st
     if (o == NULL) return NULL;
     o->u.scan.slot = slot;
     o->describe = describe_node(c, np);
+    if (ch.has_label && np->label_count == 0) {
+        /* the label came from WHERE n:Label */
+        ast_node_pat tmp = *np;
+        tmp.label_count = 1;
+        tmp.labels = &ch.label;
+        o->describe = describe_node(c, &tmp);
+    }
     if (ch.has_label) o->u.scan.label = ch.label;
     if (ch.kind == OP_SEEK_ID) {
         conj *k = &X->cj[ch.conj_index];

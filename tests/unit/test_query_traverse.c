@@ -109,6 +109,19 @@ static void test_index(void **state) {
     assert_string_equal(x, "Results\n    Project\n        Filter\n            Node By Label Scan | (p:Package)\n");
     free(x);
     query_result_free(r);
+    /* a label given in WHERE drives the index too */
+    req = tq_req(t, "MATCH (p) WHERE p:Package AND p.name = 'p9' RETURN p.size");
+    r = tq_read_req(t, &req);
+    x = tq_text(r);
+    assert_string_equal(x, "9\n");
+    free(x);
+    query_result_free(r);
+    req.explain = true;
+    r = tq_read_req(t, &req);
+    x = tq_text(r);
+    assert_non_null(strstr(x, "Node By Index Scan | (p:Package)"));
+    free(x);
+    query_result_free(r);
     /* two-hop expansion from an indexed node */
     tq_exec(t, "MATCH (a:Package {name: 'p1'}), (b:Package {name: 'p2'}), (c:Package {name: 'p3'}) CREATE (a)-[:DEP]->(b)-[:DEP]->(c)");
     TQ_READ_EQ(t, "MATCH (a:Package {name: 'p1'})-[:DEP]->()-[:DEP]->(c) RETURN c.name", "p3\n");
