@@ -20,7 +20,7 @@ import harness
 from harness import compact, verbose
 
 SEED = int(os.environ.get("QUIVER_CRASH_SEED", str(int(time.time() * 1000) % 1000000007)))
-ROUNDS = 3
+ROUNDS = 5
 WRITER_THREADS = 6
 BATCH = 50              # the batch writer creates this many nodes per statement
 GRAPH = "crash"
@@ -132,7 +132,7 @@ def test_kill9_during_writes(server_factory):
     for rnd in range(ROUNDS):
         ctx = "seed %d round %d" % (SEED, rnd)
         stream = Stream(s.port, rnd)
-        target = rng.randint(20, 600)
+        target = rng.randint(20, 5000)
         stream.start()
         try:
             assert stream.wait_acked(target, PROGRESS_TIMEOUT_S), \

@@ -15,8 +15,8 @@ import harness
 from harness import RespConn, compact, verbose
 
 SEED = int(os.environ.get("QUIVER_FUZZ_SEED", str(int(time.time() * 1000) % 1000000007)))
-RESP_CASES = 400
-CYPHER_CASES = 1500
+RESP_CASES = 1000
+CYPHER_CASES = 5000
 
 SEEDS_CYPHER = [
     "MATCH (p:Person) WHERE p.age > 25 AND p.name STARTS WITH 'A' RETURN p.name, p.age ORDER BY p.age DESC LIMIT 3",
