@@ -108,3 +108,62 @@ def test_import_small_dir_with_bad_rows(cli, server, r, tmp_path):
     rc, out, err = run(cli, "import", "--host", "127.0.0.1", "--port", p, "--graph", "imp2",
                        "--strict", d)
     assert rc != 0, out + err
+
+
+def test_interactive_prompt_with_history(cli, server, tmp_path):
+    """The shell on a terminal (a pty): a statement ending in ';' prints its
+    table, Ctrl-D exits 0, and the statement lands in ~/.quiver_history."""
+    import pty
+    import select
+    import time
+    pid, fd = pty.fork()
+    if pid == 0:   # child: the CLI with HOME in the test's temporary directory
+        os.environ["HOME"] = str(tmp_path)
+        os.environ["TERM"] = "dumb"
+        os.execv(cli, [cli, "-p", str(server.port), "-g", "tty"])
+    out = b""
+
+    def read_until(pattern, timeout_s=30):
+        nonlocal out
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if re.search(pattern, out):
+                return True
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        return bool(re.search(pattern, out))
+
+    try:
+        os.write(fd, b"RETURN 40 + 2 AS answer;\n")
+        assert read_until(rb"\b42\b"), out.decode("utf-8", "replace")
+        assert b"answer" in out
+        os.write(fd, b"\x04")                       # Ctrl-D at an empty prompt
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline:
+            read_until(rb"$^", timeout_s=0.2)          # drain output
+            wpid, st = os.waitpid(pid, os.WNOHANG)
+            if wpid == pid:
+                status = st
+                break
+        assert status is not None, "quiver shell did not exit on Ctrl-D:\n" + out.decode("utf-8", "replace")
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+    hist = tmp_path / ".quiver_history"
+    assert hist.exists(), os.listdir(tmp_path)
+    # libedit's history file escapes bytes as \ooo octal (e.g. space = \040)
+    text = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), hist.read_text(errors="replace"))
+    assert "RETURN 40 + 2" in text, text
