@@ -200,7 +200,12 @@ static qv_value props_get(const qv_props *p, uint32_t key_id) {
 
 qv_value eval_node_prop(qctx *c, qv_node *n, uint32_t key_id) {
     if (c->graph_missing) return qv_null();
-    if (n->loaded && c->txn == NULL) return props_get(&n->props, key_id);
+    if (c->txn == NULL) {
+        /* reads: decode the record once; the same node usually feeds many
+         * rows (every relationship expanded from it) */
+        if (!n->loaded && !load_node(c, n)) return qv_null();
+        return props_get(&n->props, key_id);
+    }
     qv_value out;
     int rc = qs_node_prop(c->view, c->graph, n->id, key_id, c->a, &out);
     if (rc == QS_NOT_FOUND) return qv_null();
