@@ -40,7 +40,7 @@
 
 /* Timeouts are checked every this many rows produced by scans/expansions. */
 #define QUERY_TIMEOUT_CHECK_ROWS 1024u
-/* Procedures known to CALL. */
+/* Most output columns a procedure may have. */
 #define QUERY_PROC_COLUMNS_MAX 8
 
 typedef struct cx cx;
@@ -376,7 +376,7 @@ struct op {
             bool *desc;
             rowbuf rows;
             uint64_t pos;
-            uint32_t *key_slots; /* where sort keys are stored per row */
+            uint32_t *key_slots; /* sorted order: indexes into rows (keys follow each row's slots) */
         } sort;
         struct {                /* SKIP / LIMIT */
             cx *expr;
@@ -400,7 +400,7 @@ struct op {
             uint64_t pos;
             rowbuf matches;     /* MERGE: matches of the current input row */
             uint64_t mpos;
-            uint32_t merge_new_count;  /* MERGE: slots the pattern binds */
+            uint32_t merge_new_count;  /* MERGE: slots the pattern binds (informational) */
             uint32_t *merge_new_slots;
             /* MERGE state */
             bool merge_matching;
