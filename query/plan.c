@@ -1600,29 +1600,32 @@ static bool build_remove(planner *P, const ast_remove_item *items, uint32_t coun
     return true;
 }
 
+/* Is every aggregate call in e insensitive to duplicate rows (DISTINCT,
+ * min, max)? */
+static void dup_sensitive_cb(void *ctx, const ast_expr *e) {
+    qv_str nm = e->u.func.name;
+    bool minmax = nm.len == 3 && (strncasecmp(nm.ptr, "min", 3) == 0 || strncasecmp(nm.ptr, "max", 3) == 0);
+    if (!e->u.func.distinct && !minmax) *(bool *)ctx = true;
+}
+
 /* Can the rows of the MATCH at clause index i be deduplicated downstream
- * (so a var-length traversal may visit each end node once)? */
+ * (so a var-length traversal may visit each end node once)?  Only reads
+ * that do not count rows may follow until a projection that is DISTINCT
+ * or aggregates with duplicate-insensitive aggregates only. */
 static bool rows_feed_distinct(const ast_single_query *q, uint32_t i) {
     for (uint32_t j = i + 1; j < q->clause_count; j++) {
         const ast_clause *cl = &q->clauses[j];
         if (cl->kind == AST_MATCH || cl->kind == AST_UNWIND) continue;
         if (cl->kind != AST_WITH && cl->kind != AST_RETURN) return false;
         const ast_projection *pr = &cl->u.projection;
-        if (pr->distinct) return true;
-        /* aggregates only, all insensitive to duplicates */
-        bool any_agg = false;
+        bool sensitive = false, any_agg = false;
         for (uint32_t k = 0; k < pr->item_count; k++) {
-            const ast_expr *e = pr->items[k].expr;
-            if (is_agg_call(e)) {
-                any_agg = true;
-                qv_str nm = e->u.func.name;
-                bool minmax = nm.len == 3 && (strncasecmp(nm.ptr, "min", 3) == 0 || strncasecmp(nm.ptr, "max", 3) == 0);
-                if (!e->u.func.distinct && !minmax) return false;
-            } else if (has_agg(e)) {
-                return false;
-            }
+            if (has_agg(pr->items[k].expr)) any_agg = true;
+            walk_aggs(pr->items[k].expr, dup_sensitive_cb, &sensitive);
         }
-        return any_agg;
+        for (uint32_t k = 0; k < pr->order_count; k++) walk_aggs(pr->order[k].expr, dup_sensitive_cb, &sensitive);
+        if (sensitive) return false;
+        return pr->distinct || any_agg;
     }
     return false;
 }

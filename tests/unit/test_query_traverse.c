@@ -39,6 +39,9 @@ static void test_varlen(void **state) {
     TQ_READ_EQ(t, "MATCH (x:V {n: 'e'})-[*2]-(y) RETURN y.n ORDER BY y.n", "a\nc\n");
     TQ_READ_EQ(t, "MATCH (a:V {n: 'a'}), (d:V {n: 'd'}) WHERE (a)-[*]->(d) RETURN 'yes'", "yes\n");
     TQ_READ_EQ(t, "MATCH (a:V {n: 'a'})-[*]->(x) RETURN count(DISTINCT x)", "4\n");
+    /* DISTINCT after a row-counting aggregate must still count every path */
+    TQ_READ_EQ(t, "MATCH (a:V {n: 'a'})-[*]->(x:V {n: 'd'}) RETURN DISTINCT x.n, count(*)", "d|2\n");
+    TQ_READ_EQ(t, "MATCH (a:V {n: 'a'})-[*]->(x) RETURN min(x.n), max(x.n), collect(DISTINCT x.n) = collect(DISTINCT x.n)", "b|e|true\n");
 }
 
 /* 60 diamonds in a row: s -> (u_i, v_i) -> j_i -> ... : 2^60 paths. */
