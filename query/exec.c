@@ -1492,6 +1492,7 @@ static bool index_ddl_next(qctx *c, op *o) {
 /* ------------------------------------------------------------------ */
 
 bool op_next(qctx *c, op *o) {
+    QUIVER_ASSERT(c != NULL && o != NULL && c->row != NULL);
     if (c->failed) return false;
     switch ((op_kind)o->kind) {
     case OP_ARGUMENT:

@@ -1704,6 +1704,7 @@ static bool fold_set_into_create(planner *P, create_spec *cs, const ast_clause *
 }
 
 bool plan_single(qctx *c, const ast_single_query *q, plan *out) {
+    QUIVER_ASSERT(c != NULL && q != NULL && out != NULL);
     planner P;
     memset(&P, 0, sizeof P);
     P.c = c;
