@@ -127,6 +127,32 @@ static void test_read_only_and_missing_graph(void **state) {
     assert_int_equal(query_classify("MATCH (n RETURN n", 17, &writes, err, sizeof err), -1);
 }
 
+static void test_limits_and_timeouts(void **state) {
+    tq *t = *state;
+    char *e = tq_error(t, "RETURN size(range(1, 100000000))", false, QUERY_ERR_LIMIT);
+    assert_non_null(strstr(e, "List exceeds the maximum"));
+    free(e);
+    /* a read that would run for a long time stops at its timeout ... */
+    query_request req = tq_req(t, "UNWIND range(1, 10000000) AS x WITH x WHERE x % 7 = 100 RETURN count(x)");
+    req.timeout_ms = 1;
+    query_result *r = tq_read_req(t, &req);
+    assert_int_equal(r->status, QUERY_ERR_TIMEOUT);
+    query_result_free(r);
+    /* ... while a write ignores it (it must finish identically everywhere) */
+    req = tq_req(t, "UNWIND range(1, 200000) AS x WITH x WHERE x % 7 = 100 RETURN count(x)");
+    req.timeout_ms = 1;
+    r = tq_write_req(t, &req);
+    assert_int_equal(r->status, QUERY_OK);
+    query_result_free(r);
+    /* undefined things */
+    e = tq_error(t, "CALL db.labels() YIELD nope RETURN nope", false, QUERY_ERR_SEMANTIC);
+    free(e);
+    e = tq_error(t, "MATCH (n) RETURN count(count(n))", false, QUERY_ERR_SEMANTIC);
+    free(e);
+    e = tq_error(t, "RETURN toUpper('a', 'b')", false, QUERY_ERR_SEMANTIC);
+    free(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_and_match, setup, teardown),
@@ -134,6 +160,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_where_logic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_and_missing_graph, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits_and_timeouts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
