@@ -144,10 +144,16 @@ def test_interactive_prompt_with_history(cli, server, tmp_path):
         os.write(fd, b"RETURN 40 + 2 AS answer;\n")
         assert read_until(rb"\b42\b"), out.decode("utf-8", "replace")
         assert b"answer" in out
-        os.write(fd, b"\x04")                       # Ctrl-D at an empty prompt
+        # Wait for the next prompt, as a person would: libedit may flush
+        # input typed while it switches the terminal mode between lines.
+        assert read_until(rb"\b42\b[\s\S]*tty>"), out.decode("utf-8", "replace")
         deadline = time.monotonic() + 30
         status = None
+        next_eof = 0.0
         while time.monotonic() < deadline:
+            if time.monotonic() >= next_eof:
+                os.write(fd, b"\x04")               # Ctrl-D at an empty prompt
+                next_eof = time.monotonic() + 2
             read_until(rb"$^", timeout_s=0.2)          # drain output
             wpid, st = os.waitpid(pid, os.WNOHANG)
             if wpid == pid:
