@@ -1133,8 +1133,16 @@ static bool create_row(qctx *c, create_spec *s) {
                 return qctx_fail(c, QUERY_ERR_LIMIT, "Too many labels on one node (limit %u)", QUIVER_LABELS_PER_NODE_COUNT_MAX);
             cn->label_ids = qctx_alloc(c, sizeof(uint32_t) * (cn->label_count ? cn->label_count : 1));
             if (cn->label_ids == NULL) return false;
-            for (uint32_t l = 0; l < cn->label_count; l++)
+            /* FalkorDB's "Labels added" in CREATE/MERGE counts label schemas the
+             * statement creates (a label new to the graph), once each, not
+             * labelled nodes.  The write view sees the statement's own earlier
+             * interning, so a label repeated in the statement counts once. */
+            for (uint32_t l = 0; l < cn->label_count; l++) {
+                uint32_t known;
+                bool is_new = !schema_lookup(c, QS_SCHEMA_LABEL, cn->labels[l], &known);
                 if (!schema_intern(c, QS_SCHEMA_LABEL, cn->labels[l], &cn->label_ids[l])) return false;
+                if (is_new) c->stats->labels_added++;
+            }
             cn->interned = true;
         }
         qv_props props;
@@ -1145,13 +1153,6 @@ static bool create_row(qctx *c, create_spec *s) {
         int rc = qs_node_create(c->txn, c->graph, cn->label_ids, cn->label_count, &props, &id);
         if (rc != QS_OK) return storage_err(c, rc, "Create node");
         c->stats->nodes_created++;
-        /* distinct labels */
-        for (uint32_t l = 0; l < cn->label_count; l++) {
-            bool dup = false;
-            for (uint32_t m = 0; m < l; m++)
-                if (cn->label_ids[m] == cn->label_ids[l]) dup = true;
-            if (!dup) c->stats->labels_added++;
-        }
         c->stats->properties_set += props.count;
         c->row[cn->slot] = make_node(c, id);
     }

@@ -106,6 +106,32 @@ static void test_merge(void **state) {
     TQ_READ_EQ(t, "MATCH (n:M) RETURN count(n)", "5\n");
 }
 
+/* FalkorDB: "Labels added" counts label schemas created by CREATE/MERGE
+ * (once per label new to the graph) but, for SET n:L, labels added to
+ * nodes (one per node per label the node did not have). */
+static void test_labels_added_stats(void **state) {
+    tq *t = *state;
+    query_stats s = tq_exec(t, "CREATE (:A), (:A)");
+    assert_int_equal(s.labels_added, 1);
+    assert_int_equal(s.nodes_created, 2);
+    s = tq_exec(t, "CREATE (:A), (:A)");
+    assert_int_equal(s.labels_added, 0);
+    s = tq_exec(t, "CREATE (:A:B:B)-[:T]->(:C:B)");
+    assert_int_equal(s.labels_added, 2); /* B and C */
+    s = tq_exec(t, "UNWIND range(1, 5) AS i CREATE (:U {i: i})");
+    assert_int_equal(s.labels_added, 1);
+    s = tq_exec(t, "MERGE (:M {k: 1})");
+    assert_int_equal(s.labels_added, 1);
+    s = tq_exec(t, "MERGE (:M {k: 2})");
+    assert_int_equal(s.labels_added, 0);
+    assert_int_equal(s.nodes_created, 1);
+    s = tq_exec(t, "MATCH (n:A) SET n:New");
+    assert_int_equal(s.labels_added, 5); /* five A nodes, one label each */
+    s = tq_exec(t, "MATCH (n:A) SET n:New:A");
+    assert_int_equal(s.labels_added, 0);
+    TQ_READ_EQ(t, "CALL db.labels()", "A\nB\nC\nU\nM\nNew\n");
+}
+
 static void test_create_variants(void **state) {
     tq *t = *state;
     query_stats s = tq_exec(t, "CYPHER rows=[{name: 'x', v: 1}, {name: 'y', v: 2, w: null}] UNWIND $rows AS r CREATE (n:Pkg) SET n = r");
@@ -176,6 +202,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_set_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_labels_added_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_variants, setup, teardown),
         cmocka_unit_test(test_determinism),
     };
