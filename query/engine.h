@@ -42,6 +42,18 @@
 #define QUERY_TIMEOUT_CHECK_ROWS 1024u
 /* Most output columns a procedure may have. */
 #define QUERY_PROC_COLUMNS_MAX 8
+/* Safety limit on the length of one path enumerated by a variable-length
+ * pattern (depth-first, relationship-isomorphic).  Such a path is never
+ * longer than the graph's relationship count, so a pattern's own bound is
+ * honoured exactly up to this; past it the query fails with "variable-length
+ * pattern exceeds N hops" rather than returning a truncated answer.  The
+ * traversal is iterative (heap stack grown on demand), so depth costs no C
+ * stack. */
+#define QUERY_VARLEN_PATH_HOPS_MAX 65536u
+/* Memory limit on the distinct-end-node breadth-first search: nodes in its
+ * visited set and queue (about 64 bytes each, within the query memory cap).
+ * The search needs no hop limit: it visits each node once. */
+#define QUERY_VARLEN_VISITED_COUNT_MAX (QUIVER_QUERY_MEMORY_MAX_BYTES / 64u)
 
 typedef struct cx cx;
 typedef struct op op;

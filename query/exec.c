@@ -15,12 +15,19 @@
  * deleted twice is deleted once.
  *
  * Variable-length expansion enumerates paths depth-first with
- * relationship isomorphism (no relationship twice in one path) and a hop
- * cap (QUIVER_VARLEN_HOPS_MAX).  When the planner proves that only the
+ * relationship isomorphism (no relationship twice in one path).  The DFS is
+ * iterative with a heap stack grown on demand, and the relationships of the
+ * current path are also kept in a hash set, so a deep path costs O(1) per
+ * step.  A path cannot be longer than the graph's relationship count, so
+ * the pattern's upper bound is clamped to that and otherwise honoured
+ * exactly up to the safety limit QUERY_VARLEN_PATH_HOPS_MAX; a traversal
+ * that would go past it fails the query ("exceeds N hops") instead of
+ * silently truncating the answer.  When the planner proves that only the
  * distinct end nodes matter, it sets `bfs` and the operator visits each
  * reachable node once (breadth-first): the number of paths can be
  * exponential in the graph size (a ladder of diamonds), the number of
- * reachable nodes cannot.
+ * reachable nodes cannot.  The BFS has no hop limit (its depth is bounded
+ * by the node count), only a memory limit on its visited set.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -112,43 +119,81 @@ int64_t tupset_add(qctx *c, tupset *s, const qv_value *tuple, bool *inserted) {
     return (int64_t)s->count++;
 }
 
-/* A malloc'd set of u64 (node ids) for BFS; open addressing, 0 reserved
- * by storing id+1. */
+/* A malloc'd set of u64 ids (BFS visited nodes; relationships of the
+ * current DFS path); open addressing with linear probing.  A slot holds 0
+ * (empty), IDSET_TOMBSTONE (deleted: keeps probe chains intact) or id + 1.
+ * Deletions only come from the DFS path set, whose members come and go
+ * LIFO; tombstones are dropped when the table is rebuilt. */
+#define IDSET_TOMBSTONE UINT64_MAX
+#define IDSET_CAP_MIN 1024u
 typedef struct idset {
-    uint64_t count, cap;
+    uint64_t used;  /* non-empty slots, tombstones included */
+    uint64_t live;  /* members */
+    uint64_t cap;   /* power of two, or 0 before the first add */
     uint64_t *slots;
 } idset;
 
+static uint64_t idset_slot0(uint64_t key, uint64_t cap) { return (key * 0x9e3779b97f4a7c15ull) >> 20 & (cap - 1); }
+
 static void idset_clear(idset *s) {
     if (s->slots) memset(s->slots, 0, sizeof(uint64_t) * s->cap);
-    s->count = 0;
+    s->used = s->live = 0;
+}
+
+/* Rebuild into a table with load at most 1/4 (grows, or just drops the
+ * tombstones).  false: out of memory (the set is unchanged). */
+static bool idset_rebuild(idset *s) {
+    uint64_t ncap = IDSET_CAP_MIN;
+    while ((s->live + 1) * 4 > ncap) ncap *= 2;
+    uint64_t *ns = calloc(ncap, sizeof(uint64_t));
+    if (ns == NULL) return false;
+    for (uint64_t i = 0; i < s->cap; i++) {
+        uint64_t k = s->slots[i];
+        if (k == 0 || k == IDSET_TOMBSTONE) continue;
+        uint64_t p = idset_slot0(k, ncap);
+        while (ns[p] != 0) p = (p + 1) & (ncap - 1);
+        ns[p] = k;
+    }
+    free(s->slots);
+    s->slots = ns;
+    s->cap = ncap;
+    s->used = s->live;
+    return true;
 }
 
 /* Returns 1 inserted, 0 present, -1 out of memory. */
 static int idset_add(idset *s, uint64_t id) {
-    if ((s->count + 1) * 2 > s->cap) {
-        uint64_t ncap = s->cap ? s->cap * 2 : 1024;
-        uint64_t *ns = calloc(ncap, sizeof(uint64_t));
-        if (ns == NULL) return -1;
-        for (uint64_t i = 0; i < s->cap; i++) {
-            if (s->slots[i] == 0) continue;
-            uint64_t p = (s->slots[i] * 0x9e3779b97f4a7c15ull) >> 20 & (ncap - 1);
-            while (ns[p] != 0) p = (p + 1) & (ncap - 1);
-            ns[p] = s->slots[i];
-        }
-        free(s->slots);
-        s->slots = ns;
-        s->cap = ncap;
-    }
+    QUIVER_ASSERT(id < UINT64_MAX - 1);
+    if ((s->used + 1) * 2 > s->cap && !idset_rebuild(s)) return -1;
     uint64_t key = id + 1;
-    uint64_t p = (key * 0x9e3779b97f4a7c15ull) >> 20 & (s->cap - 1);
+    uint64_t p = idset_slot0(key, s->cap);
     while (s->slots[p] != 0) {
         if (s->slots[p] == key) return 0;
         p = (p + 1) & (s->cap - 1);
     }
     s->slots[p] = key;
-    s->count++;
+    s->used++;
+    s->live++;
     return 1;
+}
+
+static bool idset_has(const idset *s, uint64_t id) {
+    if (s->cap == 0) return false;
+    uint64_t key = id + 1;
+    for (uint64_t p = idset_slot0(key, s->cap); s->slots[p] != 0; p = (p + 1) & (s->cap - 1))
+        if (s->slots[p] == key) return true;
+    return false;
+}
+
+static void idset_del(idset *s, uint64_t id) {
+    if (s->cap == 0) return;
+    uint64_t key = id + 1;
+    for (uint64_t p = idset_slot0(key, s->cap); s->slots[p] != 0; p = (p + 1) & (s->cap - 1))
+        if (s->slots[p] == key) {
+            s->slots[p] = IDSET_TOMBSTONE;
+            s->live--;
+            return;
+        }
 }
 
 /* ------------------------------------------------------------------ */
@@ -206,10 +251,12 @@ typedef struct vframe {
 
 typedef struct vstate {
     /* DFS */
-    vframe *frames;     /* depth 0..max */
+    vframe *frames;     /* depth 0..depth; grown on demand */
     uint32_t frame_cap;
-    qv_value *edges;    /* edges of the current path */
+    qv_value *edges;    /* edges of the current path (frame_cap entries) */
+    idset path_edges;   /* their ids, for the isomorphism check */
     uint32_t depth;
+    uint32_t max_hops;  /* this input row's effective upper bound */
     bool zero_done;
     /* BFS */
     idset visited;
@@ -312,6 +359,7 @@ void op_close(qctx *c, op *o) {
             free(vs->frames);
             free(vs->edges);
             free(vs->visited.slots);
+            free(vs->path_edges.slots);
             free(vs->queue);
             free(vs);
             o->u.expand.vstate = NULL;
@@ -593,20 +641,26 @@ static vstate *vstate_get(qctx *c, op *o) {
         qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in variable-length traversal");
         return NULL;
     }
-    uint32_t max = o->u.expand.max_hops;
-    if (max > QUIVER_VARLEN_HOPS_MAX) max = QUIVER_VARLEN_HOPS_MAX;
-    vs->frame_cap = max + 1;
-    vs->frames = calloc(vs->frame_cap, sizeof(vframe));
-    vs->edges = calloc(vs->frame_cap, sizeof(qv_value));
-    if (vs->frames == NULL || vs->edges == NULL) {
-        free(vs->frames);
-        free(vs->edges);
-        free(vs);
-        qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in variable-length traversal");
-        return NULL;
-    }
-    o->u.expand.vstate = vs;
+    o->u.expand.vstate = vs; /* freed by op_close */
     return vs;
+}
+
+/* Make room for DFS depth `depth` (frames[depth], edges[depth - 1]). */
+static bool dfs_reserve(qctx *c, vstate *vs, uint32_t depth) {
+    if (depth < vs->frame_cap) return true;
+    uint32_t ncap = vs->frame_cap ? vs->frame_cap : 16;
+    while (ncap <= depth) ncap *= 2;
+    if (ncap > QUERY_VARLEN_PATH_HOPS_MAX + 1) ncap = QUERY_VARLEN_PATH_HOPS_MAX + 1;
+    QUIVER_ASSERT(depth < ncap);
+    vframe *nf = realloc(vs->frames, sizeof(vframe) * ncap);
+    if (nf == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in variable-length traversal");
+    memset(nf + vs->frame_cap, 0, sizeof(vframe) * (ncap - vs->frame_cap));
+    vs->frames = nf;
+    qv_value *ne = realloc(vs->edges, sizeof(qv_value) * ncap);
+    if (ne == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in variable-length traversal");
+    vs->edges = ne;
+    vs->frame_cap = ncap;
+    return true;
 }
 
 /* Per-hop relationship property filter. */
@@ -639,8 +693,7 @@ static bool varlen_emit(qctx *c, op *o, vstate *vs, uint64_t end) {
 }
 
 static bool varlen_dfs_next(qctx *c, op *o, vstate *vs) {
-    uint32_t max = o->u.expand.max_hops;
-    if (max > QUIVER_VARLEN_HOPS_MAX) max = QUIVER_VARLEN_HOPS_MAX;
+    uint32_t max = vs->max_hops;
     for (;;) {
         if (c->failed) return false;
         vframe *f = &vs->frames[vs->depth];
@@ -659,22 +712,24 @@ static bool varlen_dfs_next(qctx *c, op *o, vstate *vs) {
             f->open = false;
             if (vs->depth == 0) return false;
             vs->depth--;
+            idset_del(&vs->path_edges, vs->edges[vs->depth].u.edge->id);
             continue;
         }
         if (!qctx_tick(c)) return false;
-        bool used = false;
-        for (uint32_t i = 0; i < vs->depth; i++)
-            if (vs->edges[i].u.edge->id == item.edge_id) {
-                used = true;
-                break;
-            }
-        if (used || edge_in_slots(c, o, item.edge_id)) continue;
+        if (idset_has(&vs->path_edges, item.edge_id) || edge_in_slots(c, o, item.edge_id)) continue;
         qv_value e = item_edge(c, f->node, &item, qd);
         if (c->failed) return false;
         if (!hop_ok(c, o, e)) {
             if (c->failed) return false;
             continue;
         }
+        /* a real path would go past the safety limit: fail, never truncate */
+        if (vs->depth >= QUERY_VARLEN_PATH_HOPS_MAX)
+            return qctx_fail(c, QUERY_ERR_LIMIT, "variable-length pattern exceeds %u hops (limit)",
+                             QUERY_VARLEN_PATH_HOPS_MAX);
+        if (!dfs_reserve(c, vs, vs->depth + 1)) return false;
+        if (idset_add(&vs->path_edges, item.edge_id) < 0)
+            return qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in variable-length traversal");
         vs->edges[vs->depth] = e;
         vs->depth++;
         vframe *nf = &vs->frames[vs->depth];
@@ -703,8 +758,7 @@ static bool bfs_push(qctx *c, vstate *vs, uint64_t node, uint32_t depth, uint64_
 }
 
 static bool varlen_bfs_next(qctx *c, op *o, vstate *vs) {
-    uint32_t max = o->u.expand.max_hops;
-    if (max > QUIVER_VARLEN_HOPS_MAX) max = QUIVER_VARLEN_HOPS_MAX;
+    uint32_t max = o->u.expand.max_hops; /* no hop cap: each node is visited once */
     for (;;) {
         if (c->failed || vs->q_head >= vs->q_tail) return false;
         vframe *f = &vs->queue[vs->q_head];
@@ -725,6 +779,9 @@ static bool varlen_bfs_next(qctx *c, op *o, vstate *vs) {
             qv_value e = item_edge(c, f->node, &item, qd);
             if (!hop_ok(c, o, e)) continue;
         }
+        if (vs->visited.live >= QUERY_VARLEN_VISITED_COUNT_MAX && !idset_has(&vs->visited, item.node_id))
+            return qctx_fail(c, QUERY_ERR_LIMIT, "variable-length pattern reaches more than %llu nodes (memory limit)",
+                             (unsigned long long)QUERY_VARLEN_VISITED_COUNT_MAX);
         int added = idset_add(&vs->visited, item.node_id);
         if (added < 0) return qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in traversal");
         if (added == 0) continue;
@@ -756,6 +813,16 @@ static bool varexpand_next(qctx *c, op *o) {
                 vs->q_head = vs->q_tail = 0;
                 if (!bfs_push(c, vs, src.u.node->id, 0, UINT64_MAX)) return false;
             } else {
+                /* A relationship-isomorphic path is never longer than the
+                 * graph's relationship count: clamp unbounded patterns to
+                 * it, so the safety limit only matters on graphs that big. */
+                vs->max_hops = o->u.expand.max_hops;
+                if (vs->max_hops > QUERY_VARLEN_PATH_HOPS_MAX) {
+                    uint64_t edges = qs_edge_count(c->view, c->graph);
+                    if (edges < vs->max_hops) vs->max_hops = (uint32_t)edges;
+                }
+                if (!dfs_reserve(c, vs, 0)) return false;
+                idset_clear(&vs->path_edges);
                 memset(&vs->frames[0], 0, sizeof(vframe));
                 vs->frames[0].node = src.u.node->id;
             }

@@ -7,6 +7,7 @@
  * range seeks, EXPLAIN), timeouts, and EXPLAIN never executing.
  */
 #include "test_query_util.h"
+#include "query/engine.h" /* QUERY_VARLEN_PATH_HOPS_MAX */
 
 static int setup(void **state) {
     *state = tq_open();
@@ -71,6 +72,50 @@ static void test_bfs_ladder(void **state) {
     assert_int_equal(r->status, QUERY_ERR_TIMEOUT);
     assert_string_equal(r->error, "Query timed out");
     query_result_free(r);
+}
+
+/* Variable-length patterns past the old 1024-hop cap: exact answers, and
+ * past the path-enumeration safety limit an error, never a truncated one. */
+static void tq_chain(tq *t, const char *label, int n) {
+    char q[256];
+    snprintf(q, sizeof q, "CREATE INDEX FOR (c:%s) ON (c.i)", label);
+    tq_exec(t, q);
+    snprintf(q, sizeof q, "UNWIND range(0, %d) AS i CREATE (:%s {i: i})", n - 1, label);
+    tq_exec(t, q);
+    snprintf(q, sizeof q, "UNWIND range(1, %d) AS i MATCH (a:%s {i: i - 1}), (b:%s {i: i}) CREATE (a)-[:N]->(b)",
+             n - 1, label, label);
+    query_stats s = tq_exec(t, q);
+    assert_int_equal(s.relationships_created, (uint64_t)(n - 1));
+}
+
+static void test_varlen_long_chain(void **state) {
+    tq *t = *state;
+    tq_chain(t, "Ch", 1500);
+    TQ_READ_EQ(t, "MATCH (:Ch {i: 0})-[:N*]->(x) RETURN count(DISTINCT x)", "1499\n");
+    TQ_READ_EQ(t, "MATCH (:Ch {i: 0})-[:N*]->(x) RETURN count(x)", "1499\n");
+    TQ_READ_EQ(t, "MATCH (:Ch {i: 0})-[:N*1100..1200]->(x) RETURN count(x), min(x.i), max(x.i)", "101|1100|1200\n");
+    TQ_READ_EQ(t, "MATCH (:Ch {i: 0})-[:N*1100..1200]->(x) RETURN count(DISTINCT x)", "101\n");
+    TQ_READ_EQ(t, "MATCH p = (:Ch {i: 0})-[:N*]->(:Ch {i: 1499}) RETURN length(p)", "1499\n");
+    TQ_READ_EQ(t, "MATCH (:Ch {i: 1499})<-[:N*1498..]-(x) RETURN x.i ORDER BY x.i", "0\n1\n");
+    TQ_READ_EQ(t, "MATCH (:Ch {i: 0})-[:N*1500..]->(x) RETURN count(x)", "0\n");
+}
+
+static void test_varlen_hop_limit(void **state) {
+    tq *t = *state;
+    int n = (int)QUERY_VARLEN_PATH_HOPS_MAX + 64;
+    tq_chain(t, "Lg", n);
+    char want[64];
+    snprintf(want, sizeof want, "%d\n", n - 1);
+    /* distinct end nodes: breadth-first, no hop limit at all */
+    TQ_READ_EQ(t, "MATCH (:Lg {i: 0})-[:N*]->(x) RETURN count(DISTINCT x)", want);
+    /* path enumeration deeper than the safety limit: a clear error */
+    char *e = tq_error(t, "MATCH (:Lg {i: 0})-[:N*]->(x) RETURN count(x)", false, QUERY_ERR_LIMIT);
+    char msg[96];
+    snprintf(msg, sizeof msg, "variable-length pattern exceeds %u hops", QUERY_VARLEN_PATH_HOPS_MAX);
+    assert_non_null(strstr(e, msg));
+    free(e);
+    /* a bound within the limit is honoured exactly */
+    TQ_READ_EQ(t, "MATCH (:Lg {i: 0})-[:N*65000..65010]->(x) RETURN count(x), min(x.i)", "11|65000\n");
 }
 
 static void test_index(void **state) {
@@ -161,6 +206,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_varlen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bfs_ladder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_varlen_long_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_varlen_hop_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_explain_does_not_execute, setup, teardown),
     };
