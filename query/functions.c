@@ -9,6 +9,15 @@
  * "Type mismatch: expected <types> but was <type>".  Strings are UTF-8:
  * size(), substring(), left(), right() and reverse() count code points.
  *
+ * toUpper()/toLower() map every code point with towupper_l/towlower_l in
+ * a fixed C.UTF-8 locale (glibc's Unicode simple case mappings), never the
+ * process's environment locale, so a write gives the same bytes on every
+ * replica whatever LANG says.  Simple (one-to-one) mappings only, like
+ * FalkorDB: 'ß' stays 'ß'.  Invalid UTF-8 bytes pass through unchanged.
+ * Trade-off: the tables are libc's, so replicas must run the same libc
+ * (Debian 12 everywhere); a private table would be independent of libc but
+ * is a few thousand lines of data to keep up with Unicode.
+ *
  * timestamp() and rand() are deterministic inputs of a write (DESIGN.md
  * section 3): timestamp() is the request's timestamp_ms, rand() draws from
  * the per-query generator seeded with the request's seed.
@@ -16,9 +25,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wctype.h>
 
 #include "../common/qassert.h"
 #include "engine.h"
@@ -278,19 +290,118 @@ static qv_value f_reverse(qctx *c, const cx *e, qv_value *a, uint32_t n) {
 
 /* ---- strings ---- */
 
+/* The C.UTF-8 locale for case mapping: created once, never freed (it is
+ * immutable and shared by every thread; towupper_l is thread-safe). */
+static pthread_once_t case_locale_once = PTHREAD_ONCE_INIT;
+static locale_t case_locale = (locale_t)0;
+
+static void case_locale_init(void) { case_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); }
+
+/* Decode one well-formed UTF-8 sequence at s[0..len) (RFC 3629: no
+ * overlongs, no surrogates, at most U+10FFFF).  Returns its length in bytes
+ * and sets *cp, or 0 if the bytes there are not well-formed. */
+static uint32_t utf8_decode(const unsigned char *s, uint32_t len, uint32_t *cp) {
+    unsigned char b0 = s[0];
+    uint32_t n, v, min;
+    if (b0 < 0x80) {
+        *cp = b0;
+        return 1;
+    } else if ((b0 & 0xe0) == 0xc0) {
+        n = 2, v = b0 & 0x1f, min = 0x80;
+    } else if ((b0 & 0xf0) == 0xe0) {
+        n = 3, v = b0 & 0x0f, min = 0x800;
+    } else if ((b0 & 0xf8) == 0xf0) {
+        n = 4, v = b0 & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n > len) return 0;
+    for (uint32_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        v = v << 6 | (s[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
+    *cp = v;
+    return n;
+}
+
+static uint32_t utf8_encode(uint32_t cp, unsigned char *out) {
+    if (cp < 0x80) {
+        out[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (unsigned char)(0xc0 | cp >> 6);
+        out[1] = (unsigned char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (unsigned char)(0xe0 | cp >> 12);
+        out[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+        out[2] = (unsigned char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xf0 | cp >> 18);
+    out[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+    out[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+    out[3] = (unsigned char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* toUpper / toLower: see the top comment.  A mapped code point may need
+ * more bytes than the original (U+023A 'Ⱥ', 2 bytes, lowers to U+2C65, 3
+ * bytes): at most 3/2 as many, so the output buffer is sized for that. */
 static qv_value f_case(qctx *c, const cx *e, qv_value *a, uint32_t n) {
     (void)n;
     if (a[0].type == QV_NULL) return a[0];
     if (a[0].type != QV_STRING) return type_mismatch(c, "String or Null", a[0]);
-    qv_value r = str_value(c, a[0].u.s.ptr, a[0].u.s.len);
-    if (r.type != QV_STRING) return r;
-    char *s = (char *)r.u.s.ptr;
     bool upper = e->fn->name[2] == 'u';
-    for (uint32_t i = 0; i < r.u.s.len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch < 128) s[i] = (char)(upper ? toupper(ch) : tolower(ch));
+    const unsigned char *in = (const unsigned char *)a[0].u.s.ptr;
+    uint32_t len = a[0].u.s.len;
+    bool ascii = true;
+    for (uint32_t i = 0; i < len && ascii; i++) ascii = in[i] < 0x80;
+    if (ascii) { /* the common case: no decoding, no locale */
+        qv_value r = str_value(c, a[0].u.s.ptr, len);
+        if (r.type != QV_STRING) return r;
+        char *s = (char *)r.u.s.ptr;
+        /* plain arithmetic, not ctype's toupper: that one follows the
+         * process locale */
+        for (uint32_t i = 0; i < len; i++) {
+            if (upper && s[i] >= 'a' && s[i] <= 'z') s[i] = (char)(s[i] - 'a' + 'A');
+            else if (!upper && s[i] >= 'A' && s[i] <= 'Z') s[i] = (char)(s[i] - 'A' + 'a');
+        }
+        return r;
     }
-    return r;
+    pthread_once(&case_locale_once, case_locale_init);
+    if (case_locale == (locale_t)0)
+        return qctx_fail(c, QUERY_ERR_RUNTIME, "%s: the C.UTF-8 locale is not available", upper ? "toUpper" : "toLower"),
+               qv_null();
+    uint64_t cap = (uint64_t)len + len / 2 + 1;
+    unsigned char *out = qctx_alloc(c, cap);
+    if (out == NULL) return qv_null();
+    uint32_t o = 0;
+    for (uint32_t i = 0; i < len;) {
+        uint32_t cp;
+        uint32_t k = utf8_decode(in + i, len - i, &cp);
+        if (k == 0) { /* not UTF-8: the byte passes through */
+            out[o++] = in[i++];
+            continue;
+        }
+        wint_t m = upper ? towupper_l((wint_t)cp, case_locale) : towlower_l((wint_t)cp, case_locale);
+        uint32_t mc = (uint32_t)m;
+        if (mc > 0x10ffff || (mc >= 0xd800 && mc <= 0xdfff)) mc = cp;
+        unsigned char buf[4];
+        uint32_t ml = utf8_encode(mc, buf);
+        QUIVER_ASSERT(o + ml <= cap);
+        memcpy(out + o, buf, ml);
+        o += ml;
+        i += k;
+    }
+    if (o > QUIVER_STRING_SIZE_MAX_BYTES)
+        return qctx_fail(c, QUERY_ERR_LIMIT, "String exceeds the maximum size of %u bytes", QUIVER_STRING_SIZE_MAX_BYTES),
+               qv_null();
+    out[o] = '\0';
+    return qv_string((const char *)out, o);
 }
 
 static qv_value f_trim(qctx *c, const cx *e, qv_value *a, uint32_t n) {

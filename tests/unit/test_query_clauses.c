@@ -124,6 +124,34 @@ static void test_expressions(void **state) {
     TQ_READ_EQ(t, "RETURN 'abc' =~ 'a.*', 'abc' =~ 'b'", "true|false\n");
 }
 
+/* toUpper/toLower map Unicode (simple case mappings of a fixed C.UTF-8
+ * locale), whatever the process locale is (this test runs in "C"). */
+static void test_case_mapping_unicode(void **state) {
+    tq *t = *state;
+    TQ_READ_EQ(t, "RETURN toUpper('żółw'), toLower('ZAŻÓŁĆ GĘŚLĄ JAŹŃ')", "ŻÓŁW|zażółć gęślą jaźń\n");
+    /* German: ß has no single-character upper case and stays */
+    TQ_READ_EQ(t, "RETURN toUpper('Straße'), toLower('ÄÖÜ STRASSE')", "STRAßE|äöü strasse\n");
+    TQ_READ_EQ(t, "RETURN toUpper('αβγ σοφία'), toLower('ΣΟΦΊΑ Ωmega')", "ΑΒΓ ΣΟΦΊΑ|σοφία ωmega\n");
+    TQ_READ_EQ(t, "RETURN toUpper('привет, мир ё'), toLower('ЁЖИК В ТУМАНЕ')", "ПРИВЕТ, МИР Ё|ёжик в тумане\n");
+    /* mappings that change the encoded length: U+023A (2 bytes) lowers to
+     * U+2C65 (3 bytes); dotless i (2 bytes) uppers to ASCII I */
+    TQ_READ_EQ(t, "RETURN toLower('ȺB'), size(toLower('Ⱥ')), toUpper('ıx'), size(toUpper('ı'))", "ⱥb|1|IX|1\n");
+    /* CJK and emoji have no case: unchanged */
+    TQ_READ_EQ(t, "RETURN toUpper('日本 🙂 ok')", "日本 🙂 OK\n");
+    /* invalid UTF-8 bytes pass through unchanged */
+    query_result *r = tq_read(t, "RETURN toUpper('a\xff\xc3z\xe2\x82'), toLower('A\xff\xc3Z\xe2\x82')");
+    assert_int_equal(r->status, QUERY_OK);
+    assert_int_equal(r->row_count, 1);
+    qv_value u = r->cells[0], l = r->cells[1];
+    assert_int_equal(u.type, QV_STRING);
+    assert_int_equal(u.u.s.len, 6);
+    assert_memory_equal(u.u.s.ptr, "A\xff\xc3Z\xe2\x82", 6);
+    assert_int_equal(l.type, QV_STRING);
+    assert_int_equal(l.u.s.len, 6);
+    assert_memory_equal(l.u.s.ptr, "a\xff\xc3z\xe2\x82", 6);
+    query_result_free(r);
+}
+
 static void test_functions(void **state) {
     tq *t = *state;
     TQ_READ_EQ(t, "MATCH (a:Person {name: 'Alice'})-[r]->(b {name: 'Bob'}) RETURN labels(a), type(r), keys(a), properties(b), id(startNode(r)), id(endNode(r))",
@@ -180,6 +208,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_id_seek, setup, teardown),
         cmocka_unit_test_setup_teardown(test_optional, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expressions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_case_mapping_unicode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_functions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_union_and_procedures, setup, teardown),
     };
