@@ -391,6 +391,12 @@ static const command commands[] = {
     {"quiver.digest", 2, router_digest},
 };
 
+/* Commands between nodes, not for clients: dispatched like the others but
+ * not counted or described by COMMAND (the peer link, forward.c). */
+static const command internal_commands[] = {
+    {"quiver.forward", 2, router_forward},
+};
+
 uint32_t node_command_count(void) { return (uint32_t)(sizeof(commands) / sizeof(commands[0])); }
 
 static void reply_unknown(node_slot *s, const resp_request *req) {
@@ -420,6 +426,9 @@ void node_command_dispatch(node_client *c, node_slot *s, resp_request *req) {
             cmd = &commands[i];
             break;
         }
+    }
+    for (size_t i = 0; cmd == NULL && i < sizeof(internal_commands) / sizeof(internal_commands[0]); i++) {
+        if (strcasecmp(internal_commands[i].name, req->argv[0]) == 0) cmd = &internal_commands[i];
     }
     if (cmd == NULL) {
         reply_unknown(s, req);

@@ -28,8 +28,15 @@ void node_config_usage(FILE *f) {
             "                              0.0.0.0 for every interface, e.g. in a container)\n"
             "  --node-id N                 this node's raft id, >= 1 (default 1)\n"
             "  --raft-address HOST:PORT    this node's raft address (default 127.0.0.1:<port+%d>)\n"
-            "  --peers ID=HOST:PORT,...    initial cluster, this node included (default: this\n"
-            "                              node alone); the same list on every node\n"
+            "  --peers ID=HOST:PORT[@CHOST:CPORT],...\n"
+            "                              initial cluster, this node included (default: this\n"
+            "                              node alone); the same list on every node.  HOST:PORT\n"
+            "                              is the raft address; @CHOST:CPORT the node's client\n"
+            "                              address, where followers forward writes (default:\n"
+            "                              HOST with PORT-%d; none if PORT-%d < 1)\n"
+            "  --forward-timeout-ms N      how long a write or read forwarded to the leader may\n"
+            "                              wait for a leader and its answer, retries included\n"
+            "                              (default %d)\n"
             "  --admin-port N              admin HTTP port (/healthz, /status); 0 = off (default 0)\n"
             "  --election-timeout-ms N     raft election timeout (default %d)\n"
             "  --heartbeat-timeout-ms N    raft heartbeat timeout (default %d)\n"
@@ -39,7 +46,7 @@ void node_config_usage(FILE *f) {
             "  --help                      this text\n"
             "  --version                   print the version\n",
             NODE_DATA_DIR_DEFAULT, NODE_PORT_DEFAULT, NODE_BIND_DEFAULT, NODE_RAFT_PORT_OFFSET,
-            NODE_ELECTION_TIMEOUT_MS_DEFAULT, NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT,
+            NODE_RAFT_PORT_OFFSET, NODE_RAFT_PORT_OFFSET, NODE_FORWARD_TIMEOUT_MS_DEFAULT, NODE_ELECTION_TIMEOUT_MS_DEFAULT, NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT,
             (unsigned long long)QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT, QUIVER_READER_THREADS_COUNT_DEFAULT,
             QUIVER_CLIENTS_COUNT_MAX);
 }
@@ -79,7 +86,7 @@ static bool parse_peers(const char *s, node_config *cfg, char *err, size_t n) {
     while (*p) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char item[128];
+        char item[2 * REPL_ADDRESS_SIZE_MAX_BYTES + 32];
         if (len == 0 || len >= sizeof(item))
             return set_err(err, n, "--peers: bad entry '%.*s' (want ID=HOST:PORT)", (int)len, p);
         memcpy(item, p, len);
@@ -87,6 +94,30 @@ static bool parse_peers(const char *s, node_config *cfg, char *err, size_t n) {
         char *eq = strchr(item, '=');
         if (eq == NULL) return set_err(err, n, "--peers: bad entry '%s' (want ID=HOST:PORT)", item);
         *eq = '\0';
+        char *at = strchr(eq + 1, '@');
+        char client[REPL_ADDRESS_SIZE_MAX_BYTES + 8];
+        if (at != NULL) {
+            *at = '\0';
+            if (!valid_address(at + 1))
+                return set_err(err, n, "--peers: bad client address '%s' (want HOST:PORT after @)", at + 1);
+            snprintf(client, sizeof client, "%s", at + 1);
+        } else {
+            /* Default: the raft host, raft port - NODE_RAFT_PORT_OFFSET. */
+            const char *colon = strrchr(eq + 1, ':');
+            uint64_t raft_port = 0;
+            if (colon == NULL || !parse_u64(colon + 1, 1, 65535, &raft_port))
+                return set_err(err, n, "--peers: bad address '%s' (want HOST:PORT)", eq + 1);
+            /* A raft port at or below the offset leaves no default: that
+             * node's client address is unknown and writes are not
+             * forwarded to it (they wait for another leader). */
+            if (raft_port <= NODE_RAFT_PORT_OFFSET)
+                client[0] = '\0';
+            else
+                snprintf(client, sizeof client, "%.*s:%llu", (int)(colon - (eq + 1)), eq + 1,
+                         (unsigned long long)(raft_port - NODE_RAFT_PORT_OFFSET));
+            if (strlen(client) >= REPL_ADDRESS_SIZE_MAX_BYTES)
+                return set_err(err, n, "--peers: address '%s' too long", eq + 1);
+        }
         uint64_t id;
         if (!parse_u64(item, 1, UINT64_MAX, &id)) return set_err(err, n, "--peers: bad node id '%s' (want >= 1)", item);
         if (!valid_address(eq + 1)) return set_err(err, n, "--peers: bad address '%s' (want HOST:PORT)", eq + 1);
@@ -97,6 +128,7 @@ static bool parse_peers(const char *s, node_config *cfg, char *err, size_t n) {
         }
         cfg->peers[cfg->peer_count].id = id;
         snprintf(cfg->peers[cfg->peer_count].address, REPL_ADDRESS_SIZE_MAX_BYTES, "%s", eq + 1);
+        snprintf(cfg->peer_client_addresses[cfg->peer_count], REPL_ADDRESS_SIZE_MAX_BYTES, "%s", client);
         cfg->peer_count++;
         p += len;
         if (*p == ',') p++;
@@ -117,12 +149,13 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
     cfg->max_request_bytes = QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT;
     cfg->reader_threads = QUIVER_READER_THREADS_COUNT_DEFAULT;
     cfg->max_clients = QUIVER_CLIENTS_COUNT_MAX;
+    cfg->forward_timeout_ms = NODE_FORWARD_TIMEOUT_MS_DEFAULT;
     const char *peers = NULL;
     bool raft_address_given = false;
 
     enum {
         OPT_DATA_DIR = 256, OPT_PORT, OPT_BIND, OPT_NODE_ID, OPT_RAFT_ADDRESS, OPT_PEERS, OPT_ADMIN_PORT,
-        OPT_ELECTION, OPT_HEARTBEAT, OPT_MAX_REQUEST, OPT_READERS, OPT_MAX_CLIENTS, OPT_HELP, OPT_VERSION,
+        OPT_ELECTION, OPT_HEARTBEAT, OPT_MAX_REQUEST, OPT_READERS, OPT_MAX_CLIENTS, OPT_FORWARD_TIMEOUT, OPT_HELP, OPT_VERSION,
     };
     static const struct option options[] = {
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
@@ -137,6 +170,7 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
         {"max-request-bytes", required_argument, NULL, OPT_MAX_REQUEST},
         {"reader-threads", required_argument, NULL, OPT_READERS},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"forward-timeout-ms", required_argument, NULL, OPT_FORWARD_TIMEOUT},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -229,6 +263,13 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
             }
             cfg->max_clients = (uint32_t)v;
             break;
+        case OPT_FORWARD_TIMEOUT:
+            if (!parse_u64(optarg, 10, 3600000, &v)) {
+                set_err(err, err_size_bytes, "--forward-timeout-ms: '%s' is not 10..3600000", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->forward_timeout_ms = v;
+            break;
         case 'h':
         case OPT_HELP: node_config_usage(out); return NODE_CONFIG_EXIT_OK;
         case OPT_VERSION: fprintf(out, "quiverd %s\n", QUIVER_VERSION); return NODE_CONFIG_EXIT_OK;
@@ -269,6 +310,10 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
         cfg->peer_count = 1;
         cfg->peers[0].id = cfg->node_id;
         snprintf(cfg->peers[0].address, sizeof(cfg->peers[0].address), "%s", cfg->raft_address);
+        char self_client[sizeof(cfg->bind) + 8];
+        snprintf(self_client, sizeof(self_client), "%s:%u", cfg->bind, (unsigned)cfg->port);
+        snprintf(cfg->peer_client_addresses[0], REPL_ADDRESS_SIZE_MAX_BYTES, "%.*s", REPL_ADDRESS_SIZE_MAX_BYTES - 1,
+                 self_client);
     }
     if (cfg->heartbeat_timeout_ms >= cfg->election_timeout_ms) {
         set_err(err, err_size_bytes, "--heartbeat-timeout-ms (%u) must be below --election-timeout-ms (%u)",

@@ -30,6 +30,7 @@
 #define NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT 100
 #define NODE_READER_THREADS_COUNT_MAX 256
 #define NODE_PATH_SIZE_MAX_BYTES 4096
+#define NODE_FORWARD_TIMEOUT_MS_DEFAULT 10000 /* a forwarded request's deadline, retries included */
 
 typedef struct node_config {
     char data_dir[NODE_PATH_SIZE_MAX_BYTES];
@@ -41,6 +42,11 @@ typedef struct node_config {
     char raft_address[REPL_ADDRESS_SIZE_MAX_BYTES];
     uint32_t peer_count;                      /* >= 1: includes this node */
     repl_peer peers[REPL_PEERS_COUNT_MAX];
+    /* peers[i]'s client (RESP) address, where writes are forwarded when it
+     * leads (node/forward.c): the @ part of --peers, or the raft host with
+     * the raft port - NODE_RAFT_PORT_OFFSET. */
+    char peer_client_addresses[REPL_PEERS_COUNT_MAX][REPL_ADDRESS_SIZE_MAX_BYTES];
+    uint64_t forward_timeout_ms;              /* --forward-timeout-ms */
     uint16_t admin_port;                      /* 0: no admin HTTP port */
     uint32_t election_timeout_ms;
     uint32_t heartbeat_timeout_ms;

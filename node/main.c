@@ -31,6 +31,7 @@
 #include "../storage/graph.h"
 #include "admin.h"
 #include "config.h"
+#include "forward.h"
 #include "readers.h"
 #include "router.h"
 #include "server.h"
@@ -124,6 +125,11 @@ static void shutdown_app(app *a) {
         readers_stop(a->readers);
         a->readers = NULL;
         a->server.readers = NULL;
+    }
+    if (a->server.fwd) { /* before raft: its proposals are answered by repl_stop */
+        fwd *f = a->server.fwd;
+        a->server.fwd = NULL;
+        fwd_stop(f);
     }
     if (a->repl) {
         repl *r = a->repl;
@@ -230,6 +236,17 @@ int main(int argc, char **argv) {
         uv_loop_close(&a.loop);
         qs_close(a.db);
         return 1;
+    }
+
+    a.server.cluster = &fwd_cluster_ops; /* QUIVER.FORWARD is served by every node */
+    if (a.cfg.peer_count > 1) {
+        /* Writes through any node (forward.c). */
+        fwd_peer peers[REPL_PEERS_COUNT_MAX];
+        for (uint32_t i = 0; i < a.cfg.peer_count; i++) {
+            peers[i].id = a.cfg.peers[i].id;
+            snprintf(peers[i].client_address, sizeof(peers[i].client_address), "%s", a.cfg.peer_client_addresses[i]);
+        }
+        fwd_start(&a.loop, a.repl, a.cfg.node_id, peers, a.cfg.peer_count, a.cfg.forward_timeout_ms, &a.server.fwd);
     }
 
     uv_signal_init(&a.loop, &a.sigint);

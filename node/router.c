@@ -130,6 +130,22 @@ static void barrier_cb(void *ctx, repl_status_code st, uint64_t index, const cha
     node_slot_done(s);
 }
 
+/* Cluster reads: the read gate (the leader's read index, then this node's
+ * applied index; forward.c) before the snapshot. */
+static void cluster_read_cb(void *ctx, repl_status_code st, uint64_t index, const char *error) {
+    (void)index;
+    read_job *job = ctx;
+    node_slot *s = job->ctx;
+    node *n = s->client->n;
+    if (st != REPL_OK) {
+        reply_repl_error(&s->buf, st, error);
+        read_job_free(job);
+        node_slot_done(s);
+        return;
+    }
+    submit_read(n, job);
+}
+
 /* Hold s and run the job once reads may be served (router.h). */
 static void start_read(node_client *c, node_slot *s, read_job *job) {
     node *n = c->n;
@@ -139,6 +155,10 @@ static void start_read(node_client *c, node_slot *s, read_job *job) {
         reply_error(&s->buf, "ERR reads are not available");
         read_job_free(job);
         node_slot_done(s);
+        return;
+    }
+    if (n->fwd != NULL && n->repl != NULL) {
+        n->cluster->read_gate(n->fwd, n->repl, cluster_read_cb, job);
         return;
     }
     bool direct = n->repl == NULL;
@@ -262,7 +282,10 @@ static void start_write(node_client *c, node_slot *s, write_kind kind, resp_requ
     w->s = s;
     w->kind = kind;
     node_slot_hold(s);
-    repl_propose(n->repl, &cmd, write_cb, w); /* copies cmd; cb never runs inside */
+    if (n->fwd != NULL)
+        n->cluster->write(n->fwd, &cmd, write_cb, w); /* copies cmd; cb never runs inside */
+    else
+        repl_propose(n->repl, &cmd, write_cb, w); /* copies cmd; cb never runs inside */
 }
 
 static void deferred_write_query(node_client *c, node_slot *s, resp_request *req) {
@@ -377,4 +400,15 @@ void router_digest(node_client *c, node_slot *s, resp_request *req) {
         return;
     }
     deferred_digest(c, s, req);
+}
+
+/* ---- QUIVER.FORWARD (served by forward.c) ---- */
+
+void router_forward(node_client *c, node_slot *s, resp_request *req) {
+    if (c->n->cluster == NULL) {
+        reply_error(&s->buf, "ERR QUIVER.FORWARD is not available on this server");
+        node_slot_done(s);
+        return;
+    }
+    c->n->cluster->serve_forward(c, s, req);
 }

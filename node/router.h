@@ -8,6 +8,13 @@
  * the result the apply thread produced; a read's is encoded on the reader
  * thread.
  *
+ * In a multi-node cluster (n->fwd != NULL) every write goes through the
+ * forwarder (forward.h): proposed here when this node leads, else sent to
+ * the leader, retried with the same request id after a leader change.
+ * Reads there ask the leader for a read index (fwd_read_index; a local
+ * barrier on the leader), wait until this node applied it, then run on a
+ * local snapshot: linearizable on every node.
+ *
  * Reads are linearizable (DESIGN.md 6): every read waits for
  * repl_read_barrier (shared by all reads waiting at that moment), except on
  * a single-node cluster once one barrier has completed in the current term:
@@ -32,6 +39,10 @@ void router_graph_explain(node_client *c, node_slot *s, resp_request *req);  /* 
 void router_graph_delete(node_client *c, node_slot *s, resp_request *req);   /* GRAPH.DELETE */
 void router_graph_list(node_client *c, node_slot *s, resp_request *req);     /* GRAPH.LIST */
 void router_digest(node_client *c, node_slot *s, resp_request *req);         /* QUIVER.DIGEST */
+/* QUIVER.FORWARD blob: a peer's forwarded write or read-index request
+ * (forward.h), run here without further forwarding; the reply is a bulk
+ * forward response, or an error when the blob does not decode. */
+void router_forward(node_client *c, node_slot *s, resp_request *req);
 
 /* The reader pool's done callback (readers_start(..., router_read_done, n)). */
 void router_read_done(void *ctx, read_job *job);

@@ -55,6 +55,7 @@ typedef struct node node;
 typedef struct node_client node_client;
 typedef struct node_slot node_slot;
 typedef struct readers readers;
+typedef struct fwd fwd;
 
 /* A deferred command: run later with its request (ownership moves in). */
 typedef void (*node_deferred_fn)(node_client *c, node_slot *s, resp_request *req);
@@ -102,6 +103,8 @@ struct node {
     qs_db *db;
     repl *repl;               /* NULL in tests without raft */
     readers *readers;
+    fwd *fwd;                 /* multi-node clusters: writes and reads go through the leader (forward.h); NULL alone */
+    const struct node_cluster_ops *cluster; /* set by main (forward.c's table); NULL in tests without it */
     uv_tcp_t listener;
     bool listening;
     bool stopping;
@@ -116,6 +119,18 @@ struct node {
     char read_buffer[NODE_READ_BUFFER_SIZE_BYTES]; /* one for all: parsed at once, in read_cb */
     void (*on_stopped)(node *n); /* optional: called when every client is closed after node_server_stop */
 };
+
+/* What router.c needs from node/forward.c, through a table so that the
+ * server can be linked (and unit-tested) without raft and the state
+ * machine: main.c sets node.cluster = &fwd_cluster_ops.  Thread: loop. */
+typedef struct node_cluster_ops {
+    /* QUIVER.FORWARD from a peer: run its write / read-index request here. */
+    void (*serve_forward)(node_client *c, node_slot *s, resp_request *req);
+    /* A client write through the leader (fwd_write). */
+    void (*write)(fwd *f, const sm_command *cmd, repl_reply_fn cb, void *ctx);
+    /* cb(REPL_OK) once a snapshot taken now is linearizable (fwd_read_gate). */
+    void (*read_gate)(fwd *f, repl *r, repl_read_fn cb, void *ctx);
+} node_cluster_ops;
 
 /* Initialise n (caller-owned memory) and listen on cfg->bind:cfg->port.
  * db, repl and readers are used by commands (repl may be NULL: writes then

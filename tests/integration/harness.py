@@ -540,3 +540,96 @@ def encode_command(*args):
             a = str(a).encode()
         out.append(b"$%d\r\n%s\r\n" % (len(a), a))
     return b"".join(out)
+
+
+# --- clusters (several quiverd with the same --peers) ---------------------------
+
+def start_cluster(workdir, count=3, extra_args=(), binary=None):
+    """count quiverd processes on 127.0.0.1, node ids 1..count, with the same
+    --peers list naming each node's raft address and, after '@', its client
+    address (node/forward.c).  Started without waiting (a follower never
+    becomes 'leader', so Server.wait_ready does not apply): use wait_leader.
+    Returns the Server objects, index i = node id i + 1."""
+    servers = [Server(os.path.join(str(workdir), "node%d" % (i + 1)), (), binary, name="node%d" % (i + 1))
+               for i in range(count)]
+    used = {s.port for s in servers}
+    raft_ports = []
+    while len(raft_ports) < count:
+        p = free_port()
+        if p not in used:
+            used.add(p)
+            raft_ports.append(p)
+    peers = ",".join("%d=%s:%d@%s:%d" % (i + 1, HOST, raft_ports[i], HOST, s.port)
+                     for i, s in enumerate(servers))
+    for i, s in enumerate(servers):
+        s.node_id = i + 1
+        s.cluster_args = []   # the raft address comes from --peers
+        s.extra_args = ["--node-id", str(i + 1), "--peers", peers] + list(extra_args)
+        s.start(wait=False)
+    return servers
+
+
+def raft_info(server, timeout_s=2):
+    """INFO raft of a running server as a dict, or None if it does not answer."""
+    try:
+        c = redis.Redis(host=HOST, port=server.port, socket_timeout=timeout_s,
+                        socket_connect_timeout=timeout_s, decode_responses=True)
+        try:
+            return c.info("raft")
+        finally:
+            c.close()
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return None
+
+
+def wait_leader(servers, timeout_s=READY_TIMEOUT_S):
+    """Until every server in `servers` (all must be running) answers INFO raft,
+    exactly one says raft_role:leader with raft_ready:1, and all name it as
+    raft_leader_id in the same term.  Returns that Server."""
+    deadline = time.monotonic() + timeout_s
+    last = "no attempt"
+    while time.monotonic() < deadline:
+        for s in servers:
+            if not s.alive():
+                raise ServerError("%s exited with status %s while waiting for a leader\n%s"
+                                  % (s.name, s.proc.returncode, s.log_tail()))
+        infos = [raft_info(s) for s in servers]
+        if all(i is not None for i in infos):
+            leaders = [s for s, i in zip(servers, infos) if i.get("raft_role") == "leader"]
+            if len(leaders) == 1:
+                li = infos[servers.index(leaders[0])]
+                lid, term = li.get("raft_node_id"), li.get("raft_current_term")
+                if (li.get("raft_ready") == 1 and
+                        all(i.get("raft_leader_id") == lid and i.get("raft_current_term") == term
+                            for i in infos)):
+                    return leaders[0]
+            last = [(i.get("raft_role"), i.get("raft_leader_id"), i.get("raft_current_term"))
+                    for i in infos]
+        else:
+            last = "a node does not answer INFO"
+        time.sleep(0.02)   # poll interval of a condition wait
+    raise ServerError("no agreed leader after %.0fs (last: %s)\n%s"
+                      % (timeout_s, last, "\n".join(s.log_tail(30) for s in servers)))
+
+
+def wait_digests_agree(servers, graph, timeout_s=READY_TIMEOUT_S):
+    """Until QUIVER.DIGEST graph answers the same [applied index, digest] on
+    every server; returns it."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        got = []
+        for s in servers:
+            try:
+                c = s.client(timeout_s=5)
+                try:
+                    got.append(tuple(c.execute_command("QUIVER.DIGEST", graph)))
+                finally:
+                    c.close()
+            except (redis.ResponseError, redis.ConnectionError, redis.TimeoutError) as e:
+                got.append(repr(e))
+        if all(isinstance(g, tuple) for g in got) and len(set(got)) == 1:
+            return got[0]
+        last = got
+        time.sleep(0.02)   # poll interval of a condition wait
+    raise ServerError("digests of %s never agreed within %.0fs (last: %r)" % (graph, timeout_s, last))

@@ -1,0 +1,203 @@
+"""Three quiverd processes on 127.0.0.1 (issue 3, "Processes"):
+
+  - writes through a FOLLOWER are forwarded to the leader and the reply is
+    relayed (rows, statistics, errors), and every node then reads them;
+  - kill -9 of the leader during a stream of writes through the followers:
+    a new leader is elected, every acknowledged write is on every survivor
+    exactly once, no write is applied twice (also those whose outcome was
+    reported unknown), a write reported "not applied" is absent; the killed
+    node restarts and all three digests agree.
+
+Every wait is a condition with a deadline (harness.wait_leader,
+harness.wait_digests_agree, the writer-progress waits below).
+"""
+import threading
+import time
+
+import pytest
+import redis
+
+import harness
+
+WAIT_S = 60.0
+
+
+@pytest.fixture
+def cluster(tmp_path, quiverd_bin):
+    servers = harness.start_cluster(tmp_path, 3, binary=quiverd_bin)
+    yield servers
+    problems = []
+    for s in servers:
+        try:
+            s.close()
+        except harness.ServerError as e:
+            problems.append(str(e))
+    if problems:
+        raise harness.ServerError("\n\n".join(problems))
+
+
+def count_rows(server, graph, query):
+    c = server.client()
+    try:
+        return harness.verbose(c, graph, query).rows
+    finally:
+        c.close()
+
+
+def test_three_nodes_elect_one_leader(cluster):
+    leader = harness.wait_leader(cluster)
+    infos = [harness.raft_info(s) for s in cluster]
+    assert [i["raft_role"] for i in infos].count("leader") == 1
+    assert all(i["raft_peers"] == 3 for i in infos)
+    assert all(i["raft_leader_id"] == leader.node_id for i in infos)
+
+
+def test_write_through_follower(cluster):
+    leader = harness.wait_leader(cluster)
+    followers = [s for s in cluster if s is not leader]
+    g = "fwd"
+    f = followers[0].client()
+    try:
+        res = harness.verbose(f, g, "CREATE (p:Person {name: 'Ann', age: 41}) RETURN p.name, p.age")
+        assert res.header == ["p.name", "p.age"]
+        assert res.rows == [["Ann", 41]]
+        assert res.stat("Nodes created") == 1 and res.stat("Labels added") == 1
+        assert res.stat("Properties set") == 2
+        # A node value survives the relay (result codec), verbose and compact.
+        res = harness.verbose(f, g, "CREATE (p:Person {name: 'Bob'}) RETURN p")
+        node = res.rows[0][0]
+        assert ["labels", ["Person"]] in node and ["properties", [["name", "Bob"]]] in node
+        cres = harness.compact(f, g, "MERGE (p:Person {name: 'Cy'}) RETURN p.name", schema=False)
+        assert cres.rows == [["Cy"]] and cres.stat("Nodes created") == 1
+        # A query error at apply is relayed as an error, and changes nothing.
+        with pytest.raises(redis.ResponseError) as e:
+            f.execute_command("GRAPH.QUERY", g, "CREATE (:Person {v: 1 / 0})")
+        assert "outcome unknown" not in str(e.value)
+        # The other follower too; GRAPH.DELETE through a follower.
+        f2 = followers[1].client()
+        try:
+            harness.verbose(f2, "scratch", "CREATE (:X)")
+            assert f2.execute_command("GRAPH.DELETE", "scratch").startswith("Graph removed")
+            with pytest.raises(redis.ResponseError) as e:
+                f2.execute_command("GRAPH.DELETE", "scratch")
+            assert "empty key" in str(e.value)
+        finally:
+            f2.close()
+    finally:
+        f.close()
+    harness.wait_digests_agree(cluster, g, WAIT_S)
+    for s in cluster:   # reads on every node (followers: the leader's read index)
+        rows = count_rows(s, g, "MATCH (p:Person) RETURN p.name ORDER BY p.name")
+        assert rows == [["Ann"], ["Bob"], ["Cy"]], (s.name, rows)
+    # A follower's own write is visible to its next read (read index).
+    c = followers[1].client()
+    try:
+        harness.verbose(c, g, "CREATE (:Person {name: 'Dee'})")
+        assert harness.verbose(c, g, "MATCH (p:Person {name: 'Dee'}) RETURN count(p)").scalar == 1
+    finally:
+        c.close()
+
+
+class Writer(threading.Thread):
+    """Writes CREATE (:W {id: 'name-i'}) one at a time through one node,
+    recording acknowledged ids, ids whose outcome is unknown and ids
+    reported as not applied."""
+
+    def __init__(self, server, graph, name):
+        super().__init__(daemon=True)
+        self.server, self.graph, self.name = server, graph, name
+        self.acked, self.unknown, self.failed = [], [], []
+        self.errors = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+
+    def run(self):
+        c = self.server.client(timeout_s=60)
+        i = 0
+        while not self.stop.is_set():
+            wid = "%s-%d" % (self.name, i)
+            i += 1
+            try:
+                res = harness.verbose(c, self.graph, "CREATE (:W {id: '%s'})" % wid)
+                assert res.stat("Nodes created") == 1, res
+                with self.lock:
+                    self.acked.append(wid)
+            except redis.ResponseError as e:
+                with self.lock:
+                    if "outcome unknown" in str(e):
+                        self.unknown.append(wid)
+                    else:
+                        self.failed.append(wid)
+                    self.errors.append(str(e))
+            except (redis.ConnectionError, redis.TimeoutError) as e:
+                with self.lock:
+                    self.unknown.append(wid)
+                    self.errors.append(repr(e))
+                c.close()
+                c = self.server.client(timeout_s=60)
+        c.close()
+
+    def acked_count(self):
+        with self.lock:
+            return len(self.acked)
+
+
+def wait_progress(writers, at_least, timeout_s):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(w.acked_count() >= at_least for w in writers):
+            return
+        time.sleep(0.01)   # poll interval of a condition wait
+    raise AssertionError("writers did not reach %d acknowledged writes in %.0fs: %r; errors: %r"
+                         % (at_least, timeout_s, [w.acked_count() for w in writers],
+                            [w.errors[-3:] for w in writers]))
+
+
+def check_writes(servers, graph, writers):
+    acked = set().union(*(w.acked for w in writers))
+    unknown = set().union(*(w.unknown for w in writers))
+    failed = set().union(*(w.failed for w in writers))
+    for s in servers:
+        rows = count_rows(s, graph, "MATCH (w:W) RETURN w.id, count(w)")
+        counts = {r[0]: r[1] for r in rows}
+        twice = {k: v for k, v in counts.items() if v != 1}
+        assert not twice, "%s applied writes more than once: %r" % (s.name, twice)
+        missing = acked - set(counts)
+        assert not missing, "%s lost acknowledged writes: %r" % (s.name, sorted(missing))
+        stray = set(counts) - acked - unknown
+        assert not stray, "%s holds writes reported as failed/not applied: %r" % (s.name, sorted(stray))
+    assert not (failed & acked)
+    return acked, unknown, failed
+
+
+def test_kill_leader_during_writes_through_followers(cluster):
+    leader = harness.wait_leader(cluster)
+    followers = [s for s in cluster if s is not leader]
+    g = "stream"
+    writers = [Writer(s, g, "w%d" % s.node_id) for s in followers]
+    for w in writers:
+        w.start()
+    try:
+        wait_progress(writers, 20, WAIT_S)
+        before = [w.acked_count() for w in writers]
+        leader.kill9()
+        new_leader = harness.wait_leader(followers, WAIT_S)
+        assert new_leader is not leader
+        # Writes keep being acknowledged after the failover, through both survivors.
+        wait_progress(writers, max(before) + 20, WAIT_S)
+    finally:
+        for w in writers:
+            w.stop.set()
+        for w in writers:
+            w.join(timeout=WAIT_S)
+    assert not any(w.is_alive() for w in writers), "a writer is stuck"
+    harness.wait_digests_agree(followers, g, WAIT_S)
+    acked, unknown, failed = check_writes(followers, g, writers)
+    assert len(acked) >= 80
+    print("acknowledged %d, outcome unknown %d, not applied %d; errors: %r"
+          % (len(acked), len(unknown), len(failed), sorted(set(e[:120] for w in writers for e in w.errors))))
+    # The killed node comes back, catches up, and agrees.
+    leader.start(wait=False)
+    harness.wait_leader(cluster, WAIT_S)
+    harness.wait_digests_agree(cluster, g, WAIT_S)
+    check_writes(cluster, g, writers)
