@@ -94,7 +94,22 @@ dk_live_pid() {
   [ -n "$pid" ] || return 1
   comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
   [ "$comm" = "$name" ] || return 1
+  # A killed daemon whose parent has not reaped it yet is a zombie: dead.
+  dk_pid_is_zombie "$pid" && return 1
   printf '%s\n' "$pid"
+}
+
+# /proc/PID/stat's third field is the state; Z = exited, not reaped yet.
+dk_pid_is_zombie() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" = Z ]
+}
+
+# True while PID runs (a zombie counts as gone).
+dk_pid_running() {
+  [ -d "/proc/$1" ] && ! dk_pid_is_zombie "$1"
 }
 
 dk_daemon_answers() { dk info >/dev/null 2>&1; }
@@ -168,17 +183,17 @@ dk_daemon_stop_if_ours() {
   local state_file="$QUIVER_DEPLOY_STATE_DIR/dockerd.started" pid deadline
   [ -f "$state_file" ] || { quiver_log "dockerd: not started by ./deploy/up; leaving it running"; return 0; }
   pid=$(tr -dc '0-9' < "$state_file")
-  if [ -z "$pid" ] || [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != dockerd ]; then
+  if [ -z "$pid" ] || [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != dockerd ] || dk_pid_is_zombie "$pid"; then
     quiver_log "dockerd started by ./deploy/up is gone already"
     dk_as_root rm -f "$state_file"
     dk_clean_stale_pidfiles
     return 0
   fi
-  quiver_log "stopping dockerd (pid $pid, started by ./deploy/up)"
+  quiver_log "stopping dockerd (pid $pid, started by ./deploy/up or ./deploy/down)"
   dk_as_root kill -TERM "$pid" 2>/dev/null || true
   deadline=$(( $(date +%s) + 30 ))
-  while [ -d "/proc/$pid" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.2; done
-  if [ -d "/proc/$pid" ]; then
+  while dk_pid_running "$pid" && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.2; done
+  if dk_pid_running "$pid"; then
     quiver_warn "dockerd pid $pid did not stop within 30s; sending SIGKILL"
     dk_as_root kill -KILL "$pid" 2>/dev/null || true
     sleep 0.5
