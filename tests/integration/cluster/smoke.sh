@@ -7,13 +7,16 @@
 #      applied index reaches the leader's applied index after the write, and
 #      QUIVER.DIGEST of the graph is equal on all three nodes (or, while
 #      followers still refuse reads with "not the leader", on the leader alone:
-#      then the applied-index check is the replication evidence, and the
-#      script says so);
-#   4. ./deploy/down removes containers, network and volumes (unless --keep).
+#      the script says so and relies on step 4);
+#   4. failover: `docker stop` of the leader; the other two elect a new leader
+#      in a higher term, whose QUIVER.DIGEST equals the old leader's (the write
+#      was on a follower); `docker start` and all three agree on the leader again;
+#   5. ./deploy/down removes containers, network and volumes (unless --keep).
 #
-#   tests/integration/cluster/smoke.sh [--keep] [--cold]
-#     --keep   leave the cluster running at the end
-#     --cold   first remove the images and stop dockerd, to time a run from nothing
+#   tests/integration/cluster/smoke.sh [--keep] [--cold] [--no-build]
+#     --keep      leave the cluster running at the end
+#     --cold      first remove the images and stop dockerd, to time a run from nothing
+#     --no-build  pass --no-build to ./deploy/up (use build/bin as it is)
 #
 # Needs root (or sudo) for Docker.  Exit 0 on success; prints the time of each
 # phase.  Every wait has a deadline; no fixed sleeps decide an outcome.
@@ -26,12 +29,13 @@ cd "$ROOT"
 # shellcheck source=deploy/docker.sh
 . deploy/docker.sh
 
-keep=0 cold=0
+keep=0 cold=0 up_args=()
 for arg in "$@"; do
   case "$arg" in
     --keep) keep=1 ;;
+    --no-build) up_args+=(--no-build) ;;
     --cold) cold=1 ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -41,8 +45,11 @@ GRAPH=smoke
 fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 now() { date +%s.%N; }
 since() { awk -v t0="$1" -v t1="$(now)" 'BEGIN { printf "%.1f", t1 - t0 }'; }
+# redis-cli that never fails the script: a refused connection or an error
+# reply is text for the caller to judge.
+rcli() { redis-cli -h 127.0.0.1 --raw "$@" 2>&1 || true; }
 info_field() {  # PORT FIELD
-  redis-cli -h 127.0.0.1 -p "$1" --raw INFO raft 2>/dev/null | tr -d '\r' | awk -F: -v k="$2" '$1 == k { print $2; exit }'
+  redis-cli -h 127.0.0.1 -p "$1" --raw INFO raft 2>/dev/null | tr -d '\r' | awk -F: -v k="$2" '$1 == k { print $2; exit }' || true  # a node that does not answer: empty
 }
 
 T_ALL=$(now)
@@ -57,7 +64,7 @@ fi
 
 echo "== ./deploy/up"
 T=$(now)
-./deploy/up
+./deploy/up "${up_args[@]}"
 echo "   deploy/up took $(since "$T")s"
 
 echo "== containers"
@@ -82,8 +89,8 @@ done
 
 echo "== write through the leader (node$leader, port $leader_port)"
 marker="smoke-$$-$(date +%s%N)"
-reply=$(redis-cli -h 127.0.0.1 -p "$leader_port" GRAPH.QUERY "$GRAPH" "CREATE (:Smoke {marker: '$marker'})" 2>&1)
-printf '%s\n' "$reply" | grep -q '^Nodes created: 1' || fail "write through the leader: $reply"
+reply=$(rcli -p "$leader_port" GRAPH.QUERY "$GRAPH" "CREATE (:Smoke {marker: '$marker'})")
+grep -q '^Nodes created: 1' <<<"$reply" || fail "write through the leader: $reply"
 applied=$(info_field "$leader_port" raft_last_applied_index)
 echo "   acknowledged; leader's applied index $applied"
 
@@ -103,7 +110,7 @@ echo "   all applied in $(since "$T")s"
 echo "== QUIVER.DIGEST $GRAPH"
 digests=() refused=0
 for p in "${PORTS[@]}"; do
-  d=$(redis-cli -h 127.0.0.1 -p "$p" --raw QUIVER.DIGEST "$GRAPH" 2>&1 | tr '\n' ' ' | sed 's/ *$//')
+  d=$(rcli -p "$p" QUIVER.DIGEST "$GRAPH" | tr '\n' ' ' | sed 's/ *$//')
   case "$d" in
     *"not the leader"*) [ "$p" = "$leader_port" ] && fail "the leader refused QUIVER.DIGEST: $d"
                         refused=$((refused + 1)); echo "   port $p: refused ($d)" ;;
@@ -115,10 +122,58 @@ if [ "$(printf '%s\n' "${digests[@]}" | sort -u | wc -l)" != 1 ]; then
   fail "digests differ: ${digests[*]}"
 fi
 if [ "$refused" -gt 0 ]; then
-  echo "   NOTE: $refused follower(s) refuse reads yet; replication shown by the applied index only"
+  echo "   NOTE: $refused follower(s) refuse reads yet; the failover step below shows the write reached a follower"
 else
   echo "   equal on all three nodes"
 fi
+leader_digest=$(rcli -p "$leader_port" QUIVER.DIGEST "$GRAPH" | tr '\n' ' ' | sed 's/ *$//')
+
+echo "== failover: docker stop quiver-node$leader (the leader)"
+T=$(now)
+dk stop -t 10 "quiver-node$leader" >/dev/null
+deadline=$(( $(date +%s) + 30 ))
+new_leader="" new_port=""
+while [ -z "$new_leader" ]; do
+  for p in "${PORTS[@]}"; do
+    [ "$p" = "$leader_port" ] && continue
+    if [ "$(info_field "$p" raft_role)" = leader ] && [ "$(info_field "$p" raft_current_term)" -gt "$term" ]; then
+      new_leader=$(info_field "$p" raft_node_id) new_port=$p
+    fi
+  done
+  if [ -z "$new_leader" ]; then
+    [ "$(date +%s)" -lt "$deadline" ] || fail "no new leader among the other two nodes 30s after stopping node$leader"
+    sleep 0.05
+  fi
+done
+echo "   node$new_leader leads (term $(info_field "$new_port" raft_current_term)) $(since "$T")s after the stop began"
+d=""
+while :; do
+  d=$(rcli -p "$new_port" QUIVER.DIGEST "$GRAPH" | tr '\n' ' ' | sed 's/ *$//')
+  case "$d" in ERR*|"") ;; *) break ;; esac
+  [ "$(date +%s)" -lt "$deadline" ] || fail "new leader node$new_leader: QUIVER.DIGEST $GRAPH: ${d:-no answer}"
+  sleep 0.05
+done
+[ "$d" = "$leader_digest" ] || fail "new leader's digest '$d' differs from the old leader's '$leader_digest'"
+echo "   new leader's digest equals the old leader's: $d"
+count=$(rcli -p "$new_port" GRAPH.QUERY "$GRAPH" "MATCH (n:Smoke {marker: '$marker'}) RETURN count(n)" | sed -n 2p)
+[ "$count" = 1 ] || fail "the new leader has $count nodes with this run's marker, not 1"
+echo "   the written node is there"
+
+echo "== docker start quiver-node$leader; all three agree on one leader again"
+dk start "quiver-node$leader" >/dev/null
+deadline=$(( $(date +%s) + 30 ))
+while :; do
+  ok=1 l0=""
+  for p in "${PORTS[@]}"; do
+    l=$(info_field "$p" raft_leader_id)
+    if [ -z "$l" ] || [ "$l" = 0 ] || { [ -n "$l0" ] && [ "$l" != "$l0" ]; }; then ok=0; break; fi
+    l0=$l
+  done
+  [ "$ok" = 1 ] && break
+  [ "$(date +%s)" -lt "$deadline" ] || fail "after restarting node$leader the nodes do not agree on a leader within 30s"
+  sleep 0.05
+done
+echo "   leader node$l0 on all three"
 
 if [ "$keep" = 1 ]; then
   echo "== --keep: cluster left running (./deploy/down removes it)"
