@@ -10,8 +10,9 @@
  * peer port:
  *   - nothing new to listen on, configure, publish or firewall; the
  *     leader's existing server already parses, bounds, pipelines and
- *     answers in order (server.h), so the leader side is one handler in
- *     router.c (router_forward);
+ *     answers in order (server.h), so the leader side is one command
+ *     handler (fwd_serve, reached through router_forward and the
+ *     node_cluster_ops table of server.h);
  *   - one more port per node would have to be derived or configured
  *     anyway, exactly like the client address is now.
  * How a node knows the leader's client address: raft only knows raft
@@ -492,8 +493,9 @@ static void answer_give_up(fwd_req *q, bool stopping) {
                      t);
         else
             snprintf(msg, sizeof msg,
-                     "outcome unknown: the leader changed or became unreachable after the write was sent, and no "
-                     "leader confirmed its outcome within %llu ms; it may or may not have been applied (at most once)",
+                     "outcome unknown: leadership changed or the leader became unreachable after the write was "
+                     "proposed or sent, and no leader confirmed its outcome within %llu ms; it may or may not have "
+                     "been applied (at most once)",
                      t);
         answer_write(q, REPL_UNKNOWN_OUTCOME, NULL, 0, msg);
     } else if (stopping) {
