@@ -68,6 +68,7 @@ typedef struct qctx {
     qs_txn *txn;                /* NULL for reads */
     uint32_t graph;
     bool graph_missing;         /* reads of a graph that does not exist: nothing matches */
+    bool explain;               /* EXPLAIN: the planner writes operator descriptions */
     const query_request *req;
     query_stats *stats;
     uint64_t rng[4];            /* xoshiro256** state, seeded from req->seed */

@@ -24,8 +24,10 @@
  * not in the message.
  *
  * Arrays of unknown length (list items, paths, clauses...) are pushed on one
- * scratch stack (malloc'd, grown geometrically, reused across the whole
- * parse) and copied once, exactly sized, into the arena when complete.
+ * scratch stack (first PARSER_SCRATCH_INLINE_SIZE_BYTES inside the parser
+ * struct, which lives on the C stack, then malloc'd and grown geometrically,
+ * reused across the whole parse) and copied once, exactly sized, into the
+ * arena when complete: a short query costs no malloc at all.
  * Nested constructs push above their parent's mark and pop before the parent
  * pushes again, so one stack serves all nesting levels.  With the constant
  * path for `CYPHER name=value` (values folded straight into qv_values), a
@@ -51,6 +53,7 @@
 
 #include <inttypes.h>
 #include <setjmp.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +70,8 @@
 #define PARSER_HOPS_MAX (UINT32_MAX - 1)
 /* Bytes of the offending token quoted in a message. */
 #define PARSER_QUOTE_SIZE_MAX_BYTES 40
+/* Scratch stack bytes kept inside the parser before it moves to the heap. */
+#define PARSER_SCRATCH_INLINE_SIZE_BYTES 2048
 
 typedef struct parser {
     const char *text;
@@ -79,9 +84,10 @@ typedef struct parser {
     jmp_buf jb;
     uint32_t depth;
     bool writes;
-    unsigned char *scratch;
+    unsigned char *scratch;   /* scratch_inline, or malloc'd once outgrown */
     size_t scratch_len;
     size_t scratch_cap;
+    _Alignas(16) unsigned char scratch_inline[PARSER_SCRATCH_INLINE_SIZE_BYTES];
 } parser;
 
 /* ---------------------------------------------------------------- */
@@ -272,8 +278,15 @@ __attribute__((noinline)) static void sc_grow(parser *p, size_t size_bytes) {
         if (cap > SIZE_MAX / 2) fail_memory(p);
         cap *= 2;
     }
-    unsigned char *n = realloc(p->scratch, cap);
-    if (n == NULL) fail_memory(p);
+    unsigned char *n;
+    if (p->scratch == p->scratch_inline) {
+        n = malloc(cap);
+        if (n == NULL) fail_memory(p);
+        memcpy(n, p->scratch_inline, p->scratch_len);
+    } else {
+        n = realloc(p->scratch, cap);
+        if (n == NULL) fail_memory(p);
+    }
     p->scratch = n;
     p->scratch_cap = cap;
 }
@@ -2073,11 +2086,13 @@ int cypher_parse(const char *text, size_t len, q_arena *a, ast_query *out, parse
                  (unsigned long long)QUIVER_QUERY_TEXT_SIZE_MAX_BYTES);
         return -1;
     }
-    parser *p = calloc(1, sizeof *p);
-    if (p == NULL) {
-        snprintf(err->message, sizeof err->message, "Out of memory while parsing the query");
-        return -1;
-    }
+    /* on the C stack: a parse of a short query mallocs nothing.  Only p's
+     * pointee changes between setjmp and longjmp, never p itself. */
+    parser ps;
+    memset(&ps, 0, offsetof(parser, scratch_inline));
+    parser *p = &ps;
+    p->scratch = p->scratch_inline;
+    p->scratch_cap = sizeof p->scratch_inline;
     p->text = text == NULL ? "" : text;
     p->len = len;
     p->a = a;
@@ -2095,7 +2110,6 @@ int cypher_parse(const char *text, size_t len, q_arena *a, ast_query *out, parse
         QUIVER_ASSERT(err->message[0] != '\0');
         rc = -1;
     }
-    free(p->scratch);
-    free(p);
+    if (p->scratch != p->scratch_inline) free(p->scratch);
     return rc;
 }

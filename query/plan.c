@@ -851,13 +851,13 @@ static op *emit_scan(pctx *X, op *cur, uint32_t slot, const ast_node_pat *np, st
     op *o = op_new(c, ch.kind, cur);
     if (o == NULL) return NULL;
     o->u.scan.slot = slot;
-    o->describe = describe_node(c, np);
+    if (c->explain) o->describe = describe_node(c, np);
     if (ch.has_label && np->label_count == 0) {
         /* the label came from WHERE n:Label */
         ast_node_pat tmp = *np;
         tmp.label_count = 1;
         tmp.labels = &ch.label;
-        o->describe = describe_node(c, &tmp);
+        if (c->explain) o->describe = describe_node(c, &tmp);
     }
     if (ch.has_label) o->u.scan.label = ch.label;
     if (ch.kind == OP_SEEK_ID) {
@@ -941,7 +941,7 @@ static op *emit_expand(pctx *X, op *cur, const ast_path *path, path_slots *ps, u
     uint32_t from = reverse ? ri + 1 : ri, to = reverse ? ri : ri + 1;
     op *o = op_new(c, r->varlen ? OP_VAREXPAND : OP_EXPAND, cur);
     if (o == NULL) return NULL;
-    o->describe = describe_rel(c, &path->nodes[ri], r, &path->nodes[ri + 1], reverse);
+    if (c->explain) o->describe = describe_rel(c, &path->nodes[ri], r, &path->nodes[ri + 1], reverse);
     o->u.expand.src_slot = ps->node[from];
     o->u.expand.dst_slot = ps->node[to];
     o->u.expand.into = (X->bound & slot_bit(X, ps->node[to])) != 0 || ps->node_bound_before[to];

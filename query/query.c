@@ -15,8 +15,22 @@
  * EXPLAIN never executes anything (not even a write): the result has one
  * column "plan" and one row per plan line, FalkorDB style (root first,
  * children indented by four spaces).
+ *
+ * Per-statement overhead (a point lookup runs in a few microseconds, so
+ * malloc and re-parsing show):
+ *   - The query arena is per thread and reused: its first block is made
+ *     QUERY_ARENA_KEEP_SIZE_BYTES big once, and q_arena_reset after each
+ *     statement keeps exactly that block (arena.h), so a small statement
+ *     mallocs nothing for its AST, plan and intermediate values; a big one
+ *     gets more blocks, freed when it ends.  A pthread key destructor frees
+ *     the arena when the thread exits.
+ *   - query_classify (the router's parse, on the network thread) remembers
+ *     the classification of the last few short texts per thread: the
+ *     answer is a pure function of the text, and clients repeat the same
+ *     text (parameters go in the CYPHER prefix or in literals).
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +47,62 @@ static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Bytes of the per-thread query arena's first block, kept between
+ * statements. */
+#define QUERY_ARENA_KEEP_SIZE_BYTES (64u * 1024)
+/* Classifications remembered per thread, and the longest text remembered. */
+#define QUERY_CLASSIFY_CACHE_COUNT 8u
+#define QUERY_CLASSIFY_CACHE_TEXT_SIZE_MAX_BYTES 480u
+
+typedef struct thread_arena {
+    q_arena a;
+    bool busy; /* a statement is using it (a nested run gets its own) */
+} thread_arena;
+
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+
+static void arena_destroy(void *p) {
+    thread_arena *ta = p;
+    QUIVER_ASSERT(!ta->busy);
+    q_arena_free(&ta->a);
+    free(ta);
+}
+
+static void arena_key_init(void) {
+    if (pthread_key_create(&arena_key, arena_destroy) != 0) QUIVER_FATAL("pthread_key_create failed");
+}
+
+/* The calling thread's query arena, empty, or NULL when it is busy or
+ * cannot be made (the caller then uses a fresh arena). */
+static thread_arena *arena_acquire(void) {
+    pthread_once(&arena_once, arena_key_init);
+    thread_arena *ta = pthread_getspecific(arena_key);
+    if (ta == NULL) {
+        ta = malloc(sizeof *ta);
+        if (ta == NULL) return NULL;
+        q_arena_init(&ta->a, QUIVER_QUERY_MEMORY_MAX_BYTES);
+        ta->busy = false;
+        /* the first block is the one q_arena_reset keeps: make it big */
+        if (q_arena_alloc(&ta->a, QUERY_ARENA_KEEP_SIZE_BYTES) == NULL || pthread_setspecific(arena_key, ta) != 0) {
+            q_arena_free(&ta->a);
+            free(ta);
+            return NULL;
+        }
+        q_arena_reset(&ta->a);
+    }
+    if (ta->busy) return NULL;
+    QUIVER_ASSERT(ta->a.used_bytes == 0);
+    ta->busy = true;
+    return ta;
+}
+
+static void arena_release(thread_arena *ta) {
+    QUIVER_ASSERT(ta->busy);
+    q_arena_reset(&ta->a);
+    ta->busy = false;
 }
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -265,12 +335,14 @@ static query_result *run(qs_view *view, qs_txn *txn, const query_request *req) {
     query_result *r = calloc(1, sizeof *r);
     if (r == NULL) QUIVER_FATAL("out of memory allocating a query result");
     q_arena_init(&r->arena, QUIVER_QUERY_MEMORY_MAX_BYTES);
-    q_arena qa;
-    q_arena_init(&qa, QUIVER_QUERY_MEMORY_MAX_BYTES);
+    thread_arena *ta = arena_acquire();
+    q_arena own;
+    q_arena_init(&own, QUIVER_QUERY_MEMORY_MAX_BYTES);
+    q_arena *qa = ta ? &ta->a : &own;
 
     qctx c;
     memset(&c, 0, sizeof c);
-    c.a = &qa;
+    c.a = qa;
     c.ra = &r->arena;
     c.view = view;
     c.txn = txn;
@@ -288,7 +360,7 @@ static query_result *run(qs_view *view, qs_txn *txn, const query_request *req) {
         goto done;
     }
     memset(&perr, 0, sizeof perr);
-    if (cypher_parse(req->text, req->text_len, &qa, &ast, &perr) != 0) {
+    if (cypher_parse(req->text, req->text_len, qa, &ast, &perr) != 0) {
         char msg[400];
         if (perr.line > 0)
             snprintf(msg, sizeof msg, "%s (line %u, column %u)", perr.message, perr.line, perr.column);
@@ -298,6 +370,7 @@ static query_result *run(qs_view *view, qs_txn *txn, const query_request *req) {
         goto done;
     }
     bool explain = req->explain || ast.explain;
+    c.explain = explain; /* operator descriptions only when shown */
     if (ast.writes && (req->read_only || (txn == NULL && !explain))) {
         result_error(r, QUERY_ERR_READ_ONLY, QUERY_READ_ONLY_ERROR);
         goto done;
@@ -409,7 +482,7 @@ static query_result *run(qs_view *view, qs_txn *txn, const query_request *req) {
         for (uint32_t i = 0; i < plan_count; i++) {
             plan *p = &plans[i];
             c.slot_count = p->slot_count;
-            c.row = q_arena_calloc(&qa, p->slot_count ? p->slot_count : 1, sizeof(qv_value));
+            c.row = q_arena_calloc(qa, p->slot_count ? p->slot_count : 1, sizeof(qv_value));
             if (c.row == NULL) {
                 qctx_fail(&c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
                 goto fail;
@@ -453,7 +526,8 @@ done:
     for (uint32_t i = 0; i < plan_count; i++)
         if (plans[i].root) op_close(&c, plans[i].root);
     for (uint32_t i = 0; i < c.sub_count; i++) op_close(&c, c.subs[i]);
-    q_arena_free(&qa);
+    if (ta) arena_release(ta);
+    q_arena_free(&own);
     const query_stats *s = &r->stats;
     r->wrote = r->status == QUERY_OK &&
                (s->labels_added || s->labels_removed || s->nodes_created || s->nodes_deleted || s->properties_set ||
@@ -463,26 +537,58 @@ done:
     return r;
 }
 
+typedef struct classify_entry {
+    bool valid;
+    bool writes;
+    uint32_t len;
+    char text[QUERY_CLASSIFY_CACHE_TEXT_SIZE_MAX_BYTES];
+} classify_entry;
+
+static _Thread_local classify_entry classify_cache[QUERY_CLASSIFY_CACHE_COUNT];
+
+/* FNV-1a: the texts are short and only pick a cache entry. */
+static uint32_t classify_slot(const char *text, size_t len) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)text[i]) * 16777619u;
+    return h % QUERY_CLASSIFY_CACHE_COUNT;
+}
+
 int query_classify(const char *text, size_t len, bool *writes, char *err, size_t err_size_bytes) {
     QUIVER_ASSERT(text != NULL || len == 0);
     QUIVER_ASSERT(writes != NULL);
-    q_arena a;
-    q_arena_init(&a, QUIVER_QUERY_MEMORY_MAX_BYTES);
+    classify_entry *ce = NULL;
+    if (len > 0 && len <= QUERY_CLASSIFY_CACHE_TEXT_SIZE_MAX_BYTES) {
+        ce = &classify_cache[classify_slot(text, len)];
+        if (ce->valid && ce->len == len && memcmp(ce->text, text, len) == 0) {
+            *writes = ce->writes;
+            return 0;
+        }
+    }
+    thread_arena *ta = arena_acquire();
+    q_arena own;
+    q_arena_init(&own, QUIVER_QUERY_MEMORY_MAX_BYTES);
+    q_arena *a = ta ? &ta->a : &own;
     ast_query q;
     parse_error pe;
     memset(&pe, 0, sizeof pe);
-    int rc = cypher_parse(text, len, &a, &q, &pe);
+    int rc = cypher_parse(text, len, a, &q, &pe);
     if (rc != 0) {
         if (err && err_size_bytes) {
             if (pe.line > 0) snprintf(err, err_size_bytes, "%s (line %u, column %u)", pe.message, pe.line, pe.column);
             else snprintf(err, err_size_bytes, "%s", pe.message);
         }
-        q_arena_free(&a);
-        return -1;
+    } else {
+        *writes = q.writes;
+        if (ce != NULL) { /* only successes are remembered */
+            ce->valid = true;
+            ce->writes = q.writes;
+            ce->len = (uint32_t)len;
+            memcpy(ce->text, text, len);
+        }
     }
-    *writes = q.writes;
-    q_arena_free(&a);
-    return 0;
+    if (ta) arena_release(ta);
+    q_arena_free(&own);
+    return rc == 0 ? 0 : -1;
 }
 
 query_result *query_run_read(qs_view *view, const query_request *req) {

@@ -127,6 +127,55 @@ static void test_read_only_and_missing_graph(void **state) {
     assert_int_equal(query_classify("MATCH (n RETURN n", 17, &writes, err, sizeof err), -1);
 }
 
+/* The per-thread query arena is reused from one statement to the next and
+ * query_classify remembers recent texts: a result must stay intact while
+ * later statements run (it lives in its own arena), a statement after a big
+ * one must see a clean arena, and a remembered classification must be the
+ * one of exactly that text (errors are never remembered). */
+static void test_repeated_statements(void **state) {
+    tq *t = *state;
+    tq_exec(t, "CREATE (:R {name: 'x', tags: ['a', 'b']})-[:T {w: 1.5}]->(:R {name: 'y'})");
+    const char *q1 = "MATCH p = (a:R {name: 'x'})-[e:T]->(b) RETURN a, e, b, p, a.tags, {k: b.name}";
+    query_result *r1 = tq_read(t, q1);
+    char *want = tq_text(r1);
+    /* other statements on this thread, one of them big, one failing */
+    TQ_READ_EQ(t, "UNWIND range(1, 20000) AS i WITH i WHERE i % 7 = 0 RETURN count(i), sum(i)", "2857|28578571\n");
+    char *e = tq_error(t, "RETURN nope(1)", false, QUERY_ERR_SEMANTIC);
+    free(e);
+    query_result *r2 = tq_read(t, q1);
+    char *again = tq_text(r2);
+    char *still = tq_text(r1);
+    assert_string_equal(again, want);
+    assert_string_equal(still, want);
+    free(again);
+    free(still);
+    free(want);
+    query_result_free(r2);
+    query_result_free(r1);
+    /* classification: hits, misses, same-length texts, syntax errors */
+    const char *texts[] = {"MATCH (n) RETURN n", "CREATE (n) RETURN n", "MATCH (n) RETURN m", "MERGE (n) RETURN n",
+                           "MATCH (n) SET n.a = 1", "RETURN 1"};
+    const bool writes_want[] = {false, true, false, true, true, false};
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 6; i++) {
+            bool w = !writes_want[i];
+            char err[128];
+            assert_int_equal(query_classify(texts[i], strlen(texts[i]), &w, err, sizeof err), 0);
+            assert_int_equal(w, writes_want[i]);
+        }
+    for (int round = 0; round < 2; round++) {
+        char err[128] = "";
+        bool w = false;
+        assert_int_equal(query_classify("MATCH (n RETURN n", 17, &w, err, sizeof err), -1);
+        assert_non_null(strstr(err, "line 1"));
+    }
+    /* a prefix of a remembered text is a different text */
+    bool w = false;
+    char err[128] = "";
+    assert_int_equal(query_classify("RETURN 1", 6, &w, err, sizeof err), -1); /* "RETURN" alone */
+    assert_non_null(strstr(err, "line 1"));
+}
+
 static void test_limits_and_timeouts(void **state) {
     tq *t = *state;
     char *e = tq_error(t, "RETURN size(range(1, 100000000))", false, QUERY_ERR_LIMIT);
@@ -160,6 +209,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_where_logic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_and_missing_graph, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_statements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_and_timeouts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
