@@ -670,7 +670,7 @@ static bool props_conjuncts(pctx *X, uint32_t slot, const ast_expr *props, bool 
     }
     /* a parameter (or other expression) that must evaluate to a map */
     if (props->kind == AST_PARAM) {
-        qv_value m;
+        qv_value m = qv_null(); /* set by param_value; initialised for -O3 -Wmaybe-uninitialized */
         if (!param_value(P, props->u.name, &m)) return false;
         if (m.type != QV_MAP) return qctx_fail(P->c, QUERY_ERR_RUNTIME, "Type mismatch: expected Map but was %s",
                                                qv_type_name((qv_type)m.type));
