@@ -65,6 +65,8 @@ def test_three_nodes_elect_one_leader(cluster):
     assert [i["raft_role"] for i in infos].count("leader") == 1
     assert all(i["raft_peers"] == 3 for i in infos)
     assert all(i["raft_leader_id"] == leader.node_id for i in infos)
+    # Every node names the leader's client address (where writes are forwarded).
+    assert all(i["raft_leader_client_address"] == "%s:%d" % (harness.HOST, leader.port) for i in infos)
 
 
 def test_write_through_follower(cluster):
@@ -157,6 +159,43 @@ class Writer(threading.Thread):
             return len(self.acked)
 
 
+class PipelinedWriter(Writer):
+    """Like Writer, but sends batches of `depth` CREATEs in one pipeline, so
+    many forwarded writes are in flight on the follower's link when the
+    leader dies (the retry path for a whole window, not just one)."""
+
+    def __init__(self, server, graph, name, depth=16):
+        super().__init__(server, graph, name)
+        self.depth = depth
+
+    def run(self):
+        c = self.server.client(timeout_s=60)
+        i = 0
+        while not self.stop.is_set():
+            ids = ["%s-%d" % (self.name, i + k) for k in range(self.depth)]
+            i += self.depth
+            p = c.pipeline(transaction=False)
+            for wid in ids:
+                p.execute_command("GRAPH.QUERY", self.graph, "CREATE (:W {id: '%s'})" % wid)
+            try:
+                replies = p.execute(raise_on_error=False)
+            except (redis.ConnectionError, redis.TimeoutError) as e:
+                with self.lock:
+                    self.unknown.extend(ids)
+                    self.errors.append(repr(e))
+                c.close()
+                c = self.server.client(timeout_s=60)
+                continue
+            with self.lock:
+                for wid, rep in zip(ids, replies):
+                    if isinstance(rep, Exception):
+                        (self.unknown if "outcome unknown" in str(rep) else self.failed).append(wid)
+                        self.errors.append(str(rep))
+                    else:
+                        self.acked.append(wid)
+        c.close()
+
+
 def wait_progress(writers, at_least, timeout_s):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -190,22 +229,28 @@ def test_kill_leader_during_writes_through_followers(cluster):
     followers = [s for s in cluster if s is not leader]
     g = "stream"
     writers = [Writer(s, g, "w%d" % s.node_id) for s in followers]
-    for w in writers:
+    writers.append(PipelinedWriter(followers[0], g, "pipe%d" % followers[0].node_id))
+    # Writes through the leader itself die with it: their outcome is unknown
+    # to the client, and they must still be applied at most once.
+    on_leader = Writer(leader, g, "l%d" % leader.node_id)
+    for w in writers + [on_leader]:
         w.start()
     try:
-        wait_progress(writers, 20, WAIT_S)
+        wait_progress(writers + [on_leader], 20, WAIT_S)
         before = [w.acked_count() for w in writers]
         leader.kill9()
+        on_leader.stop.set()
         new_leader = harness.wait_leader(followers, WAIT_S)
         assert new_leader is not leader
         # Writes keep being acknowledged after the failover, through both survivors.
         wait_progress(writers, max(before) + 20, WAIT_S)
     finally:
-        for w in writers:
+        for w in writers + [on_leader]:
             w.stop.set()
-        for w in writers:
+        for w in writers + [on_leader]:
             w.join(timeout=WAIT_S)
-    assert not any(w.is_alive() for w in writers), "a writer is stuck"
+    assert not any(w.is_alive() for w in writers + [on_leader]), "a writer is stuck"
+    writers.append(on_leader)
     harness.wait_digests_agree(followers, g, WAIT_S)
     acked, unknown, failed = check_writes(followers, g, writers)
     assert len(acked) >= 80
