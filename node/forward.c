@@ -50,8 +50,14 @@
  *             applied with its first outcome instead of applying it again;
  *             and an entry of the old leader that is still in the new
  *             leader's log commits before the retry, so the retry is the
- *             duplicate.  (The table is bounded: QUIVER_DEDUP_TABLE_COUNT_MAX
- *             ids, far more than can be in flight within a deadline.)
+ *             duplicate.  Limit: the table is bounded by count
+ *             (QUIVER_DEDUP_TABLE_COUNT_MAX ids, oldest evicted first), so
+ *             the guarantee holds while fewer than that many other writes
+ *             are applied between a write's first application and its
+ *             retry.  Retries therefore jump the waiting queue, which is
+ *             itself bounded well below the table (FWD_WAITING_COUNT_MAX),
+ *             and nothing is applied while there is no leader; a time-based
+ *             table would remove the assumption.
  *   deadline  every request has one (--forward-timeout-ms from its
  *             arrival).  Past it: a write never sent or always refused
  *             before proposing gets "no leader ... not applied"; one that
@@ -86,6 +92,9 @@
 #include "../common/limits.h"
 #include "../common/qassert.h"
 #include "../statemachine/result_codec.h"
+
+_Static_assert(FWD_WAITING_COUNT_MAX + FWD_INFLIGHT_COUNT_MAX < QUIVER_DEDUP_TABLE_COUNT_MAX,
+               "a node's queued and in-flight writes must fit well inside the de-dup table");
 
 /* ------------------------------------------------------------------ */
 /* Codec                                                               */
@@ -528,7 +537,16 @@ static void requeue(fwd_req *q) {
         req_free(q);
         return;
     }
-    list_push_tail(&f->waiting, q);
+    /* A write that may have been applied goes first: the sooner its retry
+     * reaches the state machine, the fewer other ids pass through the
+     * bounded de-dup table in between (see the top comment). */
+    if (q->maybe_applied) {
+        req_list one = {0};
+        list_push_tail(&one, q);
+        list_prepend_all(&f->waiting, &one);
+    } else {
+        list_push_tail(&f->waiting, q);
+    }
     kick(f);
 }
 

@@ -32,7 +32,7 @@
 #define FWD_VERSION 1
 #define FWD_INFLIGHT_COUNT_MAX 512                    /* sent on one link, not yet answered */
 #define FWD_INFLIGHT_SIZE_MAX_BYTES (32u * 1024 * 1024) /* request bytes sent, not yet answered */
-#define FWD_WAITING_COUNT_MAX 65536                   /* queued for a leader; past it: busy */
+#define FWD_WAITING_COUNT_MAX 16384                   /* queued for a leader; past it: busy (< the de-dup table) */
 #define FWD_RETRY_INTERVAL_MS 10                      /* deadline / leader-change checks */
 #define FWD_RECONNECT_BACKOFF_MS 50                   /* between connection attempts to one peer */
 #define FWD_ERROR_SIZE_MAX_BYTES 512
