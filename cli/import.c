@@ -263,8 +263,13 @@ static size_t counter_index(counters *cs, const char *name, size_t len) {
         cs->items = realloc(cs->items, cs->cap * sizeof *cs->items);
         if (cs->items == NULL) QUIVER_FATAL("out of memory");
     }
-    cs->items[cs->n].name = strndup(name, len);
-    if (cs->items[cs->n].name == NULL) QUIVER_FATAL("out of memory");
+    /* not strndup: name points into the read buffer and may end at its
+     * last byte with no NUL after it */
+    char *copy = malloc(len + 1);
+    if (copy == NULL) QUIVER_FATAL("out of memory");
+    memcpy(copy, name, len);
+    copy[len] = '\0';
+    cs->items[cs->n].name = copy;
     cs->items[cs->n].count = 0;
     return cs->n++;
 }

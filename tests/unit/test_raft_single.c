@@ -14,6 +14,7 @@
  * ("CREATE" creates one node and returns its id), so these tests pin
  * replication, not Cypher.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -382,6 +383,19 @@ static void test_snapshots_and_restore(void **state) {
     assert_int_equal(node_count(f), ROUNDS + 1);
 }
 
+/* True once raft's directory holds a snapshot file (snapshots are taken
+ * asynchronously after the threshold, so tests wait for one). */
+static bool has_snapshot(void *arg) {
+    fixture *f = arg;
+    DIR *d = opendir(f->raft_dir);
+    if (d == NULL) return false;
+    bool found = false;
+    struct dirent *e;
+    while (!found && (e = readdir(d)) != NULL) found = strncmp(e->d_name, "snapshot-", 9) == 0;
+    closedir(d);
+    return found;
+}
+
 static void test_foreign_database_refused(void **state) {
     fixture *f = *state; /* threshold 4 */
     for (int i = 0; i < 10; i++) {
@@ -389,6 +403,8 @@ static void test_foreign_database_refused(void **state) {
         propose_batch(f, &one, 1, NULL);
         assert_int_equal(one.status, REPL_OK);
     }
+    /* the refusal rests on the snapshot marker's uuid: wait for a marker */
+    assert_true(run_until(f, has_snapshot, f));
     stop_node(f);
     /* pair the raft directory with a different (new) database */
     char cmd[800];
