@@ -1220,6 +1220,16 @@ void repl_get_info(repl *r, repl_info *out) {
     out->leader_address = address ? address : "";
     out->commit_index = raft_commit_index(&r->raft);
     out->last_applied_index = r->sm ? sm_applied_index(r->sm) : r->final_applied_index;
+    /* Barriers and configuration changes take log indexes but never reach
+     * the state machine.  Once the apply thread has caught up with every
+     * entry handed to it, everything raft has applied is reflected, so report
+     * raft's own applied index: otherwise INFO shows the applied index one
+     * or more behind the commit index forever (after the barrier a new
+     * leader appends), and readiness checks that compare the two never pass. */
+    if (r->sm != NULL && out->last_applied_index >= r->last_enqueued_index) {
+        uint64_t raft_applied = raft_last_applied(&r->raft);
+        if (raft_applied > out->last_applied_index) out->last_applied_index = raft_applied;
+    }
     out->ready = raft_state(&r->raft) == RAFT_LEADER && r->ready_term == out->current_term &&
                  out->last_applied_index >= r->ready_index;
 }
