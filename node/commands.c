@@ -345,6 +345,18 @@ static void cmd_info(node_client *c, node_slot *s, resp_request *req) {
             info_line(&b, "raft_commit_index:%" PRIu64, ri.commit_index);
             info_line(&b, "raft_last_applied_index:%" PRIu64, ri.last_applied_index);
             info_line(&b, "raft_ready:%d", ri.ready ? 1 : 0);
+            if (n->fwd != NULL && n->cluster != NULL) {
+                /* Writes and reads through the leader (node/forward.c). */
+                fwd_stats fs;
+                n->cluster->stats(n->fwd, &fs);
+                info_line(&b, "forward_waiting:%u", fs.waiting);
+                info_line(&b, "forward_sent_inflight:%u", fs.sent_inflight);
+                info_line(&b, "forward_local_inflight:%u", fs.local_inflight);
+                info_line(&b, "forward_sent_total:%" PRIu64, fs.forwarded_total);
+                info_line(&b, "forward_retries_total:%" PRIu64, fs.retries_total);
+                info_line(&b, "forward_outcome_unknown_total:%" PRIu64, fs.unknown_total);
+                info_line(&b, "forward_no_leader_total:%" PRIu64, fs.no_leader_total);
+            }
         } else {
             info_line(&b, "raft_node_id:%" PRIu64, n->cfg->node_id);
             info_line(&b, "raft_role:follower");

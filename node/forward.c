@@ -422,6 +422,7 @@ struct fwd {
     uv_idle_t idle;
     uint32_t handles_open; /* timer, idle, link tcp handles, getaddrinfo requests */
     bool stopping;
+    fwd_stats stats;       /* counters only (waiting / in flight are computed) */
 };
 
 static void list_push_tail(req_list *l, fwd_req *q) {
@@ -486,6 +487,7 @@ static void answer_give_up(fwd_req *q, bool stopping) {
         if (stopping) answer_read(q, REPL_SHUTTING_DOWN, 0, "the node is shutting down");
         else {
             snprintf(msg, sizeof msg, "no leader confirmed a read within %llu ms (election in progress?); retry", t);
+            q->f->stats.no_leader_total++;
             answer_read(q, REPL_NOT_LEADER, 0, msg);
         }
         return;
@@ -506,12 +508,14 @@ static void answer_give_up(fwd_req *q, bool stopping) {
                      "proposed or sent, and no leader confirmed its outcome within %llu ms; it may or may not have "
                      "been applied (at most once)",
                      t);
+        q->f->stats.unknown_total++;
         answer_write(q, REPL_UNKNOWN_OUTCOME, NULL, 0, msg);
     } else if (stopping) {
         answer_write(q, REPL_SHUTTING_DOWN, NULL, 0, "the node is shutting down; the write was not applied");
     } else {
         snprintf(msg, sizeof msg, "no leader available within %llu ms (election in progress?); the write was not applied",
                  t);
+        q->f->stats.no_leader_total++;
         answer_write(q, REPL_NOT_LEADER, NULL, 0, msg);
     }
 }
@@ -537,6 +541,7 @@ static void requeue(fwd_req *q) {
         req_free(q);
         return;
     }
+    f->stats.retries_total++;
     /* A write that may have been applied goes first: the sooner its retry
      * reaches the state machine, the fewer other ids pass through the
      * bounded de-dup table in between (see the top comment). */
@@ -665,6 +670,7 @@ static void link_close(fwd_link *l) {
             req_free(q);
             continue;
         }
+        f->stats.retries_total++;
         list_push_tail(&back, q);
     }
     l->inflight_bytes = 0;
@@ -861,6 +867,7 @@ static void append_request(fwd_link *l, fwd_req *q, wbuf *out) {
     if (out->nomem) QUIVER_FATAL("out of memory (forward request)");
     q->wire_bytes = out->len - before;
     q->state = REQ_SENT;
+    l->f->stats.forwarded_total++;
     list_push_tail(&l->inflight, q);
     l->inflight_bytes += q->wire_bytes;
 }
@@ -1204,8 +1211,18 @@ void fwd_serve(node_client *c, node_slot *s, resp_request *req) {
     repl_propose(n->repl, &q.cmd, serve_write_cb, s); /* copies the command, its request id kept */
 }
 
+void fwd_get_stats(fwd *f, fwd_stats *out) {
+    QUIVER_ASSERT(f != NULL && out != NULL);
+    *out = f->stats;
+    out->waiting = f->waiting.count + f->refused.count;
+    out->local_inflight = f->local_inflight;
+    out->sent_inflight = 0;
+    for (uint32_t i = 0; i < f->link_count; i++) out->sent_inflight += f->links[i].inflight.count;
+}
+
 const node_cluster_ops fwd_cluster_ops = {
     .serve_forward = fwd_serve,
     .write = fwd_write,
     .read_gate = fwd_read_gate,
+    .stats = fwd_get_stats,
 };

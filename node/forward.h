@@ -173,6 +173,9 @@ void fwd_read_gate(fwd *f, repl *r, repl_read_fn cb, void *ctx);
  * Thread: the loop thread (a command handler, commands.h). */
 void fwd_serve(node_client *c, node_slot *s, resp_request *req);
 
+/* Fill *out (server.h's fwd_stats).  Thread: the loop thread. */
+void fwd_get_stats(fwd *f, fwd_stats *out);
+
 /* The table main.c gives the server (server.h). */
 extern const node_cluster_ops fwd_cluster_ops;
 

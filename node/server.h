@@ -57,6 +57,17 @@ typedef struct node_slot node_slot;
 typedef struct readers readers;
 typedef struct fwd fwd;
 
+/* The forwarder's counters (forward.c), shown by INFO raft. */
+typedef struct fwd_stats {
+    uint32_t waiting;            /* requests waiting for a leader */
+    uint32_t sent_inflight;      /* sent to a leader, not answered */
+    uint32_t local_inflight;     /* proposed / barrier here, not answered */
+    uint64_t forwarded_total;    /* requests sent to another node (retries included) */
+    uint64_t retries_total;      /* requests sent or proposed again after a leader change / lost link */
+    uint64_t unknown_total;      /* writes answered "outcome unknown" */
+    uint64_t no_leader_total;    /* requests answered "no leader" at their deadline */
+} fwd_stats;
+
 /* A deferred command: run later with its request (ownership moves in). */
 typedef void (*node_deferred_fn)(node_client *c, node_slot *s, resp_request *req);
 
@@ -130,6 +141,8 @@ typedef struct node_cluster_ops {
     void (*write)(fwd *f, const sm_command *cmd, repl_reply_fn cb, void *ctx);
     /* cb(REPL_OK) once a snapshot taken now is linearizable (fwd_read_gate). */
     void (*read_gate)(fwd *f, repl *r, repl_read_fn cb, void *ctx);
+    /* Counters for INFO (fwd_get_stats). */
+    void (*stats)(fwd *f, struct fwd_stats *out);
 } node_cluster_ops;
 
 /* Initialise n (caller-owned memory) and listen on cfg->bind:cfg->port.

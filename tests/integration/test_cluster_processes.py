@@ -259,6 +259,10 @@ def test_kill_leader_during_writes_through_followers(cluster, how):
             w.join(timeout=WAIT_S)
     assert not any(w.is_alive() for w in writers + [on_leader]), "a writer is stuck"
     writers.append(on_leader)
+    infos = [harness.raft_info(s) for s in followers]
+    assert all(i["forward_sent_total"] > 0 or i["raft_role"] == "leader" for i in infos), infos
+    assert all(i["forward_waiting"] == 0 for i in infos), infos   # every client was answered
+    print("forward retries on the survivors: %r" % [i["forward_retries_total"] for i in infos])
     harness.wait_digests_agree(followers, g, WAIT_S)
     acked, unknown, failed = check_writes(followers, g, writers)
     assert len(acked) >= 80
