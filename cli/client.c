@@ -308,6 +308,10 @@ static int shell_getc(FILE *f) {
         if (shell_sigint) return '\n';
         unsigned char c;
         ssize_t n = read(fileno(f), &c, 1);
+        /* Ctrl-D at an empty prompt ends the shell, whatever libedit's key
+         * map makes of it: with TERM=dumb it was now and then inserted into
+         * the line as the text "^D" and the shell never left. */
+        if (n == 1 && c == 4 && rl_end == 0) return EOF;
         if (n == 1) return c;
         if (n == 0 || errno != EINTR) return EOF;
     }
