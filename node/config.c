@@ -11,8 +11,17 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/limits.h"
+
+/* One reader thread per online core, 1..QUIVER_READER_THREADS_COUNT_DEFAULT_MAX. */
+static uint32_t node_reader_threads_default(void) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1) cores = 1;
+    if (cores > QUIVER_READER_THREADS_COUNT_DEFAULT_MAX) cores = QUIVER_READER_THREADS_COUNT_DEFAULT_MAX;
+    return (uint32_t)cores;
+}
 
 void node_config_usage(FILE *f) {
     fprintf(f,
@@ -41,13 +50,13 @@ void node_config_usage(FILE *f) {
             "  --election-timeout-ms N     raft election timeout (default %d)\n"
             "  --heartbeat-timeout-ms N    raft heartbeat timeout (default %d)\n"
             "  --max-request-bytes N       largest client request (default %llu = 512 MiB)\n"
-            "  --reader-threads N          threads running read queries (default %d)\n"
+            "  --reader-threads N          threads running read queries (default: one per core, %u here)\n"
             "  --max-clients N             simultaneous client connections (default %d)\n"
             "  --help                      this text\n"
             "  --version                   print the version\n",
             NODE_DATA_DIR_DEFAULT, NODE_PORT_DEFAULT, NODE_BIND_DEFAULT, NODE_RAFT_PORT_OFFSET,
             NODE_RAFT_PORT_OFFSET, NODE_RAFT_PORT_OFFSET, NODE_FORWARD_TIMEOUT_MS_DEFAULT, NODE_ELECTION_TIMEOUT_MS_DEFAULT, NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT,
-            (unsigned long long)QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT, QUIVER_READER_THREADS_COUNT_DEFAULT,
+            (unsigned long long)QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT, node_reader_threads_default(),
             QUIVER_CLIENTS_COUNT_MAX);
 }
 
@@ -147,7 +156,7 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
     cfg->election_timeout_ms = NODE_ELECTION_TIMEOUT_MS_DEFAULT;
     cfg->heartbeat_timeout_ms = NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT;
     cfg->max_request_bytes = QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT;
-    cfg->reader_threads = QUIVER_READER_THREADS_COUNT_DEFAULT;
+    cfg->reader_threads = node_reader_threads_default();
     cfg->max_clients = QUIVER_CLIENTS_COUNT_MAX;
     cfg->forward_timeout_ms = NODE_FORWARD_TIMEOUT_MS_DEFAULT;
     const char *peers = NULL;
