@@ -128,12 +128,8 @@ class Member:
             self.log = None
 
     def stop(self):
-        if self.alive():
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
+        # SIGKILL, not a graceful stop: the data directory is thrown away, and
+        # a lone etcd member without quorum can take many seconds to stop.
         self.kill9()
 
 
@@ -441,7 +437,10 @@ def main():
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt("signal %d" % signum)
+    # SIGINT too: bench/cluster/run starts this script in the background,
+    # where a non-interactive shell has SIGINT ignored.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         c.start()
         if mode == "load":
@@ -457,6 +456,9 @@ def main():
                     tail = f.read()[-1500:].decode(errors="replace")
                 print("--- %s (last lines)\n%s" % (p, tail), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("cluster.py: %s %s: interrupted; stopping its servers" % (system, mode), file=sys.stderr)
+        return 130
     finally:
         c.stop()
     return 0
