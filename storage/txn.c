@@ -67,12 +67,13 @@ static void del(qs_txn *t, int cf, const void *k, size_t kl) {
 }
 
 /* Sort key of a log record: family, key bytes, then log position (so the
- * last write of a key comes last). */
-static const uint8_t *sort_log_base;
-
-static int log_cmp(const void *pa, const void *pb) {
+ * last write of a key comes last).  The log's base comes through qsort_r's
+ * context, never a global: several databases in one process (the raft
+ * simulation test runs three) commit from several threads at once. */
+static int log_cmp(const void *pa, const void *pb, void *ctx) {
+    const uint8_t *base = ctx;
     size_t oa = *(const size_t *)pa, ob = *(const size_t *)pb;
-    const uint8_t *a = sort_log_base + oa, *b = sort_log_base + ob;
+    const uint8_t *a = base + oa, *b = base + ob;
     if (a[0] != b[0]) return a[0] < b[0] ? -1 : 1;
     uint32_t al, bl;
     memcpy(&al, a + 2, 4);
@@ -110,9 +111,8 @@ static rocksdb_writebatch_t *sorted_batch(qs_txn *t) {
         idx[i] = off;
         off += LOG_HDR + kl + vl;
     }
-    sort_log_base = t->log.p;
-    for (i = 1; i < n && sorted; i++) sorted = log_cmp(&idx[i - 1], &idx[i]) < 0;
-    if (!sorted) qsort(idx, n, sizeof *idx, log_cmp);
+    for (i = 1; i < n && sorted; i++) sorted = log_cmp(&idx[i - 1], &idx[i], t->log.p) < 0;
+    if (!sorted) qsort_r(idx, n, sizeof *idx, log_cmp, t->log.p);
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     for (i = 0; i < n; i++) {
         const uint8_t *r = t->log.p + idx[i];

@@ -38,9 +38,9 @@
  * raft_last_applied + 1, copy into sm_enqueue, return 0); results come back
  * through sm_open's wake function and sm_deliver, which the test thread calls
  * after every fixture step (the fixture's hook), as the loop thread would.
- * For now fsm->apply also waits until its entry is applied, so that the
- * three apply threads never commit at the same time (a storage race, see
- * g_concurrent_apply).
+ * The three apply threads commit at the same time, as three processes
+ * would (this found a storage race, a sort comparator's global, now fixed);
+ * QUIVER_SIM_SERIAL_APPLY=1 makes fsm->apply wait for each entry instead.
  *
  * Raft's side is deterministic for a seed (virtual time; fsm->apply never
  * waits); only WHEN the apply threads finish varies, which changes which
@@ -52,8 +52,8 @@
  *   QUIVER_SIM_STEPS  fault-phase fixture steps per run
  *   QUIVER_SIM_VERBOSE=1  one line per run with its counts
  *   QUIVER_SIM_TRACE=1    raft's own trace of every event (very long)
- *   QUIVER_SIM_CONCURRENT_APPLY=1  let the three apply threads commit at
- *                     the same time (see g_concurrent_apply: storage race)
+ *   QUIVER_SIM_SERIAL_APPLY=1  fsm->apply waits until its entry is applied
+ *                     (apply threads never commit at the same time)
  *
  * Not simulated: a crash that loses unflushed data (the fixture cannot; the
  * kill -9 process tests do), and snapshot installation on a lagging follower
@@ -230,16 +230,12 @@ typedef struct sim {
 } sim;
 
 static bool g_verbose;
-/* Three apply threads in one process commit at the same time, which
- * storage/txn.c does not survive yet: sorted_batch hands its comparator the
- * log through a file-scope `static const uint8_t *sort_log_base`, shared by
- * every qs_db, so one thread's qsort reads another thread's (possibly freed)
- * log -- ASan: heap-use-after-free in log_cmp; without ASan, a batch sorted
- * by the wrong keys.  quiverd has one apply thread per process, so only
- * multi-database processes (this test) hit it.  Until it is thread-local (or
- * qsort_r), each fsm->apply waits for its entry to be applied, so at most
- * one apply thread works at a time.  QUIVER_SIM_CONCURRENT_APPLY=1 lets them
- * run at once (the default once storage is fixed). */
+/* Three apply threads in one process commit at the same time (the default).
+ * This once found a storage race: storage/txn.c handed its sort comparator
+ * the transaction log through a file-scope pointer shared by every qs_db
+ * (ASan: heap-use-after-free in log_cmp); it now goes through qsort_r's
+ * context.  QUIVER_SIM_SERIAL_APPLY=1 makes each fsm->apply wait until its
+ * entry is applied, so at most one apply thread works at a time. */
 static bool g_concurrent_apply;
 static bool g_trace; /* QUIVER_SIM_TRACE=1: keep the fixture's stderr tracer */
 
@@ -1175,7 +1171,7 @@ static void test_sim_catches_divergence(void **state) {
 int main(void) {
     g_verbose = env_u64("QUIVER_SIM_VERBOSE", 0) != 0;
     g_trace = env_u64("QUIVER_SIM_TRACE", 0) != 0;
-    g_concurrent_apply = env_u64("QUIVER_SIM_CONCURRENT_APPLY", 0) != 0;
+    g_concurrent_apply = env_u64("QUIVER_SIM_SERIAL_APPLY", 0) == 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sim_catches_divergence),
         cmocka_unit_test(test_sim_seeds),
