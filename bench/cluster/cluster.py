@@ -35,6 +35,8 @@ the figure is election + first commit + at most one attempt interval, with
 no client back-off or per-request timeout in it.
 
 Environment: QUIVERD, EDRIVER, QDRIVER (paths), ETCD (default etcd),
+QUIVERD_ARGS / ETCD_ARGS (extra flags for every member, e.g.
+"--election-timeout-ms 300"; not set = both systems' defaults),
 BENCH_QUICK=1 (small counts), FAILOVER_RUNS (default 10).
 """
 import http.client
@@ -154,7 +156,7 @@ class EtcdCluster:
                  "--listen-peer-urls", "http://%s:%d" % (HOST, m.peer_port),
                  "--initial-advertise-peer-urls", "http://%s:%d" % (HOST, m.peer_port),
                  "--initial-cluster", self.initial, "--initial-cluster-state", state,
-                 "--initial-cluster-token", self.token], self.pids)
+                 "--initial-cluster-token", self.token] + os.environ.get("ETCD_ARGS", "").split(), self.pids)
 
     def start(self):
         for m in self.members:
@@ -230,7 +232,7 @@ class QuiverCluster:
     def start_member(self, m):
         m.spawn([self.quiverd, "--data-dir", os.path.join(m.dir, "data"), "--port", str(m.port),
                  "--node-id", str(m.node_id), "--raft-address", "%s:%d" % (HOST, m.raft_port),
-                 "--peers", self.peers], self.pids)
+                 "--peers", self.peers] + os.environ.get("QUIVERD_ARGS", "").split(), self.pids)
 
     def start(self):
         for m in self.members:

@@ -89,6 +89,9 @@ def main():
     print(COMMANDS)
     print()
     print("etcd: %s" % (sh("etcd --version | head -1") or "not run"))
+    for var in ("QUIVERD_ARGS", "ETCD_ARGS"):
+        if os.environ.get(var, "").strip():
+            print("NOT the defaults: %s=%s for every member" % (var, os.environ[var]))
     cache = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(quiverd))), "CMakeCache.txt")
     bt = sh("grep -E '^(CMAKE_BUILD_TYPE|QUIVER_SANITIZE):' %s" % cache).replace("\n", ", ")
     print("quiverd: %s (%s)" % (quiverd, bt or "build type unknown"))
