@@ -47,7 +47,10 @@ Trade-offs and choices:
     with one clock of nanosecond resolution a tie says nothing about order).
   * On a violation the checker shrinks the key's sub-history to a small one
     that is still not linearizable: first the shortest prefix in time (a
-    truncated history stays linearizable if the whole one is), then removal
+    truncated history stays linearizable if the whole one is), then the
+    shortest suffix of that which is not linearizable from ANY initial value
+    (so the explanation needs nothing from before it; writes in progress at
+    its start count as unknown, see _window), then removal
     of chunks of operations (delta debugging, Zeller 2002), where removing a
     write also removes the reads that returned its value -- otherwise the
     shrinking would "explain" a stale read by a read of a value never written
@@ -73,9 +76,21 @@ INF = float("inf")
 # Search budget per key (loop iterations of the search); at roughly a million
 # per few seconds in CPython, the default keeps one key under ~half a minute.
 MAX_STEPS_DEFAULT = 5_000_000
-# Budget for shrinking a violation: sub-checks and steps per sub-check.
+# Budget for shrinking a violation: sub-checks, steps per sub-check (at
+# least this, or a few times what the whole key's search took), and time.
 SHRINK_CHECKS_MAX = 400
 SHRINK_STEPS_PER_CHECK = 200_000
+SHRINK_TIME_MAX_S = 20.0
+
+
+class _Any:
+    """The register's value is not known: any read is legal and tells it."""
+
+    def __repr__(self):
+        return "ANY"
+
+
+ANY = _Any()
 
 
 class Op:
@@ -105,7 +120,7 @@ class Op:
     def describe(self, t0_ns=0):
         """One line: client, interval in ms from t0_ns, kind, key, value, outcome."""
         inv = (self.invoke_ns - t0_ns) / 1e6
-        if self.outcome == OK and self.complete_ns is not None:
+        if self.complete_ns is not None:
             span = "[%10.3f, %10.3f] ms" % (inv, (self.complete_ns - t0_ns) / 1e6)
         else:
             span = "[%10.3f,        inf] ms" % inv
@@ -224,13 +239,17 @@ class KeyResult:
     linearization: op ids in linearization order (LINEARIZABLE; unknown
     writes that 'never happened' are absent).  minimal: for a VIOLATION, a
     small sub-history that is still not linearizable; minimal_is_1_minimal
-    says whether removing any one group from it was tried."""
+    says whether removing any one group from it was tried; minimal_from_any
+    that it is not linearizable whatever value the register held before it
+    (a window cut out of the history), else from the initial value."""
 
-    def __init__(self, key, status, ops, steps, linearization=None):
+    def __init__(self, key, status, ops, steps, linearization=None, initial=None):
         self.key, self.status, self.ops, self.steps = key, status, ops, steps
+        self.initial = initial
         self.linearization = linearization
         self.minimal = None
         self.minimal_is_1_minimal = False
+        self.minimal_from_any = False
 
 
 def _prepare(ops):
@@ -253,7 +272,10 @@ def _prepare(ops):
 
 def _search(ops, initial, max_steps):
     """Wing-Gong-Lowe search over one register's operations (already
-    prepared).  Returns (status, steps, linearization or None)."""
+    prepared).  initial may be ANY (any value: a history cut out of a longer
+    one; ANY admits every linearization some real value admits, so a
+    violation from ANY is a violation from every value).  Returns (status,
+    steps, linearization or None)."""
     n = len(ops)
     required = sum(1 for o in ops if o.outcome == OK)
     if required == 0:
@@ -305,11 +327,14 @@ def _search(ops, initial, max_steps):
         if i >= 0:
             k = kind[i]
             if k == _R:
-                legal, new = state == arg1[i], state
+                legal = state == arg1[i]
+                new = state
+                if not legal and state is ANY:
+                    legal, new = True, arg1[i]
             elif k == _W:
                 legal, new = True, arg1[i]
             elif k == _CAS_T:
-                legal, new = state == arg1[i], arg2[i]
+                legal, new = (state == arg1[i] or state is ANY), arg2[i]
             elif k == _CAS_F:
                 legal, new = state != arg1[i], state
             else:
@@ -376,28 +401,65 @@ def _truncate(ops, t):
     return out
 
 
-def shrink(ops, initial=None, checks_max=SHRINK_CHECKS_MAX, steps_per_check=SHRINK_STEPS_PER_CHECK):
-    """A small sub-history of a non-linearizable one that is still not
-    linearizable (see the top comment).  Returns (ops, one_minimal)."""
-    budget = [checks_max]
+def _window(ops, t):
+    """The history from time t on, to be checked from ANY value: operations
+    invoked at or after t; writes in progress at t (or unknown) as unknown
+    (they may have taken effect before t: then 'never' in the window); reads
+    in progress at t dropped.  If the whole history is linearizable, so is
+    this from ANY (the value at t), so a window's violation is the history's."""
+    out = []
+    for o in ops:
+        if o.invoke_ns >= t:
+            out.append(o)
+        elif o.outcome == OK and o.complete_ns < t:
+            continue
+        elif o.kind != READ:
+            out.append(o.copy(outcome=UNKNOWN, complete_ns=None))
+    return out
 
-    def violates(cand):
+
+def shrink(ops, initial=None, checks_max=SHRINK_CHECKS_MAX, steps_per_check=SHRINK_STEPS_PER_CHECK,
+           time_max_s=SHRINK_TIME_MAX_S):
+    """A small sub-history of a non-linearizable one that is still not
+    linearizable (see the top comment).  Returns (ops, one_minimal,
+    from_any): from_any means the sub-history is a window cut out of the
+    history and is not linearizable whatever the register held before it."""
+    budget = [checks_max]
+    deadline = time.monotonic() + time_max_s
+
+    def spent():
+        return budget[0] <= 0 or time.monotonic() > deadline
+
+    def violates(cand, init):
         budget[0] -= 1
-        return _search(_prepare(cand), initial, steps_per_check)[0] == VIOLATION
+        return _search(_prepare(cand), init, steps_per_check)[0] == VIOLATION
 
     ops = [o for o in ops if o.outcome != FAIL and not (o.kind == READ and o.outcome != OK)]
     # 1. The earliest completion time at which the prefix already violates.
     times = sorted(set(o.complete_ns for o in ops if o.outcome == OK))
     lo, hi = 0, len(times) - 1
-    if hi >= 0 and violates(_truncate(ops, times[hi])):
-        while lo < hi and budget[0] > 0:
+    if hi >= 0 and violates(_truncate(ops, times[hi]), initial):
+        while lo < hi and not spent():
             mid = (lo + hi) // 2
-            if violates(_truncate(ops, times[mid])):
+            if violates(_truncate(ops, times[mid]), initial):
                 hi = mid
             else:
                 lo = mid + 1
         ops = _truncate(ops, times[hi])
-    # 2. Delta debugging over groups (a write with the reads of its value).
+    # 2. The latest start of a window that violates from ANY value (a
+    #    heuristic bisection: every window kept is verified).
+    starts = sorted(set(o.invoke_ns for o in ops))
+    from_any = False
+    lo, hi = 1, len(starts) - 1
+    while lo <= hi and not spent():
+        mid = (lo + hi) // 2
+        window = _window(ops, starts[mid])
+        if violates(window, ANY):
+            ops, from_any, lo = window, True, mid + 1
+        else:
+            hi = mid - 1
+    init = ANY if from_any else initial
+    # 3. Delta debugging over groups (a write with the reads of its value).
     groups, owner = [], {}
     for o in sorted(ops, key=lambda o: o.invoke_ns):
         if o.kind == WRITE and o.value not in owner:
@@ -413,15 +475,15 @@ def shrink(ops, initial=None, checks_max=SHRINK_CHECKS_MAX, steps_per_check=SHRI
     groups.sort(key=lambda g: g[0].invoke_ns)
     parts = 2
     one_minimal = False
-    while budget[0] > 0 and groups:
+    while groups and not spent():
         chunk = max(1, -(-len(groups) // parts))
         removed = exhausted = False
         for start in range(0, len(groups), chunk):
-            if budget[0] <= 0:
+            if spent():
                 exhausted = True
                 break
             cand = groups[:start] + groups[start + chunk:]
-            if cand and violates([o for g in cand for o in g]):
+            if cand and violates([o for g in cand for o in g], init):
                 groups = cand
                 parts = max(parts - 1, 2)
                 removed = True
@@ -434,15 +496,15 @@ def shrink(ops, initial=None, checks_max=SHRINK_CHECKS_MAX, steps_per_check=SHRI
                 break
             parts = min(len(groups), parts * 2)
     out = sorted((o for g in groups for o in g), key=lambda o: (o.invoke_ns, o.id))
-    # 3. A read alone can always go without changing what the others mean.
+    # 4. A read alone can always go without changing what the others mean.
     for o in [o for o in out if o.kind == READ]:
-        if budget[0] <= 0:
+        if spent():
             one_minimal = False
             break
         cand = [p for p in out if p is not o]
-        if cand and violates(cand):
+        if cand and violates(cand, init):
             out = cand
-    return out, one_minimal
+    return out, one_minimal, from_any
 
 
 class Result:
@@ -473,10 +535,29 @@ class Result:
             lines.append("  key %r: %s, %d operations, %d search steps"
                          % (key, k.status, len(k.ops), k.steps))
             if k.status == VIOLATION and k.minimal is not None:
-                lines.append("    not linearizable; %s sub-history (%d operations):"
+                lines.append("    not linearizable; %s sub-history (%d operations), %s:"
                              % ("a 1-minimal" if k.minimal_is_1_minimal else "a reduced (shrink budget spent)",
-                                len(k.minimal)))
-                lines.extend("      " + o.describe(self.t0_ns) for o in k.minimal)
+                                len(k.minimal),
+                                "whatever the register held before it" if k.minimal_from_any else
+                                "from the initial value %r" % (k.initial,)))
+                writers = {}
+                for o in k.ops:
+                    if o.kind == WRITE:
+                        writers.setdefault(o.value, o)
+                shown = {o.value for o in k.minimal if o.kind == WRITE}
+                original = {o.id: o for o in k.ops}
+                for o in k.minimal:
+                    orig = original.get(o.id, o)
+                    lines.append("      " + orig.describe(self.t0_ns) + (
+                        "  [in progress when the sub-history starts: may or may not be in it]"
+                        if orig.outcome != o.outcome else ""))
+                    if o.kind == READ and o.value not in shown and o.value is not None:
+                        w = writers.get(o.value)
+                        lines.append("        ^ the value read was %s" % (
+                            "written by no operation" if w is None else
+                            ("written by this write, which did not happen (it failed):" if w.outcome == FAIL
+                             else "written before the sub-history above, by:")
+                            + "\n          " + w.describe(self.t0_ns)))
             if k.status == TOO_COMPLEX:
                 lines.append("    search budget exhausted: neither proven nor refuted")
         return "\n".join(lines)
@@ -498,8 +579,33 @@ def check(history, initial=None, max_steps=MAX_STEPS_DEFAULT, shrink_violations=
     for key, kops in by_key.items():
         init = initial.get(key) if isinstance(initial, dict) else initial
         status, steps, lin = check_key_ops(kops, init, max_steps)
-        kr = KeyResult(key, status, kops, steps, lin)
+        kr = KeyResult(key, status, kops, steps, lin, init)
         if status == VIOLATION and shrink_violations:
-            kr.minimal, kr.minimal_is_1_minimal = shrink(kops, init)
+            kr.minimal, kr.minimal_is_1_minimal, kr.minimal_from_any = shrink(
+                kops, init, steps_per_check=max(SHRINK_STEPS_PER_CHECK, 3 * steps))
         results[key] = kr
     return Result(results, t0)
+
+
+# --- for tests of the checker on real histories ----------------------------------
+
+def make_stale_read(ops, rng):
+    """Mutate one ok read in ops (in place) to return the value of a write
+    w1 that completed before another ok write w2 of the same key was invoked,
+    w2 completing before the read was invoked: not linearizable whatever
+    else happens.  Returns the read; AssertionError if no read qualifies."""
+    writes = [o for o in ops if o.kind == WRITE and o.outcome == OK]
+    reads = [o for o in ops if o.kind == READ and o.outcome == OK]
+    rng.shuffle(reads)
+    for r in reads:
+        before = [w for w in writes if w.key == r.key and w.complete_ns < r.invoke_ns]
+        if len(before) < 2:
+            continue
+        before.sort(key=lambda w: w.complete_ns)
+        # w2: the latest-invoked write done before r; w1: any done before w2 began.
+        w2 = max(before, key=lambda w: w.invoke_ns)
+        w1s = [w for w in before if w.complete_ns < w2.invoke_ns and w.value != r.value]
+        if w1s:
+            r.value = rng.choice(w1s).value
+            return r
+    raise AssertionError("no read can be made stale in this history")

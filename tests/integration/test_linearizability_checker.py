@@ -186,6 +186,20 @@ def test_compare_and_set():
     assert status(h) == L.LINEARIZABLE
 
 
+def test_any_initial_value():
+    # From ANY value, the first read tells the value; a contradiction later
+    # is still a violation whatever the register held.
+    h = hist((1, READ, "x", 5, 0, 10), (1, READ, "x", 5, 20, 30))
+    assert status(h, initial=L.ANY) == L.LINEARIZABLE
+    assert status(h) == L.VIOLATION
+    h = hist((1, READ, "x", 5, 0, 10), (1, READ, "x", 6, 20, 30))
+    assert status(h, initial=L.ANY) == L.VIOLATION
+    h = hist((1, WRITE, "x", 1, 0, 10), (2, READ, "x", 7, 20, 30))
+    assert status(h, initial=L.ANY) == L.VIOLATION
+    h = hist((1, CAS, "x", (3, 4), 0, 10, OK, True), (2, READ, "x", 4, 20, 30))
+    assert status(h, initial=L.ANY) == L.LINEARIZABLE
+
+
 def test_bounded_search_says_too_complex():
     rng = random.Random(7)
     h = model_history(rng, clients=10, ops_per_client=40, keys=["x"])
@@ -208,14 +222,20 @@ def test_violation_report_shows_a_minimal_sub_history():
     # possibly a few more operations needed to pin their order.
     ids = {o.id for o in k.minimal}
     assert target.id in ids
-    assert 3 <= len(k.minimal) <= 8, r.report()
-    assert L.check(k.minimal).status == L.VIOLATION
+    # A window of the history: the stale read and a write completed before it
+    # (plus, at most, a few operations needed to pin their order), not
+    # linearizable whatever the register held before the window.
+    assert k.minimal_from_any
+    assert 2 <= len(k.minimal) <= 8, r.report()
+    assert L.check(k.minimal, initial=L.ANY).status == L.VIOLATION
     for o in k.minimal:            # every read, every write with its reads, is needed
         rest = [p for p in k.minimal
                 if p is not o and not (o.kind == WRITE and p.kind == READ and p.value == o.value)]
-        assert L.check(rest, shrink_violations=False).status == L.LINEARIZABLE, (o, r.report())
+        assert L.check(rest, initial=L.ANY, shrink_violations=False).status == L.LINEARIZABLE, \
+            (o, r.report())
     text = r.report()
     assert "1-minimal" in text and ("#%d " % target.id) in text
+    assert "written before the sub-history above" in text
 
 
 # --- brute-force oracle ---------------------------------------------------------
@@ -291,8 +311,11 @@ def test_agrees_with_brute_force_on_small_random_histories():
             assert legal_order(lin, None), "case %d: witness %r is not a legal order" % (case, lin)
             assert {o.id for o in ops if o.outcome == OK} <= {o.id for o in lin}
         else:
-            m = r.keys["k"].minimal
-            assert m and not brute_force_linearizable(m), "case %d: shrunk history is linearizable" % case
+            k = r.keys["k"]
+            m = k.minimal
+            for init in ([None, 1, 2, 3, 99] if k.minimal_from_any else [None]):
+                assert m and not brute_force_linearizable(m, init), \
+                    "case %d: shrunk history is linearizable from %r" % (case, init)
         seen[expected] += 1
     # Both verdicts exercised plenty.
     assert seen[True] > 500 and seen[False] > 500, seen
@@ -340,23 +363,7 @@ def model_history(rng, clients, ops_per_client, keys, read_ratio=0.5, unknown_ra
     return h
 
 
-def make_stale(ops, rng):
-    """Make one ok read return the value of a write w1 that completed before
-    another ok write w2 of the same key was invoked, w2 completing before the
-    read was invoked: not linearizable whatever else happens.  Returns the
-    read (modified in place in ops)."""
-    writes = [o for o in ops if o.kind == WRITE and o.outcome == OK]
-    reads = [o for o in ops if o.kind == READ and o.outcome == OK]
-    rng.shuffle(reads)
-    for r in reads:
-        before = [w for w in writes if w.key == r.key and w.complete_ns < r.invoke_ns]
-        pairs = [(w1, w2) for w1 in before for w2 in before
-                 if w1.complete_ns < w2.invoke_ns and w1.value != r.value]
-        if pairs:
-            w1, _ = rng.choice(pairs)
-            r.value = w1.value
-            return r
-    raise AssertionError("no read can be made stale in this history")
+make_stale = L.make_stale_read
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
