@@ -126,58 +126,105 @@ static void walk_pattern_vars(const ast_pattern *p, var_fn fn, void *ctx) {
     }
 }
 
-static void walk_vars(const ast_expr *e, var_fn fn, void *ctx) {
-    if (e == NULL) return;
+/* Call fn on every direct child expression of e (NULL children skipped).
+ * A pattern predicate's pattern is not an expression child: callers that
+ * need its variables handle AST_PATTERN_PRED themselves.  The one place
+ * that knows the shape of every expression kind, so walkers below cannot
+ * disagree about what the children are. */
+typedef void (*child_fn)(void *ctx, const ast_expr *child);
+
+static void for_each_child(const ast_expr *e, child_fn fn, void *ctx) {
+#define VISIT(x)                  \
+    do {                          \
+        if ((x) != NULL) fn(ctx, (x)); \
+    } while (0)
     switch (e->kind) {
     case AST_LITERAL:
-    case AST_PARAM: return;
-    case AST_VAR: fn(ctx, e->u.name); return;
-    case AST_PROP: walk_vars(e->u.prop.operand, fn, ctx); return;
+    case AST_PARAM:
+    case AST_VAR:
+    case AST_PATTERN_PRED: break;
+    case AST_PROP: VISIT(e->u.prop.operand); break;
     case AST_INDEX:
     case AST_SLICE:
-        walk_vars(e->u.index.operand, fn, ctx);
-        walk_vars(e->u.index.index, fn, ctx);
-        walk_vars(e->u.index.lo, fn, ctx);
-        walk_vars(e->u.index.hi, fn, ctx);
-        return;
+        VISIT(e->u.index.operand);
+        VISIT(e->u.index.index);
+        VISIT(e->u.index.lo);
+        VISIT(e->u.index.hi);
+        break;
     case AST_LIST:
-        for (uint32_t i = 0; i < e->u.list.count; i++) walk_vars(e->u.list.items[i], fn, ctx);
-        return;
+        for (uint32_t i = 0; i < e->u.list.count; i++) VISIT(e->u.list.items[i]);
+        break;
     case AST_MAP:
-        for (uint32_t i = 0; i < e->u.map.count; i++) walk_vars(e->u.map.values[i], fn, ctx);
-        return;
+        for (uint32_t i = 0; i < e->u.map.count; i++) VISIT(e->u.map.values[i]);
+        break;
     case AST_UNARY:
     case AST_BINARY:
-        walk_vars(e->u.op.lhs, fn, ctx);
-        walk_vars(e->u.op.rhs, fn, ctx);
-        return;
+        VISIT(e->u.op.lhs);
+        VISIT(e->u.op.rhs);
+        break;
     case AST_IS_NULL:
-    case AST_IS_NOT_NULL: walk_vars(e->u.is_null.operand, fn, ctx); return;
-    case AST_HAS_LABELS: walk_vars(e->u.has_labels.operand, fn, ctx); return;
+    case AST_IS_NOT_NULL: VISIT(e->u.is_null.operand); break;
+    case AST_HAS_LABELS: VISIT(e->u.has_labels.operand); break;
     case AST_FUNC:
-        for (uint32_t i = 0; i < e->u.func.arg_count; i++) walk_vars(e->u.func.args[i], fn, ctx);
-        return;
+        for (uint32_t i = 0; i < e->u.func.arg_count; i++) VISIT(e->u.func.args[i]);
+        break;
     case AST_CASE:
-        walk_vars(e->u.case_.subject, fn, ctx);
+        VISIT(e->u.case_.subject);
         for (uint32_t i = 0; i < e->u.case_.count; i++) {
-            walk_vars(e->u.case_.whens[i], fn, ctx);
-            walk_vars(e->u.case_.thens[i], fn, ctx);
+            VISIT(e->u.case_.whens[i]);
+            VISIT(e->u.case_.thens[i]);
         }
-        walk_vars(e->u.case_.otherwise, fn, ctx);
-        return;
+        VISIT(e->u.case_.otherwise);
+        break;
     case AST_LIST_COMP:
     case AST_QUANTIFIER:
-        walk_vars(e->u.comp.list, fn, ctx);
-        walk_vars(e->u.comp.where, fn, ctx);
-        walk_vars(e->u.comp.map, fn, ctx);
-        return;
-    case AST_PATTERN_PRED: walk_pattern_vars(e->u.pattern.pattern, fn, ctx); return;
+        VISIT(e->u.comp.list);
+        VISIT(e->u.comp.where);
+        VISIT(e->u.comp.map);
+        break;
     }
+#undef VISIT
+}
+
+typedef struct var_walk {
+    var_fn fn;
+    void *ctx;
+} var_walk;
+
+static void walk_vars_child(void *ctx, const ast_expr *child) {
+    const var_walk *w = ctx;
+    walk_vars(child, w->fn, w->ctx);
+}
+
+static void walk_vars(const ast_expr *e, var_fn fn, void *ctx) {
+    if (e == NULL) return;
+    if (e->kind == AST_VAR) {
+        fn(ctx, e->u.name);
+        return;
+    }
+    if (e->kind == AST_PATTERN_PRED) {
+        walk_pattern_vars(e->u.pattern.pattern, fn, ctx);
+        return;
+    }
+    var_walk w = {fn, ctx};
+    for_each_child(e, walk_vars_child, &w);
 }
 
 static bool is_agg_call(const ast_expr *e) { return e->kind == AST_FUNC && fn_is_aggregate_name(e->u.func.name); }
 
 typedef void (*agg_fn)(void *ctx, const ast_expr *e);
+
+static void walk_aggs(const ast_expr *e, agg_fn fn, void *ctx);
+
+typedef struct agg_walk {
+    agg_fn fn;
+    void *ctx;
+} agg_walk;
+
+static void walk_aggs_child(void *ctx, const ast_expr *child) {
+    const agg_walk *w = ctx;
+    walk_aggs(child, w->fn, w->ctx);
+}
 
 /* Visit aggregate calls (not descending into their arguments). */
 static void walk_aggs(const ast_expr *e, agg_fn fn, void *ctx) {
@@ -186,48 +233,8 @@ static void walk_aggs(const ast_expr *e, agg_fn fn, void *ctx) {
         fn(ctx, e);
         return;
     }
-    switch (e->kind) {
-    case AST_PROP: walk_aggs(e->u.prop.operand, fn, ctx); return;
-    case AST_INDEX:
-    case AST_SLICE:
-        walk_aggs(e->u.index.operand, fn, ctx);
-        walk_aggs(e->u.index.index, fn, ctx);
-        walk_aggs(e->u.index.lo, fn, ctx);
-        walk_aggs(e->u.index.hi, fn, ctx);
-        return;
-    case AST_LIST:
-        for (uint32_t i = 0; i < e->u.list.count; i++) walk_aggs(e->u.list.items[i], fn, ctx);
-        return;
-    case AST_MAP:
-        for (uint32_t i = 0; i < e->u.map.count; i++) walk_aggs(e->u.map.values[i], fn, ctx);
-        return;
-    case AST_UNARY:
-    case AST_BINARY:
-        walk_aggs(e->u.op.lhs, fn, ctx);
-        walk_aggs(e->u.op.rhs, fn, ctx);
-        return;
-    case AST_IS_NULL:
-    case AST_IS_NOT_NULL: walk_aggs(e->u.is_null.operand, fn, ctx); return;
-    case AST_HAS_LABELS: walk_aggs(e->u.has_labels.operand, fn, ctx); return;
-    case AST_FUNC:
-        for (uint32_t i = 0; i < e->u.func.arg_count; i++) walk_aggs(e->u.func.args[i], fn, ctx);
-        return;
-    case AST_CASE:
-        walk_aggs(e->u.case_.subject, fn, ctx);
-        for (uint32_t i = 0; i < e->u.case_.count; i++) {
-            walk_aggs(e->u.case_.whens[i], fn, ctx);
-            walk_aggs(e->u.case_.thens[i], fn, ctx);
-        }
-        walk_aggs(e->u.case_.otherwise, fn, ctx);
-        return;
-    case AST_LIST_COMP:
-    case AST_QUANTIFIER:
-        walk_aggs(e->u.comp.list, fn, ctx);
-        walk_aggs(e->u.comp.where, fn, ctx);
-        walk_aggs(e->u.comp.map, fn, ctx);
-        return;
-    default: return;
-    }
+    agg_walk w = {fn, ctx};
+    for_each_child(e, walk_aggs_child, &w);
 }
 
 static void count_agg(void *ctx, const ast_expr *e) {
