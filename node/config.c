@@ -46,6 +46,12 @@ void node_config_usage(FILE *f) {
             "  --forward-timeout-ms N      how long a write or read forwarded to the leader may\n"
             "                              wait for a leader and its answer, retries included\n"
             "                              (default %d)\n"
+            "  --join                      start without bootstrapping: this node waits to be\n"
+            "                              added to a running cluster (QUIVER.CLUSTER ADD on\n"
+            "                              its leader); --peers lists the members to reach\n"
+            "  --snapshot-threshold N      log entries between raft snapshots (default %u)\n"
+            "  --snapshot-trailing N       log entries kept after a snapshot, so a follower that\n"
+            "                              was briefly away catches up from the log (default %u)\n"
             "  --admin-port N              admin HTTP port (/healthz, /status); 0 = off (default 0)\n"
             "  --election-timeout-ms N     raft election timeout (default %d)\n"
             "  --heartbeat-timeout-ms N    raft heartbeat timeout (default %d)\n"
@@ -55,7 +61,8 @@ void node_config_usage(FILE *f) {
             "  --help                      this text\n"
             "  --version                   print the version\n",
             NODE_DATA_DIR_DEFAULT, NODE_PORT_DEFAULT, NODE_BIND_DEFAULT, NODE_RAFT_PORT_OFFSET,
-            NODE_RAFT_PORT_OFFSET, NODE_RAFT_PORT_OFFSET, NODE_FORWARD_TIMEOUT_MS_DEFAULT, NODE_ELECTION_TIMEOUT_MS_DEFAULT, NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT,
+            NODE_RAFT_PORT_OFFSET, NODE_RAFT_PORT_OFFSET, NODE_FORWARD_TIMEOUT_MS_DEFAULT,
+            NODE_SNAPSHOT_THRESHOLD_DEFAULT, NODE_SNAPSHOT_TRAILING_DEFAULT, NODE_ELECTION_TIMEOUT_MS_DEFAULT, NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT,
             (unsigned long long)QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT, node_reader_threads_default(),
             QUIVER_CLIENTS_COUNT_MAX);
 }
@@ -159,12 +166,15 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
     cfg->reader_threads = node_reader_threads_default();
     cfg->max_clients = QUIVER_CLIENTS_COUNT_MAX;
     cfg->forward_timeout_ms = NODE_FORWARD_TIMEOUT_MS_DEFAULT;
+    cfg->snapshot_threshold = NODE_SNAPSHOT_THRESHOLD_DEFAULT;
+    cfg->snapshot_trailing = NODE_SNAPSHOT_TRAILING_DEFAULT;
     const char *peers = NULL;
     bool raft_address_given = false;
 
     enum {
         OPT_DATA_DIR = 256, OPT_PORT, OPT_BIND, OPT_NODE_ID, OPT_RAFT_ADDRESS, OPT_PEERS, OPT_ADMIN_PORT,
         OPT_ELECTION, OPT_HEARTBEAT, OPT_MAX_REQUEST, OPT_READERS, OPT_MAX_CLIENTS, OPT_FORWARD_TIMEOUT, OPT_HELP, OPT_VERSION,
+        OPT_JOIN, OPT_SNAPSHOT_THRESHOLD, OPT_SNAPSHOT_TRAILING,
     };
     static const struct option options[] = {
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
@@ -180,6 +190,9 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
         {"reader-threads", required_argument, NULL, OPT_READERS},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"forward-timeout-ms", required_argument, NULL, OPT_FORWARD_TIMEOUT},
+        {"join", no_argument, NULL, OPT_JOIN},
+        {"snapshot-threshold", required_argument, NULL, OPT_SNAPSHOT_THRESHOLD},
+        {"snapshot-trailing", required_argument, NULL, OPT_SNAPSHOT_TRAILING},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -278,6 +291,21 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
                 return NODE_CONFIG_ERROR;
             }
             cfg->forward_timeout_ms = v;
+            break;
+        case OPT_JOIN: cfg->join = true; break;
+        case OPT_SNAPSHOT_THRESHOLD:
+            if (!parse_u64(optarg, 16, 100000000, &v)) {
+                set_err(err, err_size_bytes, "--snapshot-threshold: '%s' is not 16..100000000", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->snapshot_threshold = (uint32_t)v;
+            break;
+        case OPT_SNAPSHOT_TRAILING:
+            if (!parse_u64(optarg, 1, 100000000, &v)) {
+                set_err(err, err_size_bytes, "--snapshot-trailing: '%s' is not 1..100000000", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->snapshot_trailing = (uint32_t)v;
             break;
         case 'h':
         case OPT_HELP: node_config_usage(out); return NODE_CONFIG_EXIT_OK;

@@ -30,6 +30,11 @@
 #define NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT 100
 #define NODE_READER_THREADS_COUNT_MAX 256
 #define NODE_PATH_SIZE_MAX_BYTES 4096
+/* Between raft snapshots (markers, DESIGN.md 5): raft's own defaults.  A
+ * follower further behind than the trailing entries catches up by fetching
+ * a RocksDB checkpoint (node/catchup.c). */
+#define NODE_SNAPSHOT_THRESHOLD_DEFAULT 1024
+#define NODE_SNAPSHOT_TRAILING_DEFAULT 256 /* raft keeps these in memory too: entries may be large */
 #define NODE_FORWARD_TIMEOUT_MS_DEFAULT 10000 /* a forwarded request's deadline, retries included */
 
 typedef struct node_config {
@@ -53,6 +58,9 @@ typedef struct node_config {
     uint64_t max_request_bytes;
     uint32_t reader_threads;
     uint32_t max_clients;
+    bool join;                                /* --join: do not bootstrap; wait for QUIVER.CLUSTER ADD */
+    uint32_t snapshot_threshold;              /* --snapshot-threshold: entries between snapshots */
+    uint32_t snapshot_trailing;               /* --snapshot-trailing: entries kept after one */
 } node_config;
 
 typedef enum node_config_result {

@@ -204,6 +204,9 @@ int main(int argc, char **argv) {
         .peers = a.cfg.peers,
         .election_timeout_ms = a.cfg.election_timeout_ms,
         .heartbeat_timeout_ms = a.cfg.heartbeat_timeout_ms,
+        .snapshot_threshold = a.cfg.snapshot_threshold,
+        .snapshot_trailing = a.cfg.snapshot_trailing,
+        .join = a.cfg.join,
     };
     if (repl_start(&a.loop, &rcfg, a.db, &a.repl, err, sizeof(err)) != 0) {
         fprintf(stderr, "quiverd: cannot start raft (%s, log in %s): %s\n", a.cfg.raft_address, a.cfg.raft_dir, err);

@@ -1127,8 +1127,10 @@ int repl_start(uv_loop_t *loop, const repl_config *cfg, qs_db *db, repl **out, c
             goto fail_raft;
         }
     }
-    /* Bootstraps only a pristine directory; RAFT_CANTBOOTSTRAP means state exists. */
-    rv = raft_bootstrap(&r->raft, &conf);
+    /* Bootstraps only a pristine directory; RAFT_CANTBOOTSTRAP means state
+     * exists.  A joining node never bootstraps: its configuration arrives
+     * from the leader that adds it. */
+    rv = cfg->join ? RAFT_CANTBOOTSTRAP : raft_bootstrap(&r->raft, &conf);
     raft_configuration_close(&conf);
     if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
         snprintf(err, err_size_bytes, "raft bootstrap in %s: %s", cfg->dir, raft_errmsg(&r->raft));
@@ -1232,6 +1234,11 @@ void repl_get_info(repl *r, repl_info *out) {
     }
     out->ready = raft_state(&r->raft) == RAFT_LEADER && r->ready_term == out->current_term &&
                  out->last_applied_index >= r->ready_index;
+}
+
+struct raft *repl_raft(repl *r) {
+    QUIVER_ASSERT(r != NULL && r->raft_started && !r->closing);
+    return &r->raft;
 }
 
 uint64_t repl_applied_index(const repl *r) { return r->sm ? sm_applied_index(r->sm) : r->final_applied_index; }

@@ -63,6 +63,8 @@ typedef struct repl_config {
     uint32_t heartbeat_timeout_ms; /* 0: 100 */
     uint64_t snapshot_threshold;   /* entries between snapshots; 0: raft's default (1024) */
     uint64_t snapshot_trailing;    /* entries kept after a snapshot; 0: raft's default (128) */
+    bool join;                     /* never bootstrap: the node joins a running cluster, whose
+                                      leader sends it the configuration (QUIVER.CLUSTER ADD) */
 } repl_config;
 
 /* Start raft on loop, with the state machine on db (opened by the caller,
@@ -148,6 +150,13 @@ void repl_get_info(repl *r, repl_info *out);
 /* The applied index of the state machine (atomic load).  Thread: any,
  * until repl_stop; after it, the loop thread only. */
 uint64_t repl_applied_index(const repl *r);
+
+/* The raft instance, for raft/membership.c (configuration changes and
+ * leadership transfer through raft_add / raft_assign / raft_remove /
+ * raft_transfer).  Ownership stays with r.  Thread: the loop thread only,
+ * and only between repl_start and repl_stop. */
+struct raft;
+struct raft *repl_raft(repl *r);
 
 /* Stop: refuse new proposals (REPL_SHUTTING_DOWN), close raft outside any
  * raft callback, answer proposals still pending (REPL_UNKNOWN_OUTCOME for
