@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "../common/qassert.h"
+#include "cluster.h"
 #include "router.h"
 
 #define NODE_REDIS_VERSION "7.2.4" /* what we report as redis_version: clients gate features on it */
@@ -406,6 +407,7 @@ static const command commands[] = {
     {"graph.delete", 2, router_graph_delete},
     {"graph.list", 1, router_graph_list},
     {"quiver.digest", 2, router_digest},
+    {"quiver.cluster", -2, cluster_command},
 };
 
 /* Commands between nodes, not for clients: dispatched like the others but
