@@ -2,7 +2,7 @@
  * main.c -- the `quiver` program: command line of the Quiver client.
  *
  *   quiver [-h HOST] [-p PORT] [-g GRAPH] [QUERY]   run QUERY, or the shell
- *   quiver [-h HOST] [-p PORT] status                INFO raft as a table
+ *   quiver [-h HOST] [-p PORT] status                every cluster node as a table
  *   quiver import [--host H] [--port P] [--graph G] [options] DIR
  *
  * Defaults: host 127.0.0.1, port 6379, graph "g" (FalkorDB has no default
@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "client.h"
 #include "import.h"
+#include "status.h"
 
 #define DEFAULT_HOST "127.0.0.1"
 #define DEFAULT_PORT 6379
@@ -36,6 +37,10 @@ static void usage(FILE *f) {
             "statistics.  Without, start an interactive shell (history in ~/.quiver_history;\n"
             "statements end with ';'; :help lists commands); with stdin not a terminal,\n"
             "run the ';'-separated statements read from it.\n"
+            "\n"
+            "status asks the node at HOST:PORT (any node) for QUIVER.CLUSTER NODES and\n"
+            "prints every member: id, client and raft address, role, state, term, commit\n"
+            "index, applied index, lag behind the leader's commit index, reachability.\n"
             "\n"
             "  -h, --host HOST    server address (default " DEFAULT_HOST ")\n"
             "  -p, --port PORT    client port (default %d)\n"
@@ -169,7 +174,7 @@ int main(int argc, char **argv) {
     if (optind < argc && strcmp(argv[optind], "status") == 0 && argc - optind == 1) {
         redisContext *c = cli_connect(host, port, stderr);
         if (c == NULL) return 1;
-        int rc = cli_status(c, stdout, stderr);
+        int rc = cli_cluster_status(c, stdout, stderr);
         redisFree(c);
         return rc;
     }

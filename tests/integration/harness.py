@@ -633,3 +633,59 @@ def wait_digests_agree(servers, graph, timeout_s=READY_TIMEOUT_S):
         last = got
         time.sleep(0.02)   # poll interval of a condition wait
     raise ServerError("digests of %s never agreed within %.0fs (last: %r)" % (graph, timeout_s, last))
+
+
+# --- one extra node joining a running cluster (QUIVER.CLUSTER ADD) ------------
+
+def _free_port_pair(offset, used=()):
+    """A client port p with p + offset also free (the raft port the other
+    nodes derive for an id missing from their --peers: node/config.h's
+    NODE_RAFT_PORT_OFFSET)."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as a:
+            a.bind((HOST, 0))
+            p = a.getsockname()[1]
+            if p + offset > 65535 or p in used or p + offset in used:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as b:
+                try:
+                    b.bind((HOST, p + offset))
+                except OSError:
+                    continue
+            return p
+    raise ServerError("no free port pair (p, p + %d) found" % offset)
+
+
+def start_joining_node(workdir, servers, node_id, extra_args=(), binary=None, raft_port_offset=1000):
+    """Start quiverd node `node_id` with --join next to the cluster
+    `servers` (made by start_cluster): its --peers is the cluster's list plus
+    itself, its raft port is its client port + raft_port_offset (so nodes
+    whose --peers lack it find its client port), and it does not wait (a
+    joining node has no leader until QUIVER.CLUSTER ADD).  Returns the
+    Server, with .node_id and .raft_address set."""
+    peers = None
+    args = list(servers[0].extra_args)
+    for i, a in enumerate(args):
+        if a == "--peers":
+            peers = args[i + 1]
+    assert peers is not None, "servers[0] was not started by start_cluster"
+    s = Server(os.path.join(str(workdir), "node%d" % node_id), (), binary, name="node%d" % node_id)
+    s.port = _free_port_pair(raft_port_offset, {x.port for x in servers})
+    s.node_id = node_id
+    s.raft_address = "%s:%d" % (HOST, s.port + raft_port_offset)
+    s.cluster_args = []
+    s.extra_args = (["--node-id", str(node_id), "--join", "--peers",
+                     "%s,%d=%s@%s:%d" % (peers, node_id, s.raft_address, HOST, s.port)]
+                    + list(extra_args))
+    s.start(wait=False)
+    return s
+
+
+def cluster_nodes(server, timeout_s=5):
+    """QUIVER.CLUSTER NODES of server as a list of dicts (field -> value)."""
+    c = server.client(timeout_s=timeout_s)
+    try:
+        rows = c.execute_command("QUIVER.CLUSTER", "NODES")
+    finally:
+        c.close()
+    return [dict(zip(r[0::2], r[1::2])) for r in rows]
