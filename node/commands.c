@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "../common/qassert.h"
+#include "catchup.h"
 #include "cluster.h"
 #include "router.h"
 
@@ -414,6 +415,7 @@ static const command commands[] = {
  * not counted or described by COMMAND (the peer link, forward.c). */
 static const command internal_commands[] = {
     {"quiver.forward", 2, router_forward},
+    {"quiver.checkpoint", -2, catchup_command},
 };
 
 uint32_t node_command_count(void) { return (uint32_t)(sizeof(commands) / sizeof(commands[0])); }

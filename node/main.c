@@ -30,6 +30,7 @@
 #include "../raft/replication.h"
 #include "../storage/graph.h"
 #include "admin.h"
+#include "catchup.h"
 #include "config.h"
 #include "forward.h"
 #include "readers.h"
@@ -91,6 +92,10 @@ static bool check_data_dir(const char *path, char *err, size_t err_size) {
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
         if (strcmp(e->d_name, "db") == 0 || strcmp(e->d_name, "raft") == 0) continue;
+        /* Checkpoint catch-up's working names (catchup.h). */
+        if (strcmp(e->d_name, "checkpoints") == 0 || strcmp(e->d_name, "db.incoming") == 0 ||
+            strcmp(e->d_name, "db.old") == 0)
+            continue;
         snprintf(err, err_size,
                  "%s is not a Quiver data directory: it holds '%s' (a Quiver directory holds only db/ and raft/); "
                  "give --data-dir a new or empty directory, or the one Quiver created",
@@ -100,6 +105,22 @@ static bool check_data_dir(const char *path, char *err, size_t err_size) {
     }
     closedir(d);
     return ok;
+}
+
+/* Restart this process with the same arguments (checkpoint catch-up,
+ * catchup.h): exec keeps the pid, so a supervisor sees no exit, and every
+ * thread, socket (libuv opens them close-on-exec) and RocksDB file (idem)
+ * goes away as in a crash, which the start-up path recovers from. */
+static char **g_argv;
+
+static void restart_self(void *ctx, uint64_t marker_index) {
+    (void)ctx;
+    fprintf(stderr, "quiverd: restarting to catch up from a checkpoint at or after index %llu\n",
+            (unsigned long long)marker_index);
+    fflush(stdout);
+    fflush(stderr);
+    execv("/proc/self/exe", g_argv);
+    QUIVER_FATAL("cannot restart (execv /proc/self/exe): %s", strerror(errno));
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg) {
@@ -173,6 +194,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    g_argv = argv;
 
     if (!check_data_dir(a.cfg.data_dir, err, sizeof(err))) {
         fprintf(stderr, "quiverd: %s\n", err);
@@ -180,6 +202,10 @@ int main(int argc, char **argv) {
     }
     if (mkdir_p(a.cfg.data_dir) != 0) {
         fprintf(stderr, "quiverd: cannot create the data directory %s: %s\n", a.cfg.data_dir, strerror(errno));
+        return 1;
+    }
+    if (catchup_recover_swap(&a.cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "quiverd: %s\n", err);
         return 1;
     }
     qs_options opts = {.block_cache_size_bytes = 0, .create_if_missing = true};
@@ -207,8 +233,27 @@ int main(int argc, char **argv) {
         .snapshot_threshold = a.cfg.snapshot_threshold,
         .snapshot_trailing = a.cfg.snapshot_trailing,
         .join = a.cfg.join,
+        .on_checkpoint_needed = restart_self,
+        .checkpoint_ctx = &a,
     };
-    if (repl_start(&a.loop, &rcfg, a.db, &a.repl, err, sizeof(err)) != 0) {
+    repl_checkpoint_need need;
+    memset(&need, 0, sizeof need);
+    rcfg.need_out = &need;
+    rc = repl_start(&a.loop, &rcfg, a.db, &a.repl, err, sizeof(err));
+    if (rc == REPL_START_NEEDS_CHECKPOINT) {
+        /* Down longer than the retained log: copy a peer's checkpoint, then
+         * start again from the top with it in place. */
+        fprintf(stderr, "quiverd: %s\n", err);
+        readers_stop(a.readers);
+        uv_run(&a.loop, UV_RUN_DEFAULT);
+        qs_close(a.db);
+        if (catchup_fetch(&a.cfg, need.marker_index, need.cluster_id, err, sizeof(err)) != 0) {
+            fprintf(stderr, "quiverd: cannot catch up: %s\n", err);
+            return 1;
+        }
+        restart_self(&a, need.marker_index);
+    }
+    if (rc != 0) {
         fprintf(stderr, "quiverd: cannot start raft (%s, log in %s): %s\n", a.cfg.raft_address, a.cfg.raft_dir, err);
         readers_stop(a.readers);
         uv_run(&a.loop, UV_RUN_NOWAIT);

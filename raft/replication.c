@@ -204,6 +204,12 @@ struct repl {
     uint64_t snapshot_sync_index;
     bool snapshot_work_inflight;     /* repl_stop waits for it before raft_close */
 
+    /* Snapshot markers beyond the database (repl_config). */
+    void (*on_checkpoint_needed)(void *ctx, uint64_t marker_index);
+    void *checkpoint_ctx;
+    repl_checkpoint_need need;      /* set by fsm_restore at start-up */
+    bool need_checkpoint;
+    bool snapshot_restored;         /* fsm_restore accepted a marker at start-up */
     /* Start-up: an error found inside raft_start's restore. */
     char start_error[REPL_ERROR_SIZE_MAX_BYTES];
 
@@ -453,6 +459,8 @@ static void start_backend_put(repl *r, unsigned trailing, struct raft_io_snapsho
     if (rv != 0) QUIVER_FATAL("raft snapshot write failed to start: %s (%s)", raft_strerror(rv), r->io.errmsg);
 }
 
+static void marker_seal(repl *r, uint8_t *p);
+
 /* A snapshot we took: make RocksDB durable up to it on the threadpool,
  * then let the backend write the marker. */
 typedef struct snapshot_sync_work {
@@ -477,6 +485,10 @@ static void snapshot_sync_done(uv_work_t *work, int status) {
     QUIVER_ASSERT(status == 0); /* never cancelled: we do not call uv_cancel */
     QUIVER_ASSERT(sm_applied_index(r->sm) >= w->index);
     r->snapshot_work_inflight = false;
+    /* Our own marker (fsm_snapshot's raft_malloc'd buffer, not yet written):
+     * seal it with the cluster id the flushed state has. */
+    QUIVER_ASSERT(w->snapshot->n_bufs == 1 && w->snapshot->bufs[0].len == REPL_SNAPSHOT_BYTES);
+    marker_seal(r, (uint8_t *)w->snapshot->bufs[0].base);
     start_backend_put(r, w->trailing, w->req, w->snapshot, w->cb);
     free(w);
     kick(r); /* a repl_stop may be waiting for this */
@@ -548,7 +560,13 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     /* raft bumps last_applied after apply returns (RAFT-NOTES.md, checked
      * on 0.22.1 by test_raft_single). */
     uint64_t index = raft_last_applied(&r->raft) + 1;
-    QUIVER_ASSERT(index > r->last_enqueued_index);
+    if (index <= r->last_enqueued_index) {
+        /* Only after a marker at or below what we already handed over was
+         * restored (fsm_restore): the state machine has these entries. */
+        QUIVER_ASSERT(r->marker_floor_index > 0);
+        *result = NULL;
+        return 0;
+    }
     if (buf->len > QUIVER_ENTRY_SIZE_MAX_BYTES)
         QUIVER_FATAL("raft entry at index %" PRIu64 " is %zu bytes, over the %llu-byte limit", index, buf->len,
                      (unsigned long long)QUIVER_ENTRY_SIZE_MAX_BYTES);
@@ -558,7 +576,16 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     return 0; /* never non-zero: raft would stall and retry forever */
 }
 
-/* Marker: magic, applied index, term, database uuid, XXH3-64 of the rest. */
+/* The cluster id (statemachine.h) and the checksum of a marker.  Called
+ * again once sm_sync returned, because the cluster id may come from a
+ * command the apply thread had not applied when fsm_snapshot ran. */
+static void marker_seal(repl *r, uint8_t *p) {
+    sm_cluster_id(r->sm, p + 24);
+    uint64_t sum = XXH3_64bits(p, 40);
+    for (int i = 0; i < 8; i++) p[40 + i] = (uint8_t)(sum >> (56 - 8 * i));
+}
+
+/* Marker: magic, applied index, term, cluster id, XXH3-64 of the rest. */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs) {
     repl *r = fsm->data;
     uint64_t snapshot_index = raft_last_applied(&r->raft);
@@ -579,9 +606,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     uint64_t term = raft_current_term(&r->raft);
     for (int i = 0; i < 8; i++) p[8 + i] = (uint8_t)(applied >> (56 - 8 * i));
     for (int i = 0; i < 8; i++) p[16 + i] = (uint8_t)(term >> (56 - 8 * i));
-    qs_db_uuid(r->db, p + 24);
-    uint64_t sum = XXH3_64bits(p, 40);
-    for (int i = 0; i < 8; i++) p[40 + i] = (uint8_t)(sum >> (56 - 8 * i));
+    marker_seal(r, p);
     b->base = p;
     b->len = REPL_SNAPSHOT_BYTES;
     *bufs = b;
@@ -595,12 +620,24 @@ static uint64_t load_be64(const uint8_t *p) {
     return v;
 }
 
+static bool bytes_zero(const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0) return false;
+    return true;
+}
+
+/* A marker restored at start-up (raft_start loads the newest snapshot) or
+ * installed from a leader at run time.  Its cluster id must be ours: equal
+ * to the database's, or zero on either side (no command applied yet when
+ * it was taken / here), or -- for directories written before markers
+ * carried the cluster id -- this database's own uuid. */
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
     repl *r = fsm->data;
     char msg[REPL_ERROR_SIZE_MAX_BYTES] = "";
     const uint8_t *p = buf->base;
-    uint8_t uuid[16];
-    qs_db_uuid(r->db, uuid);
+    uint8_t cluster[16], node_uuid[16];
+    bool have_cluster = sm_cluster_id(r->sm, cluster);
+    qs_db_uuid(r->db, node_uuid);
     uint64_t applied_here = sm_applied_index(r->sm);
     uint64_t marker_index = 0;
     if (buf->len != REPL_SNAPSHOT_BYTES || memcmp(p, REPL_SNAPSHOT_MAGIC, 8) != 0 ||
@@ -609,15 +646,30 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
                  "the raft snapshot in the raft directory is not a Quiver snapshot marker (%zu bytes); "
                  "the directory is corrupt or belongs to another program",
                  buf->len);
-    } else if (memcmp(p + 24, uuid, 16) != 0) {
+    } else if (have_cluster && !bytes_zero(p + 24, 16) && memcmp(p + 24, cluster, 16) != 0 &&
+               memcmp(p + 24, node_uuid, 16) != 0) {
         snprintf(msg, sizeof msg,
-                 "the raft snapshot belongs to another database (uuid differs): the raft directory and the "
+                 "the raft snapshot belongs to another cluster (cluster id differs): the raft directory and the "
                  "database directory do not belong together");
-    } else if ((marker_index = load_be64(p + 8)) > applied_here) {
+    } else if ((marker_index = load_be64(p + 8)) > applied_here && marker_index > r->last_enqueued_index) {
+        if (r->raft_started) {
+            /* Run time: a leader's marker beyond our database.  raft has
+             * persisted it; the restart fetches a checkpoint (catchup.h). */
+            fprintf(stderr,
+                    "quiver: the leader sent a raft snapshot at index %" PRIu64 " but this node's database has applied "
+                    "only %" PRIu64 ": restarting to copy a checkpoint from a peer\n",
+                    marker_index, applied_here);
+            if (r->on_checkpoint_needed != NULL) r->on_checkpoint_needed(r->checkpoint_ctx, marker_index);
+            QUIVER_FATAL("a raft snapshot at index %" PRIu64 " is beyond this node's database (applied %" PRIu64
+                         "); restart the node to copy a checkpoint from a peer",
+                         marker_index, applied_here);
+        }
+        r->need_checkpoint = true;
+        r->need.marker_index = marker_index;
+        memcpy(r->need.cluster_id, p + 24, 16);
         snprintf(msg, sizeof msg,
                  "the raft snapshot covers index %" PRIu64 " but the database has applied only %" PRIu64
-                 ": the database directory is older than the raft log (restored from a backup?); "
-                 "fetching a checkpoint from a peer is not implemented yet",
+                 ": a checkpoint must be copied from a peer",
                  marker_index, applied_here);
     }
     if (msg[0] != 0) {
@@ -625,9 +677,17 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
         snprintf(r->start_error, sizeof r->start_error, "%s", msg);
         return RAFT_CORRUPT;
     }
+    if (r->raft_started && marker_index > applied_here) {
+        /* Entries up to the marker are queued here already: let the apply
+         * thread finish them (bounded by the queue) so that the state
+         * machine reflects the marker when raft says it does. */
+        sm_sync(r->sm, marker_index);
+    }
+    if (!r->raft_started) r->snapshot_restored = true;
     /* Entries up to the marker were applied (and made durable) before it
      * was written; later markers must not claim less. */
     if (marker_index > r->last_enqueued_index) r->marker_floor_index = marker_index;
+    else if (r->marker_floor_index == 0) r->marker_floor_index = marker_index ? marker_index : 1;
     raft_free(buf->base); /* restore owns the buffer on success */
     return 0;
 }
@@ -1044,6 +1104,8 @@ int repl_start(uv_loop_t *loop, const repl_config *cfg, qs_db *db, repl **out, c
     r->loop = loop;
     r->db = db;
     r->node_id = cfg->node_id;
+    r->on_checkpoint_needed = cfg->on_checkpoint_needed;
+    r->checkpoint_ctx = cfg->checkpoint_ctx;
     snprintf(r->address, sizeof r->address, "%s", cfg->address);
     r->next_id.origin = random_u64();
     if (r->next_id.origin == 0) r->next_id.origin = 1;
@@ -1163,15 +1225,19 @@ int repl_start(uv_loop_t *loop, const repl_config *cfg, qs_db *db, repl **out, c
         r->closing = true;
         sm_close(r->sm);
         r->sm = NULL;
+        bool need = r->need_checkpoint;
+        if (need && cfg->need_out != NULL) *cfg->need_out = r->need;
         raft_close(&r->raft, on_raft_closed);
-        return -1;
+        return need ? REPL_START_NEEDS_CHECKPOINT : -1;
     }
     /* A database ahead of the raft log means the log was lost or belongs
      * elsewhere: new entries would reuse indexes the database already
      * applied and be skipped as replays, silently. */
     uint64_t last_index = raft_last_index(&r->raft);
     uint64_t applied = sm_applied_index(r->sm);
-    if (applied > last_index) {
+    /* After a checkpoint copy the database may be ahead of the log: the
+     * restored marker (same cluster, checked) vouches for the directory. */
+    if (applied > last_index && !r->snapshot_restored) {
         snprintf(err, err_size_bytes,
                  "the database has applied log index %" PRIu64 " but the raft log in %s ends at %" PRIu64
                  ": the raft directory was removed or replaced; restore it (or start from an empty database "

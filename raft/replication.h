@@ -53,6 +53,13 @@ typedef struct repl_peer {
     char address[REPL_ADDRESS_SIZE_MAX_BYTES]; /* "host:port" of its raft port */
 } repl_peer;
 
+typedef struct repl_checkpoint_need {
+    uint64_t marker_index;      /* the database must reach at least this applied index */
+    uint8_t cluster_id[16];     /* the checkpoint must belong to this cluster (zero: any) */
+} repl_checkpoint_need;
+
+#define REPL_START_NEEDS_CHECKPOINT (-2)
+
 typedef struct repl_config {
     uint64_t node_id;            /* this node's raft id, != 0, must be among peers */
     const char *address;         /* this node's raft address "127.0.0.1:7000" (bound and advertised) */
@@ -63,6 +70,18 @@ typedef struct repl_config {
     uint32_t heartbeat_timeout_ms; /* 0: 100 */
     uint64_t snapshot_threshold;   /* entries between snapshots; 0: raft's default (1024) */
     uint64_t snapshot_trailing;    /* entries kept after a snapshot; 0: raft's default (128) */
+    /* A leader sent a snapshot marker beyond this node's database (it was
+     * down longer than the retained log).  raft 0.22.1 has persisted the
+     * marker and needs fsm->restore to succeed synchronously, which a
+     * checkpoint copy cannot: so the owner must restart the process (the
+     * restart finds the marker, repl_start returns REPL_START_NEEDS_CHECKPOINT,
+     * node/catchup.c fetches a checkpoint).  Called on the loop thread; must
+     * not return.  NULL: fail-stop with a message. */
+    void (*on_checkpoint_needed)(void *ctx, uint64_t marker_index);
+    void *checkpoint_ctx;
+    /* Filled when repl_start returns REPL_START_NEEDS_CHECKPOINT: the marker's
+     * index and cluster id (all zero: none yet).  May be NULL. */
+    struct repl_checkpoint_need *need_out;
     bool join;                     /* never bootstrap: the node joins a running cluster, whose
                                       leader sends it the configuration (QUIVER.CLUSTER ADD) */
 } repl_config;
@@ -74,7 +93,11 @@ typedef struct repl_config {
  * peers, too many peers, address too long), the directory (unusable, or a
  * log raft refuses to load: corrupt segment -- the message names the
  * directory and says auto-recovery is off; a snapshot marker of another
- * database, or newer than the database's applied index), the port (in use).
+ * cluster), the port (in use).  Returns REPL_START_NEEDS_CHECKPOINT (-2)
+ * when the raft directory holds a snapshot marker beyond the database's
+ * applied index (cfg->need_out says which index and cluster): the caller
+ * closes db, fetches a checkpoint (node/catchup.c) and calls repl_start
+ * again.
  * On failure the apply thread is already stopped (db may be closed at
  * once); raft's own handles close asynchronously, so run the loop (e.g.
  * uv_run until it returns) before closing it.

@@ -51,6 +51,8 @@
 #include "../common/limits.h"
 #include "../common/qassert.h"
 #include "bytes.h"
+
+#include <xxhash.h>
 #include "result_codec.h"
 
 #define SM_DEDUP_PREFIX "sm/dd/"
@@ -120,6 +122,11 @@ struct sm {
     uint32_t *dd_hash;      /* SM_DEDUP_HASH_SLOTS fifo positions or EMPTY */
     uint64_t dd_next_seq;
     _Atomic uint32_t dd_count_public;
+
+    /* The cluster id (see sm_cluster_id): bytes written once, by sm_open or
+     * the apply thread, before cluster_id_set is stored (release). */
+    uint8_t cluster_id[SM_CLUSTER_ID_BYTES];
+    _Atomic bool cluster_id_set;
 };
 
 /* ------------------------------------------------------------------ */
@@ -343,6 +350,36 @@ static query_result *run_command(qs_txn *txn, const sm_command *c) {
     return query_run_write(txn, &req);
 }
 
+/* The first command ever applied names the cluster: its request id, the
+ * leader's clock and random seed, and its index are the same on every
+ * replica (they travel in the entry) and differ between clusters (the seed
+ * and the request id origin are random).  Stored in the same transaction
+ * as the command, so a replica has it exactly when it has that command. */
+static void cluster_id_derive(sm *s, qs_txn *txn, const sm_command *c, uint64_t index) {
+    uint8_t in[40];
+    sm_store_u64(in, c->request_id.origin);
+    sm_store_u64(in + 8, c->request_id.seq);
+    sm_store_u64(in + 16, (uint64_t)c->timestamp_ms);
+    sm_store_u64(in + 24, c->seed);
+    sm_store_u64(in + 32, index);
+    XXH128_hash_t h = XXH3_128bits(in, sizeof in);
+    sm_store_u64(s->cluster_id, h.high64);
+    sm_store_u64(s->cluster_id + 8, h.low64);
+    int rc = qs_meta_put(txn, SM_CLUSTER_ID_KEY, strlen(SM_CLUSTER_ID_KEY), s->cluster_id, SM_CLUSTER_ID_BYTES);
+    QUIVER_ASSERT(rc == QS_OK);
+    atomic_store(&s->cluster_id_set, true);
+}
+
+bool sm_cluster_id(const sm *s, uint8_t out[SM_CLUSTER_ID_BYTES]) {
+    QUIVER_ASSERT(s != NULL && out != NULL);
+    if (!atomic_load(&((sm *)s)->cluster_id_set)) {
+        memset(out, 0, SM_CLUSTER_ID_BYTES);
+        return false;
+    }
+    memcpy(out, s->cluster_id, SM_CLUSTER_ID_BYTES);
+    return true;
+}
+
 static void apply_entry(sm *s, sm_slot *slot) {
     uint64_t applied = atomic_load(&s->applied_index);
     slot->outcome_count = 0;
@@ -371,6 +408,7 @@ static void apply_entry(sm *s, sm_slot *slot) {
     } else {
         slot->outcomes = calloc(count, sizeof *slot->outcomes);
         if (slot->outcomes == NULL) QUIVER_FATAL("out of memory");
+        if (!atomic_load(&s->cluster_id_set) && count > 0) cluster_id_derive(s, txn, &cmds[0], slot->index);
         for (uint32_t i = 0; i < count; i++) {
             const sm_command *c = &cmds[i];
             query_result *r;
@@ -565,6 +603,24 @@ int sm_open(qs_db *db, sm_wake_fn wake, void *wake_ctx, sm_result_fn on_result, 
     QUIVER_ASSERT(v != NULL);
     dd_load_ctx lc = {s, err, err_size_bytes, false};
     int rc = qs_meta_scan(v, SM_DEDUP_PREFIX, SM_DEDUP_PREFIX_BYTES, dd_load_one, &lc);
+    if (!lc.failed && rc == QS_OK) {
+        q_arena a;
+        q_arena_init(&a, 4096);
+        void *val = NULL;
+        size_t val_len = 0;
+        int grc = qs_meta_get(v, SM_CLUSTER_ID_KEY, strlen(SM_CLUSTER_ID_KEY), &a, &val, &val_len);
+        if (grc == QS_OK && val_len == SM_CLUSTER_ID_BYTES) {
+            memcpy(s->cluster_id, val, SM_CLUSTER_ID_BYTES);
+            atomic_store(&s->cluster_id_set, true);
+        } else if (grc == QS_OK) {
+            snprintf(err, err_size_bytes, "the cluster id in the database (meta key %s) is %zu bytes, not %d: the "
+                     "database is damaged; restore it from a replica", SM_CLUSTER_ID_KEY, val_len, SM_CLUSTER_ID_BYTES);
+            lc.failed = true;
+        } else {
+            QUIVER_ASSERT(grc == QS_NOT_FOUND);
+        }
+        q_arena_free(&a);
+    }
     qs_view_close(v);
     if (lc.failed || rc != QS_OK) {
         if (!lc.failed) snprintf(err, err_size_bytes, "cannot read the de-duplication table (storage status %d)", rc);

@@ -125,6 +125,16 @@ void sm_sync(sm *s, uint64_t index);
  * Thread: the loop thread. */
 void sm_deliver(sm *s);
 
+/* The cluster id: 16 bytes that every replica of one cluster shares and
+ * other clusters do not, derived (XXH3-128) from the first command ever
+ * applied (its request id, clock, seed and index) and kept in the database
+ * (meta key SM_CLUSTER_ID_KEY).  Raft snapshot markers carry it, so a node
+ * refuses a raft directory or a checkpoint of another cluster.  Returns
+ * false (and zeroes out) while no command has been applied.  Thread: any. */
+#define SM_CLUSTER_ID_BYTES 16
+#define SM_CLUSTER_ID_KEY "sm/cluster"
+bool sm_cluster_id(const sm *s, uint8_t out[SM_CLUSTER_ID_BYTES]);
+
 /* Number of request ids in the de-dup table (tests, metrics).  Thread: any. */
 uint32_t sm_dedup_count(sm *s);
 
