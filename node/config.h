@@ -26,8 +26,15 @@
 #define NODE_PORT_DEFAULT 6379
 #define NODE_BIND_DEFAULT "127.0.0.1"
 #define NODE_RAFT_PORT_OFFSET 1000   /* default raft port = client port + this */
-#define NODE_ELECTION_TIMEOUT_MS_DEFAULT 1000
-#define NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT 100
+/* Failover: raft draws each follower's election timeout from [T, 2T), so a
+ * dead leader is noticed after 250-500 ms and a new one serves (pre-vote,
+ * vote, barrier: a few ms here) well within a second; measured in
+ * bench/cluster (failover).  Shorter risks needless elections when a loaded
+ * machine delays heartbeats (every 25 ms); raft's leader stickiness makes
+ * followers that heard from a live leader refuse pre-votes, which keeps a
+ * slow node from deposing a healthy leader. */
+#define NODE_ELECTION_TIMEOUT_MS_DEFAULT 250
+#define NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT 25
 #define NODE_READER_THREADS_COUNT_MAX 256
 #define NODE_PATH_SIZE_MAX_BYTES 4096
 /* Between raft snapshots (markers, DESIGN.md 5): raft's own defaults.  A
