@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -198,11 +199,28 @@ typedef struct flight {
     size_t counter_ids[BATCH_LABELS_MAX];
     size_t counter_count;
     uint64_t first_line, last_line;
+    /* Kept until the batch is acknowledged, so that a retry sends the
+     * byte-identical statement with the same request id. */
+    cli_buf text;
+    uint64_t seq;          /* request id = (importer origin, seq); seq >= 1 */
+    bool id_sent;          /* the current attempt was preceded by QUIVER.REQUESTID */
+    bool maybe_applied;    /* an attempt's outcome is unknown (sent, then lost or "outcome unknown") */
+    bool unsafe;           /* such an attempt had no request id: a retry may apply it twice */
+    double first_failure_s; /* monotonic time of its first failed attempt; 0: none */
 } flight;
 
 typedef struct importer {
     const import_options *o;
     redisContext *c;
+    /* the cluster */
+    import_endpoint nodes[IMPORT_NODES_COUNT_MAX];
+    size_t node_count, cur_node;
+    uint64_t origin, next_seq;   /* request ids */
+    bool no_request_ids;         /* the server has no QUIVER.REQUESTID: plain retries */
+    unsigned backoff_ms;         /* current retry backoff; 0 after a success */
+    uint64_t retries, retries_unknown, reconnects, unsafe_batches;
+    double last_note_s;
+    uint64_t notes_suppressed;
     idmap ids;
     in_file *files;
     size_t file_count;
@@ -220,7 +238,7 @@ typedef struct importer {
     /* progress */
     bool bar;
     bool bar_visible;
-    double t0_s, last_draw_s, file_t0_s;
+    double t0_s, last_draw_s, file_t0_s, last_line_s;
     uint64_t total_bytes, done_bytes;
     gzFile cur_gz;
     /* scratch */
@@ -316,7 +334,20 @@ static void bad_row(importer *im, const in_file *f, uint64_t line, const char *f
 }
 
 static void progress(importer *im, bool force) {
-    if (!im->bar) return;
+    if (!im->bar) {
+        /* Without a terminal: a line every IMPORT_PROGRESS_LINE_INTERVAL_MS
+         * (besides the per-file lines), so a log shows a long file moving. */
+        double t = now_s();
+        if (force || t - im->last_line_s < IMPORT_PROGRESS_LINE_INTERVAL_MS / 1000.0) return;
+        im->last_line_s = t;
+        char c1[32], c2[32];
+        double el = t - im->t0_s;
+        uint64_t elements = im->nodes_loaded + im->edges_loaded;
+        fprintf(im->o->err, "progress: %s elements loaded (%s/s), reading %s\n", fmt_count(c1, sizeof c1, elements),
+                fmt_count(c2, sizeof c2, el > 0 ? (uint64_t)((double)elements / el) : 0), im->files[im->cur_file].name);
+        fflush(im->o->err);
+        return;
+    }
     double t = now_s();
     if (!force && t - im->last_draw_s < IMPORT_PROGRESS_INTERVAL_MS / 1000.0) return;
     im->last_draw_s = t;
@@ -523,13 +554,6 @@ int import_append_labels(const char *cell, size_t len, cli_buf *out, char *err, 
 /* Batches and the pipeline                                            */
 /* ------------------------------------------------------------------ */
 
-static void flight_free(flight *fl) {
-    free(fl->ids);
-    free(fl->id_lens);
-    fl->ids = NULL;
-    fl->id_lens = NULL;
-}
-
 static int64_t stat_value(const redisReply *stats, const char *prefix) {
     size_t pl = strlen(prefix);
     for (size_t i = 0; i < stats->elements; i++) {
@@ -605,29 +629,412 @@ static void handle_reply(importer *im, flight *fl, const redisReply *r) {
     }
 }
 
-/* Wait for the oldest batch's reply. */
+/* ------------------------------------------------------------------ */
+/* Error classes and node lists (pure)                                 */
+/* ------------------------------------------------------------------ */
+
+static bool contains_ci(const char *s, size_t len, const char *word) {
+    size_t n = strlen(word);
+    for (size_t i = 0; i + n <= len; i++)
+        if (strncasecmp(s + i, word, n) == 0) return true;
+    return false;
+}
+
+static bool starts_ci(const char *s, size_t len, const char *prefix) {
+    size_t n = strlen(prefix);
+    return len >= n && strncasecmp(s, prefix, n) == 0;
+}
+
+import_error_class import_classify_error(const char *msg, size_t len) {
+    QUIVER_ASSERT(msg != NULL || len == 0);
+    if (starts_ci(msg, len, "ERR ")) msg += 4, len -= 4;
+    if (contains_ci(msg, len, "unknown command") && contains_ci(msg, len, "quiver.requestid"))
+        return IMPORT_ERROR_NO_REQUEST_ID;
+    /* A retry whose first outcome was too large to keep: applied, but the
+     * ids are gone; retrying again would not bring them back. */
+    if (contains_ci(msg, len, "already applied")) return IMPORT_ERROR_FATAL;
+    if (contains_ci(msg, len, "outcome unknown") || contains_ci(msg, len, "leadership"))
+        return IMPORT_ERROR_UNKNOWN;
+    if (starts_ci(msg, len, "BUSY") || starts_ci(msg, len, "LOADING") || starts_ci(msg, len, "TRYAGAIN") ||
+        starts_ci(msg, len, "MASTERDOWN"))
+        return IMPORT_ERROR_NOT_APPLIED;
+    if (contains_ci(msg, len, "no leader") || contains_ci(msg, len, "not the leader") ||
+        contains_ci(msg, len, "not leader") || contains_ci(msg, len, "shutting down"))
+        return IMPORT_ERROR_NOT_APPLIED;
+    if (contains_ci(msg, len, "too many") && contains_ci(msg, len, "retry")) return IMPORT_ERROR_NOT_APPLIED;
+    return IMPORT_ERROR_FATAL;
+}
+
+int import_parse_nodes(const char *list, import_endpoint *out, size_t max, char *err, size_t err_size_bytes) {
+    QUIVER_ASSERT(list != NULL && out != NULL && max > 0 && err != NULL);
+    size_t count = 0;
+    const char *p = list;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        const char *s = p;
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        trim(&s, &n);
+        if (n == 0) {
+            snprintf(err, err_size_bytes, "empty entry in the node list '%s'", list);
+            return -1;
+        }
+        const char *host = s, *colon;
+        size_t host_len;
+        if (s[0] == '[') { /* [IPv6]:port */
+            const char *close = memchr(s, ']', n);
+            if (close == NULL || close + 1 >= s + n || close[1] != ':') {
+                snprintf(err, err_size_bytes, "'%.*s' is not [HOST]:PORT", (int)(n > 80 ? 80 : n), s);
+                return -1;
+            }
+            host = s + 1;
+            host_len = (size_t)(close - host);
+            colon = close + 1;
+        } else {
+            colon = NULL;
+            for (size_t i = n; i-- > 0;)
+                if (s[i] == ':') {
+                    colon = s + i;
+                    break;
+                }
+            if (colon == NULL) {
+                snprintf(err, err_size_bytes, "'%.*s' is not HOST:PORT", (int)(n > 80 ? 80 : n), s);
+                return -1;
+            }
+            host_len = (size_t)(colon - s);
+        }
+        const char *ps = colon + 1;
+        size_t pn = (size_t)(s + n - ps);
+        long port = 0;
+        bool digits = pn > 0 && pn <= 5;
+        for (size_t i = 0; digits && i < pn; i++) {
+            if (ps[i] < '0' || ps[i] > '9') digits = false;
+            else port = port * 10 + (ps[i] - '0');
+        }
+        if (!digits || port < 1 || port > 65535) {
+            snprintf(err, err_size_bytes, "bad port in '%.*s' (1..65535)", (int)(n > 80 ? 80 : n), s);
+            return -1;
+        }
+        if (host_len == 0 || host_len >= IMPORT_HOST_SIZE_MAX_BYTES) {
+            snprintf(err, err_size_bytes, "bad host in '%.*s' (1..%d bytes)", (int)(n > 80 ? 80 : n), s,
+                     IMPORT_HOST_SIZE_MAX_BYTES - 1);
+            return -1;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < count; i++)
+            if (out[i].port == (int)port && strlen(out[i].host) == host_len &&
+                memcmp(out[i].host, host, host_len) == 0)
+                dup = true;
+        if (!dup) {
+            if (count == max) {
+                snprintf(err, err_size_bytes, "more than %zu nodes in the node list", max);
+                return -1;
+            }
+            memcpy(out[count].host, host, host_len);
+            out[count].host[host_len] = '\0';
+            out[count].port = (int)port;
+            count++;
+        }
+        if (comma == NULL) break;
+        p = comma + 1;
+    }
+    return (int)count;
+}
+
+/* ------------------------------------------------------------------ */
+/* Connections, request ids, retries                                   */
+/* ------------------------------------------------------------------ */
+
+/* A retry or reconnect notice on the error stream.  Connection events
+ * (always) are printed; batch retries at most one a second (the others are
+ * counted and mentioned with the next one). */
+static void note(importer *im, bool always, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void note(importer *im, bool always, const char *fmt, ...) {
+    double t = now_s();
+    if (!always && im->last_note_s > 0 && t - im->last_note_s < 1.0) {
+        im->notes_suppressed++;
+        return;
+    }
+    im->last_note_s = t;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    bar_clear(im);
+    if (im->notes_suppressed > 0)
+        fprintf(im->o->err, "retry: %s (and %" PRIu64 " more events)\n", msg, im->notes_suppressed);
+    else
+        fprintf(im->o->err, "retry: %s\n", msg);
+    fflush(im->o->err);
+    im->notes_suppressed = 0;
+}
+
+static void backoff(importer *im) {
+    if (im->backoff_ms == 0) im->backoff_ms = IMPORT_BACKOFF_MIN_MS;
+    else if (im->backoff_ms < IMPORT_BACKOFF_MAX_MS)
+        im->backoff_ms = im->backoff_ms * 2 > IMPORT_BACKOFF_MAX_MS ? IMPORT_BACKOFF_MAX_MS : im->backoff_ms * 2;
+    struct timespec ts = {(time_t)(im->backoff_ms / 1000), (long)(im->backoff_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL); /* Ctrl-C cuts it short; the callers check `interrupted` */
+}
+
+static flight *flight_at(importer *im, size_t i) {
+    QUIVER_ASSERT(i < im->flight_count);
+    return &im->flights[(im->flight_head + i) % IMPORT_IN_FLIGHT_MAX];
+}
+
+/* The batch is answered for good (or abandoned): free its ids, keep the
+ * text buffer's allocation in the slot for the next batch. */
+static void flight_done(flight *fl) {
+    free(fl->ids);
+    free(fl->id_lens);
+    fl->ids = NULL;
+    fl->id_lens = NULL;
+    cli_buf_clear(&fl->text);
+    fl->seq = 0;
+    fl->id_sent = fl->maybe_applied = fl->unsafe = false;
+    fl->first_failure_s = 0;
+}
+
+static void drop_flights(importer *im) {
+    while (im->flight_count > 0) {
+        flight_done(&im->flights[im->flight_head]);
+        im->flight_head = (im->flight_head + 1) % IMPORT_IN_FLIGHT_MAX;
+        im->flight_count--;
+    }
+}
+
+/* When the oldest unacknowledged batch started failing (now if none). */
+static double trouble_since(importer *im) {
+    double t = now_s();
+    for (size_t i = 0; i < im->flight_count; i++) {
+        const flight *fl = flight_at(im, i);
+        if (fl->first_failure_s > 0 && fl->first_failure_s < t) t = fl->first_failure_s;
+    }
+    return t;
+}
+
+/* An attempt of fl may have been applied: note it, and count the batch as
+ * unsafe when that attempt carried no request id. */
+static void mark_maybe_applied(importer *im, flight *fl) {
+    fl->maybe_applied = true;
+    if (!fl->id_sent && !fl->unsafe) {
+        fl->unsafe = true;
+        im->unsafe_batches++;
+    }
+}
+
+static redisContext *connect_to(importer *im, const import_endpoint *e, char *why, size_t why_size) {
+    struct timeval tv = {CLI_CONNECT_TIMEOUT_MS / 1000, (CLI_CONNECT_TIMEOUT_MS % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(e->host, e->port, tv);
+    if (c == NULL) {
+        snprintf(why, why_size, "out of memory");
+        return NULL;
+    }
+    if (c->err) {
+        snprintf(why, why_size, "%s", c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    /* A node that stops answering (paused, cut off) must not hang the
+     * import: past this, the connection counts as lost. */
+    struct timeval rt = {(time_t)im->o->reply_timeout_s, 0};
+    if (redisSetTimeout(c, rt) != REDIS_OK) {
+        snprintf(why, why_size, "cannot set the reply timeout: %s", c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Write fl on the current connection: `QUIVER.REQUESTID origin seq` (unless
+ * the server has none) then its GRAPH.QUERY, pipelined.  retry: count it as
+ * a repeated attempt.  Returns 0, or -1 when the connection failed (the
+ * caller drops it; fl stays in the ring). */
+static int send_flight(importer *im, flight *fl, bool retry) {
+    QUIVER_ASSERT(im->c != NULL && fl->text.len > 0 && fl->seq > 0);
+    fl->id_sent = !im->no_request_ids;
+    if (fl->id_sent) {
+        char os[24], ss[24];
+        int ol = snprintf(os, sizeof os, "%" PRIu64, im->origin);
+        int sl = snprintf(ss, sizeof ss, "%" PRIu64, fl->seq);
+        const char *argv[3] = {"QUIVER.REQUESTID", os, ss};
+        size_t argl[3] = {16, (size_t)ol, (size_t)sl};
+        if (redisAppendCommandArgv(im->c, 3, argv, argl) != REDIS_OK) return -1;
+    }
+    const char *argv[3] = {"GRAPH.QUERY", im->o->graph, fl->text.data};
+    size_t argl[3] = {11, strlen(im->o->graph), fl->text.len};
+    if (redisAppendCommandArgv(im->c, 3, argv, argl) != REDIS_OK) return -1;
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(im->c, &done) != REDIS_OK) return -1;
+    if (retry) {
+        im->retries++;
+        if (fl->maybe_applied) im->retries_unknown++;
+    }
+    return 0;
+}
+
+/* The connection failed: every unacknowledged batch may have been applied
+ * and will be re-sent on the next connection. */
+static void drop_connection(importer *im) {
+    QUIVER_ASSERT(im->c != NULL);
+    char why[256];
+    snprintf(why, sizeof why, "%s", im->c->errstr[0] ? im->c->errstr : "closed");
+    redisFree(im->c);
+    im->c = NULL;
+    double t = now_s();
+    for (size_t i = 0; i < im->flight_count; i++) {
+        flight *fl = flight_at(im, i);
+        if (fl->first_failure_s == 0) fl->first_failure_s = t;
+        mark_maybe_applied(im, fl);
+    }
+    if (!im->failed)
+        note(im, true, "connection to %s:%d lost (%s) with %zu batches unacknowledged", im->nodes[im->cur_node].host,
+             im->nodes[im->cur_node].port, why, im->flight_count);
+}
+
+/* Connect to the next node that answers (round robin from the one after
+ * the current, so a dead node is tried last) and re-send every
+ * unacknowledged batch, oldest first, each with its own request id.
+ * since_s: when the trouble began; past since_s + retry_timeout_s, or on
+ * Ctrl-C, give up.  Returns 0, or -1 after fail(). */
+static int reconnect(importer *im, double since_s) {
+    QUIVER_ASSERT(im->c == NULL && im->node_count > 0);
+    char why[256] = "not tried";
+    size_t why_node = im->cur_node;
+    for (;;) {
+        for (size_t k = 1; k <= im->node_count; k++) {
+            size_t idx = (im->cur_node + k) % im->node_count;
+            redisContext *c = connect_to(im, &im->nodes[idx], why, sizeof why);
+            if (c == NULL) {
+                why_node = idx;
+                continue;
+            }
+            im->c = c;
+            im->cur_node = idx;
+            im->reconnects++;
+            int rc = 0;
+            for (size_t i = 0; i < im->flight_count && rc == 0; i++) rc = send_flight(im, flight_at(im, i), true);
+            if (rc == 0) {
+                note(im, true, "connected to %s:%d; %zu unacknowledged batches sent again%s", im->nodes[idx].host,
+                     im->nodes[idx].port, im->flight_count,
+                     im->no_request_ids ? " (no request ids)" : " with their request ids");
+                return 0;
+            }
+            snprintf(why, sizeof why, "%s", c->errstr);
+            why_node = idx;
+            redisFree(c);
+            im->c = NULL;
+        }
+        if (interrupted) {
+            fail(im, "interrupted (Ctrl-C) while reconnecting");
+            return -1;
+        }
+        if (now_s() - since_s >= im->o->retry_timeout_s) {
+            fail(im, "no node could be reached for %u s (last: %s:%d: %s)", im->o->retry_timeout_s,
+                 im->nodes[why_node].host, im->nodes[why_node].port, why);
+            return -1;
+        }
+        backoff(im);
+    }
+}
+
+/* The answer to a batch's QUIVER.REQUESTID. */
+static void check_request_id_reply(importer *im, flight *fl, const redisReply *r) {
+    if (r->type != REDIS_REPLY_ERROR) return;
+    /* The write that followed ran without our id. */
+    fl->id_sent = false;
+    import_error_class k = import_classify_error(r->str, r->len);
+    if ((k == IMPORT_ERROR_NO_REQUEST_ID || k == IMPORT_ERROR_FATAL) && !im->no_request_ids) {
+        im->no_request_ids = true;
+        bar_clear(im);
+        fprintf(im->o->err,
+                "warning: the server refused QUIVER.REQUESTID (%.*s): continuing WITHOUT request ids; a batch "
+                "retried after an unknown outcome may be applied twice (counted in the summary)\n",
+                (int)(r->len > 200 ? 200 : r->len), r->str);
+    }
+}
+
+/* A retryable error answered fl (already taken off the ring's head): put it
+ * back at the tail and send it again after a backoff, or give up past the
+ * retry timeout. */
+static void retry_later(importer *im, flight *fl, const char *msg, size_t len, bool unknown) {
+    double t = now_s();
+    if (fl->first_failure_s == 0) fl->first_failure_s = t;
+    if (unknown) mark_maybe_applied(im, fl);
+    const char *file = im->files[fl->file_index].name;
+    if (interrupted) {
+        fail(im, "interrupted (Ctrl-C) while retrying the batch of %s lines %" PRIu64 "-%" PRIu64, file,
+             fl->first_line, fl->last_line);
+    } else if (t - fl->first_failure_s >= im->o->retry_timeout_s) {
+        fail(im, "gave up on the batch of %s lines %" PRIu64 "-%" PRIu64 " after %u s of retries; last error: %.*s",
+             file, fl->first_line, fl->last_line, im->o->retry_timeout_s, (int)(len > 400 ? 400 : len), msg);
+    }
+    if (im->failed) {
+        flight_done(fl);
+        return;
+    }
+    note(im, false, "%s:%d answered %.*s; sending the batch of %s lines %" PRIu64 "-%" PRIu64 " again",
+         im->nodes[im->cur_node].host, im->nodes[im->cur_node].port, (int)(len > 200 ? 200 : len), msg, file,
+         fl->first_line, fl->last_line);
+    backoff(im);
+    QUIVER_ASSERT(im->flight_count < IMPORT_IN_FLIGHT_MAX);
+    flight *dst = &im->flights[(im->flight_head + im->flight_count) % IMPORT_IN_FLIGHT_MAX];
+    if (dst != fl) { /* swap slots: the free slot's text allocation moves to fl's old place */
+        flight tmp = *dst;
+        *dst = *fl;
+        *fl = tmp;
+    }
+    im->flight_count++;
+    if (im->c != NULL && send_flight(im, dst, true) != 0) drop_connection(im);
+}
+
+/* Take the oldest batch's replies.  A retryable error puts the batch back
+ * at the tail; a lost connection re-sends every unacknowledged batch on a
+ * new one.  Returns once one batch has been answered for good (loaded, or
+ * refused: im->failed), or when none is left. */
 static void wait_one(importer *im) {
-    QUIVER_ASSERT(im->flight_count > 0);
-    flight *fl = &im->flights[im->flight_head];
-    im->flight_head = (im->flight_head + 1) % IMPORT_IN_FLIGHT_MAX;
-    im->flight_count--;
-    if (im->c == NULL) { /* connection already lost */
-        flight_free(fl);
+    while (im->flight_count > 0) {
+        if (im->c == NULL) {
+            if (im->failed || reconnect(im, trouble_since(im)) != 0) {
+                drop_flights(im);
+                return;
+            }
+            continue;
+        }
+        flight *fl = &im->flights[im->flight_head];
+        void *rid = NULL, *rv = NULL;
+        if (fl->id_sent && (redisGetReply(im->c, &rid) != REDIS_OK || rid == NULL)) {
+            drop_connection(im);
+            continue;
+        }
+        if (redisGetReply(im->c, &rv) != REDIS_OK || rv == NULL) {
+            if (rid) freeReplyObject(rid);
+            drop_connection(im);
+            continue;
+        }
+        im->flight_head = (im->flight_head + 1) % IMPORT_IN_FLIGHT_MAX;
+        im->flight_count--;
+        if (rid) {
+            check_request_id_reply(im, fl, rid);
+            freeReplyObject(rid);
+        }
+        redisReply *r = rv;
+        if (r->type == REDIS_REPLY_ERROR && !im->failed) {
+            import_error_class k = import_classify_error(r->str, r->len);
+            if (k == IMPORT_ERROR_NOT_APPLIED || k == IMPORT_ERROR_UNKNOWN) {
+                retry_later(im, fl, r->str, r->len, k == IMPORT_ERROR_UNKNOWN);
+                freeReplyObject(r);
+                continue;
+            }
+        }
+        handle_reply(im, fl, r);
+        freeReplyObject(r);
+        if (!im->failed) im->backoff_ms = 0;
+        flight_done(fl);
+        progress(im, false);
         return;
     }
-    void *rv = NULL;
-    if (redisGetReply(im->c, &rv) != REDIS_OK || rv == NULL) {
-        fail(im, "connection lost while waiting for the batch of %s lines %" PRIu64 "-%" PRIu64 ": %s",
-             im->files[fl->file_index].name, fl->first_line, fl->last_line, im->c->errstr);
-        redisFree(im->c);
-        im->c = NULL;
-        flight_free(fl);
-        return;
-    }
-    handle_reply(im, fl, rv);
-    freeReplyObject(rv);
-    flight_free(fl);
-    progress(im, false);
 }
 
 static void drain(importer *im) {
@@ -669,6 +1076,7 @@ static void send_batch(importer *im, open_batch *b, import_file_kind kind) {
     }
     QUIVER_ASSERT(im->flight_count < im->o->in_flight);
     flight *fl = &im->flights[(im->flight_head + im->flight_count) % IMPORT_IN_FLIGHT_MAX];
+    cli_buf spare = fl->text; /* the slot's old allocation goes back to the open batch */
     memset(fl, 0, sizeof *fl);
     fl->kind = kind;
     fl->file_index = im->cur_file;
@@ -679,10 +1087,13 @@ static void send_batch(importer *im, open_batch *b, import_file_kind kind) {
     fl->counter_count = b->counter_count;
     fl->first_line = b->first_line;
     fl->last_line = b->last_line;
+    fl->text = b->text;
+    b->text = spare;
+    fl->seq = ++im->next_seq;
     im->flight_count++;
 
     if (im->o->dump) {
-        fwrite(b->text.data, 1, b->text.len, im->o->dump);
+        fwrite(fl->text.data, 1, fl->text.len, im->o->dump);
         fputc('\n', im->o->dump);
     }
     if (im->o->dry_run) {
@@ -692,26 +1103,14 @@ static void send_batch(importer *im, open_batch *b, import_file_kind kind) {
             for (size_t i = 0; i < fl->rows; i++)
                 if (fl->ids[i] != NULL) idmap_set(&im->ids, fl->ids[i], fl->id_lens[i], im->next_fake_id++);
         account(im, fl, fl->rows);
-        flight_free(fl);
+        flight_done(fl);
     } else if (im->c == NULL) {
-        fail(im, "not connected");
-    } else {
-        const char *argv[3] = {"GRAPH.QUERY", im->o->graph, b->text.data};
-        size_t argl[3] = {11, strlen(im->o->graph), b->text.len};
-        int done = 0;
-        if (redisAppendCommandArgv(im->c, 3, argv, argl) != REDIS_OK) {
-            fail(im, "cannot queue a batch: %s", im->c->errstr);
-        } else {
-            while (!done) {
-                if (redisBufferWrite(im->c, &done) != REDIS_OK) {
-                    fail(im, "connection lost while sending the batch of %s lines %" PRIu64 "-%" PRIu64 ": %s",
-                         im->files[im->cur_file].name, b->first_line, b->last_line, im->c->errstr);
-                    break;
-                }
-            }
-        }
+        /* Lost earlier: reconnect re-sends every batch of the ring, this one too. */
+        if (reconnect(im, trouble_since(im)) != 0) drop_flights(im);
+    } else if (send_flight(im, fl, false) != 0) {
+        drop_connection(im);
     }
-    /* The flight owns the ids now. */
+    /* The flight owns the ids and the text now. */
     batch_reset(b);
     progress(im, false);
 }
@@ -831,7 +1230,8 @@ static void node_row(importer *im, in_file *f, csv_field *fields, uint64_t line)
         }
     }
     batch_add_row(im, b, &im->row, stored, key_len, line);
-    if (b->rows >= im->o->batch_rows || b->text.len >= im->o->batch_size_bytes)
+    if (b->rows >= im->o->batch_rows || b->rows >= IMPORT_NODE_BATCH_ROWS_REPLAYABLE_MAX ||
+        b->text.len >= im->o->batch_size_bytes)
         send_batch(im, b, IMPORT_NODES);
 }
 
@@ -1056,15 +1456,36 @@ static int scan_dir(importer *im) {
     return 0;
 }
 
-/* Is the graph empty?  0 yes, 1 no (message printed), -1 error (printed). */
+/* Is the graph empty?  0 yes, 1 no (message printed), -1 error (printed).
+ * A read through a follower needs a leader: no-leader and busy answers and
+ * lost connections are retried like batches (a read is safe to repeat). */
 static int check_empty(importer *im) {
     const char *argv[3] = {"GRAPH.QUERY", im->o->graph, "MATCH (n) RETURN count(n)"};
     size_t argl[3] = {11, strlen(im->o->graph), strlen(argv[2])};
-    redisReply *r = redisCommandArgv(im->c, 3, argv, argl);
-    if (r == NULL) {
-        fprintf(im->o->err, "error: connection lost: %s\n", im->c->errstr);
-        return -1;
+    double since = now_s();
+    redisReply *r = NULL;
+    for (;;) {
+        if (im->c == NULL && reconnect(im, since) != 0) {
+            fprintf(im->o->err, "error: %s\n", im->failure);
+            return -1;
+        }
+        r = redisCommandArgv(im->c, 3, argv, argl);
+        if (r == NULL) {
+            drop_connection(im);
+            continue;
+        }
+        if (r->type != REDIS_REPLY_ERROR) break;
+        import_error_class k = import_classify_error(r->str, r->len);
+        if ((k != IMPORT_ERROR_NOT_APPLIED && k != IMPORT_ERROR_UNKNOWN) || interrupted ||
+            now_s() - since >= im->o->retry_timeout_s)
+            break;
+        note(im, false, "%s:%d answered %.*s to MATCH (n) RETURN count(n)", im->nodes[im->cur_node].host,
+             im->nodes[im->cur_node].port, (int)(r->len > 200 ? 200 : r->len), r->str);
+        freeReplyObject(r);
+        r = NULL;
+        backoff(im);
     }
+    im->backoff_ms = 0;
     int rc = -1;
     if (r->type == REDIS_REPLY_ERROR) {
         fprintf(im->o->err, "error: the server refused GRAPH.QUERY: %s\n", r->str);
@@ -1091,6 +1512,26 @@ static int check_empty(importer *im) {
     return rc;
 }
 
+/* The first connection: each node once, in the given order.  0, or -1
+ * (printed): a wrong address should fail at once, not after the retry
+ * timeout. */
+static int connect_first(importer *im) {
+    char why[256];
+    cli_buf all = CLI_BUF_INIT;
+    for (size_t i = 0; i < im->node_count; i++) {
+        im->c = connect_to(im, &im->nodes[i], why, sizeof why);
+        if (im->c != NULL) {
+            im->cur_node = i;
+            cli_buf_free(&all);
+            return 0;
+        }
+        cli_buf_printf(&all, "%s%s:%d: %s", i ? "; " : "", im->nodes[i].host, im->nodes[i].port, why);
+    }
+    fprintf(im->o->err, "error: cannot connect to %s\n", all.data);
+    cli_buf_free(&all);
+    return -1;
+}
+
 static void summary(importer *im, double elapsed_s) {
     FILE *out = im->o->out;
     char c1[32], c2[32];
@@ -1105,6 +1546,18 @@ static void summary(importer *im, double elapsed_s) {
     fprintf(out, "  relationships: %s\n", fmt_count(c1, sizeof c1, im->edges_loaded));
     for (size_t i = 0; i < im->types.n; i++)
         fprintf(out, "    %-28s %12s\n", im->types.items[i].name, fmt_count(c1, sizeof c1, im->types.items[i].count));
+    if (!im->o->dry_run) {
+        fprintf(out, "  retries: %" PRIu64 " batches sent again (%" PRIu64 " after an unknown outcome), %" PRIu64
+                     " reconnects; last node %s:%d\n",
+                im->retries, im->retries_unknown, im->reconnects, im->nodes[im->cur_node].host,
+                im->nodes[im->cur_node].port);
+        if (im->no_request_ids)
+            fprintf(out, "  *** request ids: NOT SUPPORTED by the server (plain retries); %" PRIu64
+                         " batches retried after an unknown outcome may have been applied twice%s\n",
+                    im->unsafe_batches, im->unsafe_batches ? " (exit status 1: check the counts)" : "");
+        else
+            fprintf(out, "  request ids: origin %" PRIu64 ", batches 1..%" PRIu64 "\n", im->origin, im->next_seq);
+    }
     if (im->rows_skipped == 0) {
         fprintf(out, "  rows skipped: 0\n");
     } else {
@@ -1126,6 +1579,8 @@ void import_options_default(import_options *o) {
     o->batch_rows = IMPORT_BATCH_ROWS_DEFAULT;
     o->batch_size_bytes = IMPORT_BATCH_SIZE_DEFAULT_BYTES;
     o->in_flight = IMPORT_IN_FLIGHT_DEFAULT;
+    o->retry_timeout_s = IMPORT_RETRY_TIMEOUT_DEFAULT_S;
+    o->reply_timeout_s = IMPORT_REPLY_TIMEOUT_DEFAULT_S;
     o->out = stdout;
     o->err = stderr;
 }
@@ -1143,19 +1598,47 @@ int import_run(const import_options *o) {
         fprintf(o->err, "error: bad graph name\n");
         return 1;
     }
+    if (o->retry_timeout_s < 1 || o->retry_timeout_s > IMPORT_RETRY_TIMEOUT_MAX_S || o->reply_timeout_s < 1 ||
+        o->reply_timeout_s > IMPORT_REPLY_TIMEOUT_MAX_S) {
+        fprintf(o->err, "error: retry timeout must be 1..%d s, reply timeout 1..%d s\n", IMPORT_RETRY_TIMEOUT_MAX_S,
+                IMPORT_REPLY_TIMEOUT_MAX_S);
+        return 1;
+    }
     importer *im = calloc(1, sizeof *im);
     if (im == NULL) QUIVER_FATAL("out of memory");
     im->o = o;
     idmap_init(&im->ids);
     int status = 1;
+    if (o->nodes != NULL) {
+        char err[512];
+        int n = import_parse_nodes(o->nodes, im->nodes, IMPORT_NODES_COUNT_MAX, err, sizeof err);
+        if (n < 0) {
+            fprintf(o->err, "error: --nodes: %s\n", err);
+            goto done;
+        }
+        im->node_count = (size_t)n;
+    } else {
+        QUIVER_ASSERT(o->host != NULL);
+        if (strlen(o->host) == 0 || strlen(o->host) >= IMPORT_HOST_SIZE_MAX_BYTES || o->port < 1 || o->port > 65535) {
+            fprintf(o->err, "error: bad host or port\n");
+            goto done;
+        }
+        snprintf(im->nodes[0].host, sizeof im->nodes[0].host, "%s", o->host);
+        im->nodes[0].port = o->port;
+        im->node_count = 1;
+    }
+    im->origin = o->request_origin;
+    if (im->origin == 0 && getrandom(&im->origin, sizeof im->origin, 0) != (ssize_t)sizeof im->origin)
+        im->origin = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(now_s() * 1e9);
+    if (im->origin == 0) im->origin = 1; /* 0 is not a valid origin */
     if (scan_dir(im) != 0) goto done;
     if (!o->dry_run) {
-        im->c = cli_connect(o->host, o->port, o->err);
-        if (im->c == NULL) goto done;
+        if (connect_first(im) != 0) goto done;
         if (!o->append && check_empty(im) != 0) goto done;
     }
     im->bar = o->progress > 0 || (o->progress < 0 && isatty(fileno(o->err)));
     im->t0_s = now_s();
+    im->last_line_s = im->t0_s;
     struct sigaction sa, old_sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -1170,13 +1653,18 @@ int import_run(const import_options *o) {
     double elapsed = now_s() - im->t0_s;
     if (im->failed) fprintf(o->err, "error: import stopped: %s\n", im->failure);
     summary(im, elapsed);
-    status = im->failed || (o->strict && im->rows_skipped > 0) ? 1 : 0;
+    status = im->failed || (o->strict && im->rows_skipped > 0) || im->unsafe_batches > 0 ? 1 : 0;
 done:
     for (size_t i = 0; i < IMPORT_OPEN_BATCHES_MAX; i++) {
         free(im->batches[i].ids);
         free(im->batches[i].id_lens);
         cli_buf_free(&im->batches[i].key);
         cli_buf_free(&im->batches[i].text);
+    }
+    for (size_t i = 0; i < IMPORT_IN_FLIGHT_MAX; i++) {
+        free(im->flights[i].ids);
+        free(im->flights[i].id_lens);
+        cli_buf_free(&im->flights[i].text);
     }
     for (size_t i = 0; i < im->file_count; i++) {
         free(im->files[i].path);

@@ -37,6 +37,34 @@
  * status: 0 when everything else loaded (skipped rows are printed
  * prominently), 1 on any failure, and also on skipped rows with strict.
  *
+ * Clusters and retries: the import may talk to any node, leader or
+ * follower (a follower forwards writes to the leader).  Every batch gets a
+ * request id (origin, seq): origin is random per run, seq numbers the
+ * batches 1, 2, ...; the batch is sent as `QUIVER.REQUESTID origin seq`
+ * followed by its GRAPH.QUERY (pipelined), and the state machine's de-dup
+ * table (DESIGN.md 3) answers a request id it has already applied with the
+ * first outcome instead of applying it again.  So when a node answers
+ * "outcome unknown", a no-leader / not-leader error, busy or shutting
+ * down, or when the connection drops or a reply does not come within
+ * reply_timeout_s, the SAME batch (byte-identical text, kept in its
+ * flight until acknowledged) is sent again with the SAME id: after a
+ * backoff (IMPORT_BACKOFF_MIN_MS doubling to IMPORT_BACKOFF_MAX_MS) on the
+ * same connection for an error reply, or on a new connection to the next
+ * node of the list (round robin, the failed node last) for a lost
+ * connection, until the batch has been failing for retry_timeout_s.  A
+ * retry of an applied node batch returns the ids of its first application,
+ * so the id map stays right.  Nothing acknowledged is ever re-sent.
+ * Bounds: at most in_flight (<= IMPORT_IN_FLIGHT_MAX = 64) batches are
+ * unacknowledged at any time, far inside the de-dup table's window
+ * (QUIVER_DEDUP_TABLE_COUNT_MAX ids), so a retry always finds its first
+ * outcome unless other clients apply tens of thousands of writes in
+ * between; node batches are cut at IMPORT_NODE_BATCH_ROWS_REPLAYABLE_MAX
+ * rows so that their outcome (the ids) is kept whole for a retry.
+ * A server without QUIVER.REQUESTID ("unknown command") makes the import
+ * fall back to plain retries, says so, counts the retries whose first
+ * attempt may have been applied, and exits 1 if there was any (the graph
+ * may then hold a batch twice).
+ *
  * Ctrl-C stops sending, waits for the batches already sent and prints the
  * summary of what was loaded (exit status 1); a second Ctrl-C ends at once.
  *
@@ -52,6 +80,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "buf.h"
@@ -68,10 +97,33 @@
 #define IMPORT_FILES_COUNT_MAX 4096
 #define IMPORT_BAD_ROWS_LISTED 10
 #define IMPORT_PROGRESS_INTERVAL_MS 100
+#define IMPORT_PROGRESS_LINE_INTERVAL_MS 5000 /* without a terminal: a progress line this often */
+#define IMPORT_NODES_COUNT_MAX 16
+#define IMPORT_RETRY_TIMEOUT_DEFAULT_S 60
+#define IMPORT_RETRY_TIMEOUT_MAX_S 86400
+#define IMPORT_REPLY_TIMEOUT_DEFAULT_S 300
+#define IMPORT_REPLY_TIMEOUT_MAX_S 86400
+#define IMPORT_BACKOFF_MIN_MS 20
+#define IMPORT_BACKOFF_MAX_MS 1000
+/* A node batch's outcome (one 9-byte id per row in the result codec) must
+ * fit the de-dup table's SM_DEDUP_OUTCOME_SIZE_MAX_BYTES (1 MiB) to be
+ * replayed to a retry. */
+#define IMPORT_NODE_BATCH_ROWS_REPLAYABLE_MAX 100000
+#define IMPORT_HOST_SIZE_MAX_BYTES 256
+
+/* One node of the cluster to talk to. */
+typedef struct import_endpoint {
+    char host[IMPORT_HOST_SIZE_MAX_BYTES];
+    int port;
+} import_endpoint;
 
 typedef struct import_options {
     const char *host;
     int port;
+    const char *nodes;    /* "HOST:PORT,HOST:PORT,..." to use instead of host:port (NULL: host:port) */
+    unsigned retry_timeout_s;  /* give up a batch failing this long (>= 1) */
+    unsigned reply_timeout_s;  /* no reply this long: connection treated as lost (>= 1) */
+    uint64_t request_origin;   /* request id origin; 0: random (tests set it) */
     const char *graph;
     const char *dir;
     bool append;          /* allow a graph that already has nodes */
@@ -88,6 +140,29 @@ typedef struct import_options {
 
 /* Defaults: 127.0.0.1:6379, graph "g", the sizes above, stdout/stderr. */
 void import_options_default(import_options *o);
+
+/* How the import treats an error reply (import_classify_error). */
+typedef enum import_error_class {
+    IMPORT_ERROR_FATAL = 0,        /* the batch was refused for good: stop */
+    IMPORT_ERROR_NOT_APPLIED,      /* not applied (no leader, busy, not the leader): retry */
+    IMPORT_ERROR_UNKNOWN,          /* may or may not have been applied: retry with the same id */
+    IMPORT_ERROR_NO_REQUEST_ID,    /* the server does not know QUIVER.REQUESTID */
+} import_error_class;
+
+/* Classify the text of a RESP error reply (with or without its "ERR "
+ * prefix; len bytes, no NUL needed).  Retryable: "outcome unknown",
+ * "no leader", "not the leader", "leadership", "shutting down", "busy",
+ * "too many ... in flight"/"waiting"/"queued" with "retry", and the
+ * prefixes BUSY, LOADING, TRYAGAIN, MASTERDOWN; "unknown command
+ * 'QUIVER.REQUESTID'" is IMPORT_ERROR_NO_REQUEST_ID; the rest, including
+ * "already applied ... too large", is fatal.  Pure; any thread. */
+import_error_class import_classify_error(const char *msg, size_t len);
+
+/* Parse "HOST:PORT[,HOST:PORT...]" (an IPv6 host in brackets: [::1]:7001)
+ * into out (at most max entries, duplicates dropped).  Returns the count
+ * (>= 1), or -1 with the reason in err (empty entry, bad port, host too
+ * long, more than max nodes).  Pure; any thread. */
+int import_parse_nodes(const char *list, import_endpoint *out, size_t max, char *err, size_t err_size_bytes);
 
 /* Run an import.  Returns the exit status (0 or 1). */
 int import_run(const import_options *o);

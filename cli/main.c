@@ -56,9 +56,18 @@ static void usage(FILE *f) {
             "      --batch-size N     rows per GRAPH.QUERY (default %d)\n"
             "      --pipeline N       batches in flight (default %d)\n"
             "      --progress, --no-progress   force the progress bar on or off\n"
+            "      --nodes H:P[,H:P...]  cluster nodes to use instead of -h/-p, any role;\n"
+            "                         a lost connection moves to the next one\n"
+            "      --retry-timeout-s N  keep retrying a failing batch this long (default %d)\n"
+            "      --reply-timeout-s N  a reply not in after N s counts as a lost connection\n"
+            "                         (default %d)\n"
+            "Each batch carries a request id (QUIVER.REQUESTID, random origin per run), so a\n"
+            "batch whose outcome is unknown (leader change, lost connection, busy) is sent\n"
+            "again, to the same or another node, and is never applied twice.\n"
             "\n"
             "Exit status: 0 success, 1 error, 2 wrong usage.\n",
-            DEFAULT_PORT, IMPORT_BATCH_ROWS_DEFAULT, IMPORT_IN_FLIGHT_DEFAULT);
+            DEFAULT_PORT, IMPORT_BATCH_ROWS_DEFAULT, IMPORT_IN_FLIGHT_DEFAULT, IMPORT_RETRY_TIMEOUT_DEFAULT_S,
+            IMPORT_REPLY_TIMEOUT_DEFAULT_S);
 }
 
 static int parse_port(const char *s, int *port) {
@@ -97,7 +106,8 @@ static int cmd_import(int argc, char **argv, const char *host, int port, const c
     o.host = host;
     o.port = port;
     o.graph = graph;
-    enum { OPT_APPEND = 256, OPT_STRICT, OPT_DRY, OPT_BATCH, OPT_PIPE, OPT_PROG, OPT_NOPROG, OPT_HELP, OPT_DUMP };
+    enum { OPT_APPEND = 256, OPT_STRICT, OPT_DRY, OPT_BATCH, OPT_PIPE, OPT_PROG, OPT_NOPROG, OPT_HELP, OPT_DUMP,
+           OPT_NODES, OPT_RETRY, OPT_REPLY };
     static const struct option longs[] = {
         {"host", required_argument, NULL, 'h'},   {"port", required_argument, NULL, 'p'},
         {"graph", required_argument, NULL, 'g'},  {"append", no_argument, NULL, OPT_APPEND},
@@ -105,6 +115,8 @@ static int cmd_import(int argc, char **argv, const char *host, int port, const c
         {"batch-size", required_argument, NULL, OPT_BATCH}, {"pipeline", required_argument, NULL, OPT_PIPE},
         {"progress", no_argument, NULL, OPT_PROG}, {"no-progress", no_argument, NULL, OPT_NOPROG},
         {"help", no_argument, NULL, OPT_HELP},     {"dump-queries", required_argument, NULL, OPT_DUMP},
+        {"nodes", required_argument, NULL, OPT_NODES}, {"retry-timeout-s", required_argument, NULL, OPT_RETRY},
+        {"reply-timeout-s", required_argument, NULL, OPT_REPLY},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -124,6 +136,14 @@ static int cmd_import(int argc, char **argv, const char *host, int port, const c
         case OPT_NOPROG: o.progress = 0; break;
         case OPT_HELP: usage(stdout); return 0;
         case OPT_DUMP: dump_path = optarg; break;
+        case OPT_NODES: o.nodes = optarg; break;
+        case OPT_RETRY:
+        case OPT_REPLY: {
+            size_t v;
+            if (parse_size(optarg, 86400, &v, ch == OPT_RETRY ? "retry timeout" : "reply timeout") != 0) return 2;
+            *(ch == OPT_RETRY ? &o.retry_timeout_s : &o.reply_timeout_s) = (unsigned)v;
+            break;
+        }
         default: usage(stderr); return 2;
         }
     }
