@@ -10,9 +10,15 @@
  * percentiles measured around each round trip with CLOCK_MONOTONIC.
  *
  *   qdriver -p PORT [-h HOST] [-c CLIENTS] [-n TOTAL] [-w WARMUP] [-g GRAPH]
- *           [-r] [-f NAMES_FILE] [-s SEED] QUERY
+ *           [-r] [-f NAMES_FILE] [-s SEED] [-S|--setup COMMAND] QUERY
  *
  *   -r            send GRAPH.RO_QUERY instead of GRAPH.QUERY
+ *   -S, --setup COMMAND
+ *                 send COMMAND (split at spaces into words, e.g.
+ *                 "QUIVER.CONSISTENCY stale") once on each connection right
+ *                 after connecting, before any measured or warm-up request;
+ *                 an error reply fails that client (redis-benchmark cannot
+ *                 do this: it has no per-connection set-up command)
  *   -f FILE       one name per line; each @NAME@ in QUERY is replaced by a
  *                 name drawn uniformly at random (per-thread xorshift, seeded)
  *   @I@ in QUERY  replaced by a unique request number (e.g. for CREATE)
@@ -25,6 +31,7 @@
  * query text after substitution <= 64 KiB.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,6 +47,7 @@
 #define NAME_SIZE_MAX 256
 #define QUERY_SIZE_MAX (64 * 1024)
 #define CLIENTS_MAX 1024
+#define SETUP_WORDS_MAX 16
 
 static const char *host = "127.0.0.1";
 static int port = 6379;
@@ -50,6 +58,9 @@ static const char *graph = "bench";
 static const char *query_template;
 static int read_only;
 static uint64_t seed = 42;
+/* --setup: the command's words (pointers into a copy of the argument). */
+static const char *setup_argv[SETUP_WORDS_MAX];
+static size_t setup_argc;
 
 static char **names;
 static size_t names_count;
@@ -128,6 +139,16 @@ static void *run(void *arg) {
         return NULL;
     }
     redisSetTimeout(c, tv);
+    if (setup_argc > 0) {
+        redisReply *r = redisCommandArgv(c, (int)setup_argc, setup_argv, NULL);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            report_error("setup command", r ? r->str : c->errstr);
+            if (r) freeReplyObject(r);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(r);
+    }
     char *q = malloc(QUERY_SIZE_MAX);
     if (q == NULL) {
         report_error("malloc", "query buffer");
@@ -185,14 +206,34 @@ static void load_names(const char *path) {
 
 static void usage(void) {
     fprintf(stderr, "usage: qdriver -p PORT [-h HOST] [-c CLIENTS] [-n TOTAL] [-w WARMUP] "
-                    "[-g GRAPH] [-r] [-f NAMES_FILE] [-s SEED] QUERY\n");
+                    "[-g GRAPH] [-r] [-f NAMES_FILE] [-s SEED] [-S|--setup COMMAND] QUERY\n");
     exit(2);
+}
+
+/* Split --setup's argument at spaces into setup_argv (the copy is kept for
+ * the whole run); exits with usage on an empty or too long command. */
+static void parse_setup(const char *arg) {
+    char *copy = strdup(arg);
+    if (copy == NULL) {
+        fprintf(stderr, "qdriver: out of memory\n");
+        exit(2);
+    }
+    setup_argc = 0;
+    for (char *save = NULL, *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+        if (setup_argc == SETUP_WORDS_MAX) {
+            fprintf(stderr, "qdriver: --setup: more than %d words\n", SETUP_WORDS_MAX);
+            exit(2);
+        }
+        setup_argv[setup_argc++] = w;
+    }
+    if (setup_argc == 0) usage();
 }
 
 int main(int argc, char **argv) {
     int opt;
     const char *names_file = NULL;
-    while ((opt = getopt(argc, argv, "h:p:c:n:w:g:rf:s:")) != -1) {
+    static const struct option long_options[] = {{"setup", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0}};
+    while ((opt = getopt_long(argc, argv, "h:p:c:n:w:g:rf:s:S:", long_options, NULL)) != -1) {
         switch (opt) {
         case 'h': host = optarg; break;
         case 'p': port = atoi(optarg); break;
@@ -203,6 +244,7 @@ int main(int argc, char **argv) {
         case 'r': read_only = 1; break;
         case 'f': names_file = optarg; break;
         case 's': seed = strtoull(optarg, NULL, 10); break;
+        case 'S': parse_setup(optarg); break;
         default: usage();
         }
     }
