@@ -161,3 +161,27 @@ def test_interrupted_swap_is_finished_at_start(tmp_path, quiverd_bin):
     assert not os.path.exists(os.path.join(s.data_dir, "db.old"))
     assert not os.path.exists(os.path.join(s.data_dir, "db.incoming"))
     s.close()
+
+
+def test_node_added_after_compaction_catches_up_by_checkpoint(cluster, tmp_path, quiverd_bin):
+    """QUIVER.CLUSTER ADD of a fresh node when the leader's log no longer
+    starts at index 1: the new node gets a snapshot marker, copies a
+    checkpoint, then votes and serves."""
+    leader = harness.wait_leader(cluster)
+    c = leader.client()
+    for i in range(200):
+        c.execute_command("GRAPH.QUERY", "g", "CREATE (:N {i: %d})" % i)
+    n4 = harness.start_joining_node(tmp_path / "j", cluster, 4, SMALL_LOG, binary=quiverd_bin)
+    try:
+        assert c.execute_command("QUIVER.CLUSTER", "ADD", "4", n4.raft_address) == "OK"
+        wait_for(lambda: "database replaced by the checkpoint" in n4.log_text(), "the checkpoint swap on node4")
+        everyone = cluster + [n4]
+        harness.wait_digests_agree(everyone, "g", timeout_s=WAIT_S)
+        assert count(n4, "g") == 200
+        c.execute_command("GRAPH.QUERY", "g", "CREATE (:N {i: 200})")
+        harness.wait_digests_agree(everyone, "g", timeout_s=WAIT_S)
+        nodes = harness.cluster_nodes(leader)
+        assert sorted(int(n["id"]) for n in nodes) == [1, 2, 3, 4], nodes
+    finally:
+        c.close()
+        n4.close()
