@@ -8,6 +8,9 @@
     writes;
   - removing the leader itself: it answers +OK, steps down, and the two
     others elect a leader among themselves;
+  - ADD of a node that is down: it stays a spare (raft aborts its catch-up),
+    another change meanwhile is refused, and ADD again once it runs
+    promotes it;
   - bad arguments and commands on a follower get clear errors and change
     nothing;
   - `quiver status` prints one row per node and marks a killed node
@@ -22,6 +25,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -314,3 +318,50 @@ def test_quiver_status(tmp_path, made, quiverd_bin):
     rc, out, err = run_cli("-p", str(victim.port), "status")
     assert rc == 1, (out, err)
     assert re.search(r"cannot connect to 127\.0\.0\.1:%d" % victim.port, err), err
+
+
+def test_add_unreachable_node_stays_spare_then_resumes(tmp_path, made, quiverd_bin):
+    servers = cluster3(tmp_path, made, quiverd_bin)
+    leader = harness.wait_leader(servers, WAIT_S)
+    g = "spare"
+    for i in range(5):
+        write(leader, g, i)
+    # Node 5's address is known, but the process is down when it is added.
+    n5 = harness.start_joining_node(tmp_path / "c", servers, 5, ARGS, binary=quiverd_bin)
+    made.append(n5)
+    n5.kill9()
+
+    result = {}
+
+    def add():
+        try:
+            result["reply"] = command(leader, "QUIVER.CLUSTER", "ADD", "5", n5.raft_address)
+        except redis.ResponseError as e:
+            result["error"] = str(e)
+    t = threading.Thread(target=add)
+    t.start()
+    # While the first ADD waits for node 5 to catch up, another change is refused.
+    wait_until("node 5 is in the configuration as a spare",
+               lambda: by_id(harness.cluster_nodes(leader)).get(5, {}).get("role") == "spare")
+    e = error_of(leader, "QUIVER.CLUSTER", "REMOVE", "5")
+    assert "already in progress" in e, e
+    t.join(WAIT_S)
+    assert not t.is_alive()
+    # raft aborts the catch-up of an unresponsive node (5 s rounds in 0.22.1).
+    assert "did not catch up" in result.get("error", ""), result
+    row = by_id(harness.cluster_nodes(leader))[5]
+    assert row["role"] == "spare" and row["reachable"] == "no" and row["state"] == "unreachable", row
+    assert row["term"] is None and row["lag"] is None, row
+    # The three still take writes: a spare does not count for the quorum.
+    write(leader, g, 5)
+
+    # Started now, the same ADD resumes at the promotion and succeeds.
+    n5.start(wait=False)
+    wait_answers(n5)
+    assert command(leader, "QUIVER.CLUSTER", "ADD", "5", n5.raft_address) == "OK"
+    harness.wait_digests_agree(servers + [n5], g, WAIT_S)
+    assert count(n5, g) == 6
+    assert by_id(harness.cluster_nodes(leader))[5]["role"] == "voter"
+    # A voter can be removed again.
+    assert command(leader, "QUIVER.CLUSTER", "REMOVE", "5") == "OK"
+    assert 5 not in by_id(harness.cluster_nodes(leader))
