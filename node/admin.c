@@ -229,9 +229,9 @@ static void get_info(node *n, repl_info *ri) {
     if (ri->leader_address == NULL) ri->leader_address = "";
 }
 
-static bool node_ready(const repl_info *ri) {
-    return ri->ready || (ri->leader_id != 0 && ri->leader_id != ri->node_id);
-}
+/* Readiness is node_ready (server.h): a leader known now, and applied up
+ * to the commit index learned at start (and to the leader's read index). */
+static bool is_ready(node *n, const repl_info *ri) { return node_ready(n, n->repl != NULL ? ri : NULL); }
 
 /* Answers a well-formed request. */
 static void handle(admin_conn *c, const admin_request *req) {
@@ -249,7 +249,7 @@ static void handle(admin_conn *c, const admin_request *req) {
     if (strcmp(req->path, "/healthz") == 0) {
         respond(c, 200, "OK", "text/plain", "ok\n", head_only);
     } else if (strcmp(req->path, "/readyz") == 0) {
-        if (node_ready(&ri))
+        if (is_ready(n, &ri))
             respond(c, 200, "OK", "text/plain", "ready\n", head_only);
         else
             respond(c, 503, "Service Unavailable", "text/plain", "not ready\n", head_only);
@@ -258,10 +258,16 @@ static void handle(admin_conn *c, const admin_request *req) {
                  "{\"node_id\":%" PRIu64 ",\"role\":\"%s\",\"current_term\":%" PRIu64 ",\"leader_id\":%" PRIu64
                  ",\"leader_address\":\"%s\",\"commit_index\":%" PRIu64 ",\"last_applied_index\":%" PRIu64
                  ",\"ready\":%s,\"raft_address\":\"%s\",\"peers\":%u,\"port\":%d,\"connected_clients\":%u"
-                 ",\"uptime_seconds\":%" PRIu64 ",\"version\":\"%s\",\"process_id\":%ld}\n",
+                 ",\"uptime_seconds\":%" PRIu64 ",\"version\":\"%s\",\"process_id\":%ld"
+                 ",\"startup_commit_index\":%" PRIu64 ",\"stale_lag_entries\":%" PRIu64
+                 ",\"reads\":{\"linearizable\":%" PRIu64 ",\"session\":%" PRIu64 ",\"stale\":%" PRIu64
+                 "},\"session_waits\":%" PRIu64 ",\"session_wait_timeouts\":%" PRIu64 "}\n",
                  ri.node_id, ri.role, ri.current_term, ri.leader_id, ri.leader_address, ri.commit_index,
-                 ri.last_applied_index, node_ready(&ri) ? "true" : "false", n->cfg->raft_address, n->cfg->peer_count,
-                 node_server_port(n), n->client_count, up_s, QUIVER_VERSION, (long)getpid());
+                 ri.last_applied_index, is_ready(n, &ri) ? "true" : "false", n->cfg->raft_address, n->cfg->peer_count,
+                 node_server_port(n), n->client_count, up_s, QUIVER_VERSION, (long)getpid(), n->startup_commit_index,
+                 node_stale_lag_entries(n, n->repl != NULL ? &ri : NULL),
+                 n->reads_served_total[NODE_CONSISTENCY_LINEARIZABLE], n->reads_served_total[NODE_CONSISTENCY_SESSION],
+                 n->reads_served_total[NODE_CONSISTENCY_STALE], n->session_waits_total, n->session_wait_timeouts_total);
         if (len > 0 && (size_t)len < sizeof(body))
             respond(c, 200, "OK", "application/json", body, head_only);
         else /* never cut a JSON document short */
@@ -287,7 +293,7 @@ static void handle(admin_conn *c, const admin_request *req) {
                  "# HELP quiver_uptime_seconds Seconds since start.\n# TYPE quiver_uptime_seconds gauge\n"
                  "quiver_uptime_seconds %" PRIu64 "\n",
                  ri.current_term, strcmp(ri.role, "leader") == 0 ? 1 : 0, ri.commit_index, ri.last_applied_index,
-                 node_ready(&ri) ? 1 : 0, n->client_count, n->commands_processed, n->connections_received,
+                 is_ready(n, &ri) ? 1 : 0, n->client_count, n->commands_processed, n->connections_received,
                  n->rejected_connections, up_s);
         QUIVER_ASSERT(len > 0 && (size_t)len < sizeof(body)); /* numbers only: bounded */
         respond(c, 200, "OK", "text/plain; version=0.0.4", body, head_only);

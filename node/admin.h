@@ -8,10 +8,15 @@
  * server is not the product.
  *
  *   /healthz  200 "ok": the process runs its loop.
- *   /readyz   200 "ready" when this node can serve (leader ready, or a
- *             follower that knows its leader), else 503 "not ready".
+ *   /readyz   200 "ready" once this node knows a leader and has applied up
+ *             to the commit index it learned at start (node_ready in
+ *             server.h: a leader known now, the start-up commit index and
+ *             the leader's read index applied), else 503 "not ready".
  *   /status   200 JSON: node id, role, term, leader, commit and applied
- *             indexes, readiness, clients, uptime, version.
+ *             indexes, readiness, clients, uptime, version, the start-up
+ *             commit index, the stale-read lag, reads served per
+ *             consistency level ("reads": {"linearizable", "session",
+ *             "stale"}), session waits and their timeouts.
  *   /metrics  200 Prometheus text: the same numbers as gauges/counters.
  *
  * Every other request is answered and the connection closed:

@@ -359,12 +359,26 @@ static void cmd_info(node_client *c, node_slot *s, resp_request *req) {
                 info_line(&b, "forward_outcome_unknown_total:%" PRIu64, fs.unknown_total);
                 info_line(&b, "forward_no_leader_total:%" PRIu64, fs.no_leader_total);
             }
+            /* Readiness as /readyz says it, and the stale-read lag now. */
+            info_line(&b, "raft_node_ready:%d", node_ready(n, &ri) ? 1 : 0);
+            info_line(&b, "raft_startup_commit_index:%" PRIu64, n->startup_commit_index);
+            info_line(&b, "raft_leader_index_seen:%" PRIu64, n->leader_index_seen);
+            info_line(&b, "raft_stale_lag_entries:%" PRIu64, node_stale_lag_entries(n, &ri));
         } else {
             info_line(&b, "raft_node_id:%" PRIu64, n->cfg->node_id);
             info_line(&b, "raft_role:follower");
         }
         info_line(&b, "raft_address:%s", n->cfg->raft_address);
         info_line(&b, "raft_peers:%u", n->cfg->peer_count);
+        /* Read consistency (router.h): the calling connection's level and
+         * reads served per level since start. */
+        info_line(&b, "raft_consistency:%s", router_consistency_name(c->consistency));
+        info_line(&b, "raft_reads_linearizable_total:%" PRIu64, n->reads_served_total[NODE_CONSISTENCY_LINEARIZABLE]);
+        info_line(&b, "raft_reads_session_total:%" PRIu64, n->reads_served_total[NODE_CONSISTENCY_SESSION]);
+        info_line(&b, "raft_reads_stale_total:%" PRIu64, n->reads_served_total[NODE_CONSISTENCY_STALE]);
+        info_line(&b, "raft_session_waits_total:%" PRIu64, n->session_waits_total);
+        info_line(&b, "raft_session_wait_timeouts_total:%" PRIu64, n->session_wait_timeouts_total);
+        info_line(&b, "raft_session_nudges_total:%" PRIu64, n->session_nudges_total);
     }
 #undef SECTION
     reply_bulk(&s->buf, b.data ? b.data : "", b.len);
@@ -409,6 +423,8 @@ static const command commands[] = {
     {"graph.list", 1, router_graph_list},
     {"quiver.digest", 2, router_digest},
     {"quiver.cluster", -2, cluster_command},
+    {"quiver.consistency", -1, router_consistency},
+    {"quiver.requestid", 3, router_request_id},
 };
 
 /* Commands between nodes, not for clients: dispatched like the others but

@@ -1220,9 +1220,14 @@ void fwd_get_stats(fwd *f, fwd_stats *out) {
     for (uint32_t i = 0; i < f->link_count; i++) out->sent_inflight += f->links[i].inflight.count;
 }
 
+static void wait_applied(repl *r, uint64_t index, repl_read_fn cb, void *ctx) {
+    (void)repl_wait_applied(r, index, cb, ctx); /* always 0: every outcome goes to cb */
+}
+
 const node_cluster_ops fwd_cluster_ops = {
     .serve_forward = fwd_serve,
     .write = fwd_write,
     .read_gate = fwd_read_gate,
     .stats = fwd_get_stats,
+    .wait_applied = wait_applied,
 };

@@ -88,10 +88,20 @@ static void run_job(readers *r, read_job *j) {
         };
         query_result *res = query_run_read(view, &q);
         QUIVER_ASSERT(res != NULL);
-        if (j->kind == READ_EXPLAIN)
+        if (j->kind == READ_EXPLAIN) {
             reply_explain_result(&j->out, res);
-        else
+        } else if (j->report_lag) {
+            /* The snapshot is at least as new as the applied index seen at
+             * submission (which counts barriers, unlike the snapshot's). */
+            uint64_t base = qs_view_applied_index(view);
+            if (j->applied_index > base) base = j->applied_index;
+            uint64_t lag = j->known_commit_index > base ? j->known_commit_index - base : 0;
+            char line[REPLY_LAG_LINE_SIZE_MAX_BYTES];
+            reply_lag_line(line, sizeof line, lag);
+            reply_query_result_with(&j->out, res, j->compact, line);
+        } else {
             reply_query_result(&j->out, res, j->compact);
+        }
         query_result_free(res);
         break;
     }

@@ -48,6 +48,14 @@ struct read_job {
     bool compact;
     bool read_only;        /* GRAPH.RO_QUERY */
     uint64_t timeout_ms;   /* 0: none */
+    uint8_t consistency;   /* node_consistency (server.h) the read was served at; counters only */
+    /* Stale reads (READ_QUERY): add "Replication lag: N entries" to the
+     * statistics, N = known_commit_index - max(applied_index, the
+     * snapshot's applied index), or 0.  known_commit_index and
+     * applied_index are taken on the loop thread at submission. */
+    bool report_lag;
+    uint64_t known_commit_index;
+    uint64_t applied_index;
     reply_buf out;         /* the reply, filled by the reader */
     void *ctx;             /* the caller's (the reply slot) */
 };

@@ -402,7 +402,14 @@ void reply_value_compact(reply_buf *b, qv_value v) { compact_pair(b, v, 0); }
 
 /* ---- statistics and whole result sets ---- */
 
-void reply_statistics(reply_buf *b, const query_stats *s) {
+void reply_statistics(reply_buf *b, const query_stats *s) { reply_statistics_with(b, s, NULL); }
+
+void reply_lag_line(char *out, size_t out_size_bytes, uint64_t lag_entries) {
+    QUIVER_ASSERT(out != NULL && out_size_bytes > 0);
+    snprintf(out, out_size_bytes, "Replication lag: %" PRIu64 " entries", lag_entries);
+}
+
+void reply_statistics_with(reply_buf *b, const query_stats *s, const char *extra) {
     struct {
         const char *name;
         uint64_t n;
@@ -418,7 +425,7 @@ void reply_statistics(reply_buf *b, const query_stats *s) {
         {"Indices created", s->indices_created},
         {"Indices deleted", s->indices_deleted},
     };
-    uint32_t count = 2;
+    uint32_t count = extra != NULL ? 3 : 2;
     for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) count += items[i].n > 0;
     reply_array(b, count);
     for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
@@ -426,6 +433,7 @@ void reply_statistics(reply_buf *b, const query_stats *s) {
     }
     reply_bulk_cstr(b, "Cached execution: 0");
     reply_bulkf(b, "Query internal execution time: %.6f milliseconds", s->execution_time_ms);
+    if (extra != NULL) reply_bulk_cstr(b, extra);
 }
 
 bool reply_fix_overflow(reply_buf *b) {
@@ -444,6 +452,10 @@ static const char *result_error(const query_result *r) {
 }
 
 void reply_query_result(reply_buf *b, const query_result *r, bool compact) {
+    reply_query_result_with(b, r, compact, NULL);
+}
+
+void reply_query_result_with(reply_buf *b, const query_result *r, bool compact, const char *extra_statistic) {
     QUIVER_ASSERT(b != NULL && r != NULL);
     if (r->status != QUERY_OK) {
         reply_error(b, result_error(r));
@@ -475,7 +487,7 @@ void reply_query_result(reply_buf *b, const query_result *r, bool compact) {
     } else {
         reply_array(b, 1);
     }
-    reply_statistics(b, &r->stats);
+    reply_statistics_with(b, &r->stats, extra_statistic);
     reply_fix_overflow(b);
 }
 

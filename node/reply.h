@@ -113,11 +113,29 @@ void reply_value_text(reply_buf *b, qv_value v);
 /* The statistics array (see the top for order and wording). */
 void reply_statistics(reply_buf *b, const query_stats *s);
 
+/* The same with one more line at the end when extra is not NULL (Quiver's
+ * own statistics, e.g. reply_lag_line).  Clients tolerate unknown lines:
+ * redis-py 4.3 (redis/commands/graph/query_result.py) and falkordb-py look
+ * up each known name by substring and ignore the rest; falkordb-go and
+ * JFalkorDB split every line at ": " and read a number from the start of
+ * the value, so an extra line must be "Name: <number> <unit>" and its name
+ * must not contain a known name ("Nodes created", "internal execution
+ * time", ...). */
+void reply_statistics_with(reply_buf *b, const query_stats *s, const char *extra);
+
+/* Stale reads' statistics line: "Replication lag: <entries> entries"
+ * written into out (NUL-terminated, cut to out_size_bytes). */
+#define REPLY_LAG_LINE_SIZE_MAX_BYTES 64
+void reply_lag_line(char *out, size_t out_size_bytes, uint64_t lag_entries);
+
 /* A whole GRAPH.QUERY / GRAPH.RO_QUERY reply: the error if r->status is not
  * QUERY_OK, else the result set in verbose or compact form.  If the reply
  * outgrows the buffer's cap, the buffer is replaced by an error reply that
  * says so.  Thread: any (reader threads call it). */
 void reply_query_result(reply_buf *b, const query_result *r, bool compact);
+
+/* reply_query_result with reply_statistics_with's extra line (NULL: none). */
+void reply_query_result_with(reply_buf *b, const query_result *r, bool compact, const char *extra_statistic);
 
 /* GRAPH.EXPLAIN: the plan lines (the result's first column) as an array of
  * bulk strings, or the error. */

@@ -23,6 +23,7 @@
 #include "../query/query.h"
 
 #define ROUTER_CLASSIFY_ERROR_SIZE_MAX_BYTES 1024
+#define ROUTER_SESSION_WAIT_MS_DEFAULT 5000 /* when neither TIMEOUT nor --forward-timeout-ms is set */
 
 typedef struct query_opts {
     bool compact;
@@ -109,13 +110,13 @@ typedef struct barrier_ctx {
 } barrier_ctx;
 
 static void barrier_cb(void *ctx, repl_status_code st, uint64_t index, const char *error) {
-    (void)index;
     barrier_ctx *b = ctx;
     node *n = b->n;
     read_job *job = b->job;
     uint64_t term = b->term;
     free(b);
     if (st == REPL_OK) {
+        node_note_leader_index(n, index);
         if (n->repl != NULL && n->cfg->peer_count == 1) {
             repl_info info;
             repl_get_info(n->repl, &info);
@@ -133,7 +134,6 @@ static void barrier_cb(void *ctx, repl_status_code st, uint64_t index, const cha
 /* Cluster reads: the read gate (the leader's read index, then this node's
  * applied index; forward.c) before the snapshot. */
 static void cluster_read_cb(void *ctx, repl_status_code st, uint64_t index, const char *error) {
-    (void)index;
     read_job *job = ctx;
     node_slot *s = job->ctx;
     node *n = s->client->n;
@@ -143,18 +143,168 @@ static void cluster_read_cb(void *ctx, repl_status_code st, uint64_t index, cons
         node_slot_done(s);
         return;
     }
+    node_note_leader_index(n, index);
     submit_read(n, job);
 }
 
-/* Hold s and run the job once reads may be served (router.h). */
+/* ---- session reads: wait for this node's applied index ---- */
+
+/* One session read waiting for the applied index, with its deadline.
+ * Freed once both the wait's callback has run and the timer is closed
+ * (pending counts them); whichever of the two comes first answers. */
+typedef struct session_wait {
+    node *n;
+    read_job *job;        /* NULL once answered */
+    uint64_t need_index;  /* the connection's session index */
+    uint64_t timeout_ms;
+    uv_timer_t timer;
+    uint32_t pending;     /* the wait's callback + the timer's close */
+} session_wait;
+
+static void session_release(session_wait *w) {
+    QUIVER_ASSERT(w->pending > 0);
+    if (--w->pending == 0) free(w);
+}
+
+static void session_timer_closed(uv_handle_t *h) { session_release(h->data); }
+
+static void session_applied_cb(void *ctx, repl_status_code st, uint64_t index, const char *error) {
+    (void)index;
+    session_wait *w = ctx;
+    read_job *job = w->job;
+    if (job != NULL) {
+        w->job = NULL;
+        uv_timer_stop(&w->timer);
+        uv_close((uv_handle_t *)&w->timer, session_timer_closed);
+        if (st == REPL_OK) {
+            submit_read(w->n, job);
+        } else {
+            node_slot *s = job->ctx;
+            reply_repl_error(&s->buf, st, error);
+            read_job_free(job);
+            node_slot_done(s);
+        }
+    }
+    session_release(w);
+}
+
+static void session_timeout_cb(uv_timer_t *t) {
+    session_wait *w = t->data;
+    read_job *job = w->job;
+    QUIVER_ASSERT(job != NULL); /* answered waits have their timer closed */
+    w->job = NULL;
+    node *n = w->n;
+    n->session_wait_timeouts_total++;
+    uint64_t applied = 0;
+    if (n->repl != NULL) {
+        repl_info ri;
+        repl_get_info(n->repl, &ri);
+        applied = ri.last_applied_index;
+    }
+    node_slot *s = job->ctx;
+    reply_errorf(&s->buf,
+                 "ERR session read timed out after %" PRIu64 " ms: this node has applied log index %" PRIu64
+                 " but this connection's last acknowledged write is at index %" PRIu64
+                 " (the node lags or is cut off from the leader); retry, or read from another node",
+                 w->timeout_ms, applied, w->need_index);
+    read_job_free(job);
+    node_slot_done(s);
+    uv_close((uv_handle_t *)&w->timer, session_timer_closed);
+}
+
+static void session_nudge_cb(void *ctx, repl_status_code st, uint64_t index, const char *error) {
+    (void)error;
+    node *n = ctx;
+    QUIVER_ASSERT(n->session_nudge_inflight);
+    n->session_nudge_inflight = false;
+    if (st == REPL_OK) node_note_leader_index(n, index);
+}
+
+/* A follower learns that an entry committed only from the leader's next
+ * AppendEntries: with nothing else to replicate that is the next heartbeat,
+ * so a session read right after a write through a follower would wait up
+ * to a heartbeat interval or two (measured: ~200 ms per write-then-read
+ * with the default timeouts).  The nudge asks the leader for a read index
+ * once (one in flight per node, shared by every session read waiting
+ * meanwhile): the leader's barrier entry carries the new commit index to
+ * the followers at once.  The read itself still waits only for its own
+ * index on this node and does not need the answer: with the leader gone it
+ * is served as soon as the commit index arrives by any other means, and
+ * times out otherwise. */
+static void session_nudge(node *n, const repl_info *ri) {
+    if (n->session_nudge_inflight || n->fwd == NULL || n->cluster == NULL || n->stopping) return;
+    if (ri->leader_id == 0 || ri->leader_id == ri->node_id) return; /* no leader known, or this node leads */
+    n->session_nudge_inflight = true;
+    n->session_nudges_total++;
+    n->cluster->read_gate(n->fwd, n->repl, session_nudge_cb, n); /* never answers inside */
+}
+
+/* A session read (DESIGN.md 6): the connection's own acknowledged writes
+ * must be in the snapshot, so wait until this node applied the highest
+ * index among them (never contacting the leader), bounded by the read's
+ * TIMEOUT or else --forward-timeout-ms. */
+static void session_read(node *n, node_client *c, read_job *job) {
+    uint64_t need = c->session_index;
+    if (n->repl == NULL || need == 0) {
+        submit_read(n, job);
+        return;
+    }
+    repl_info ri;
+    repl_get_info(n->repl, &ri);
+    /* last_applied_index >= need implies the state machine applied entry
+     * need (repl_get_info counts raft's applied index only once the apply
+     * thread has caught up with every entry handed to it). */
+    if (ri.last_applied_index >= need || n->cluster == NULL || n->cluster->wait_applied == NULL) {
+        /* Without the cluster table (unit tests) writes are answered after
+         * they are applied: nothing to wait for. */
+        submit_read(n, job);
+        return;
+    }
+    session_nudge(n, &ri);
+    session_wait *w = calloc(1, sizeof(*w));
+    if (w == NULL) QUIVER_FATAL("out of memory (session read)");
+    w->n = n;
+    w->job = job;
+    w->need_index = need;
+    w->timeout_ms = job->timeout_ms != 0              ? job->timeout_ms
+                    : n->cfg->forward_timeout_ms != 0 ? n->cfg->forward_timeout_ms
+                                                      : ROUTER_SESSION_WAIT_MS_DEFAULT;
+    w->pending = 2;
+    uv_timer_init(n->loop, &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, session_timeout_cb, w->timeout_ms, 0);
+    n->session_waits_total++;
+    n->cluster->wait_applied(n->repl, need, session_applied_cb, w); /* never answers inside */
+}
+
+/* Hold s and run the job once reads may be served at the level the read
+ * arrived with (router.h). */
 static void start_read(node_client *c, node_slot *s, read_job *job) {
     node *n = c->n;
     job->ctx = s;
+    job->consistency = s->consistency;
     node_slot_hold(s);
     if (n->readers == NULL) {
         reply_error(&s->buf, "ERR reads are not available");
         read_job_free(job);
         node_slot_done(s);
+        return;
+    }
+    if (s->consistency == NODE_CONSISTENCY_STALE) {
+        if (job->kind == READ_QUERY) {
+            job->report_lag = true;
+            if (n->repl != NULL) {
+                repl_info ri;
+                repl_get_info(n->repl, &ri);
+                job->known_commit_index = ri.commit_index > n->leader_index_seen ? ri.commit_index : n->leader_index_seen;
+                job->applied_index = ri.last_applied_index;
+            }
+        }
+        submit_read(n, job);
+        return;
+    }
+    if (s->consistency == NODE_CONSISTENCY_SESSION) {
+        session_read(n, c, job);
         return;
     }
     if (n->fwd != NULL && n->repl != NULL) {
@@ -191,6 +341,8 @@ static void start_read(node_client *c, node_slot *s, read_job *job) {
 void router_read_done(void *ctx, read_job *job) {
     (void)ctx;
     node_slot *s = job->ctx;
+    QUIVER_ASSERT(job->consistency < NODE_CONSISTENCY_COUNT);
+    s->client->n->reads_served_total[job->consistency]++;
     reply_buf tmp = s->buf;
     s->buf = job->out;
     job->out = tmp;
@@ -213,6 +365,12 @@ static read_job *job_from(read_kind kind, resp_request *req, bool with_text) {
     return job;
 }
 
+/* Mark s as a read of c, at the connection's level now (server.h). */
+static void mark_read(node_client *c, node_slot *s) {
+    node_slot_mark_read(s);
+    s->consistency = (uint8_t)c->consistency;
+}
+
 /* ---- writes ---- */
 
 typedef enum write_kind { WRITE_QUERY, WRITE_GRAPH_DELETE } write_kind;
@@ -223,11 +381,17 @@ typedef struct write_ctx {
 } write_ctx;
 
 static void write_cb(void *ctx, repl_status_code st, query_result *r, uint64_t index, const char *error) {
-    (void)index;
     write_ctx *w = ctx;
     node_slot *s = w->s;
     write_kind kind = w->kind;
     free(w);
+    if (st == REPL_OK) {
+        /* Session reads of this connection wait for this index; the leader
+         * committed it (it is the entry's log index on every node). */
+        node_client *c = s->client;
+        if (index > c->session_index) c->session_index = index;
+        node_note_leader_index(c->n, index);
+    }
     if (st != REPL_OK) {
         reply_repl_error(&s->buf, st, error);
     } else if (kind == WRITE_GRAPH_DELETE) {
@@ -254,6 +418,11 @@ static void start_write(node_client *c, node_slot *s, write_kind kind, resp_requ
     node *n = c->n;
     if (allow_defer) {
         node_slot_mark_write(s);
+        if (c->request_id_set) { /* QUIVER.REQUESTID: this write takes the id (router.h) */
+            s->has_request_id = true;
+            s->request_id = c->request_id;
+            c->request_id_set = false;
+        }
         if (c->reads_pending > 0) {
             node_slot_defer(s, req, kind == WRITE_GRAPH_DELETE ? deferred_write_delete : deferred_write_query);
             return;
@@ -267,7 +436,7 @@ static void start_write(node_client *c, node_slot *s, write_kind kind, resp_requ
     sm_command cmd;
     memset(&cmd, 0, sizeof(cmd));
     cmd.kind = kind == WRITE_GRAPH_DELETE ? SM_CMD_GRAPH_DELETE : SM_CMD_QUERY;
-    cmd.request_id = repl_next_request_id(n->repl);
+    cmd.request_id = s->has_request_id ? s->request_id : repl_next_request_id(n->repl);
     cmd.graph.ptr = req->argv[1];
     cmd.graph.len = (uint32_t)req->argv_len[1];
     if (kind == WRITE_QUERY) {
@@ -305,7 +474,7 @@ static void deferred_explain(node_client *c, node_slot *s, resp_request *req);
 
 /* Run the read part of a query command (arguments already checked). */
 static void query_read(node_client *c, node_slot *s, resp_request *req, query_cmd qc, bool allow_defer) {
-    if (allow_defer) node_slot_mark_read(s);
+    if (allow_defer) mark_read(c, s);
     if (allow_defer && c->writes_in_flight > 0) {
         node_slot_defer(s, req, qc == QCMD_QUERY ? deferred_query : qc == QCMD_RO_QUERY ? deferred_ro_query
                                                                                          : deferred_explain);
@@ -380,7 +549,7 @@ static void deferred_list(node_client *c, node_slot *s, resp_request *req) {
 }
 
 void router_graph_list(node_client *c, node_slot *s, resp_request *req) {
-    node_slot_mark_read(s);
+    mark_read(c, s);
     if (c->writes_in_flight > 0) {
         node_slot_defer(s, req, deferred_list);
         return;
@@ -394,7 +563,7 @@ static void deferred_digest(node_client *c, node_slot *s, resp_request *req) {
 
 void router_digest(node_client *c, node_slot *s, resp_request *req) {
     if (!check_graph_name(s, req, 1)) return;
-    node_slot_mark_read(s);
+    mark_read(c, s);
     if (c->writes_in_flight > 0) {
         node_slot_defer(s, req, deferred_digest);
         return;
@@ -411,4 +580,79 @@ void router_forward(node_client *c, node_slot *s, resp_request *req) {
         return;
     }
     c->n->cluster->serve_forward(c, s, req);
+}
+
+/* ---- QUIVER.CONSISTENCY / QUIVER.REQUESTID ---- */
+
+static const char *const consistency_names[NODE_CONSISTENCY_COUNT] = {"linearizable", "session", "stale"};
+
+const char *router_consistency_name(node_consistency level) {
+    QUIVER_ASSERT((unsigned)level < NODE_CONSISTENCY_COUNT);
+    return consistency_names[level];
+}
+
+bool router_consistency_parse(const char *word, size_t len, node_consistency *out) {
+    QUIVER_ASSERT(word != NULL && out != NULL);
+    for (unsigned i = 0; i < NODE_CONSISTENCY_COUNT; i++) {
+        if (strlen(consistency_names[i]) == len && strncasecmp(consistency_names[i], word, len) == 0) {
+            *out = (node_consistency)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A decimal u64 > 0: digits only (no sign, space or "0x"), no overflow. */
+static bool parse_u64_nonzero(const char *s, size_t len, uint64_t *out) {
+    if (len == 0 || len > 20) return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    if (v == 0) return false;
+    *out = v;
+    return true;
+}
+
+bool router_request_id_parse(const char *origin, size_t origin_len, const char *seq, size_t seq_len,
+                             sm_request_id *out) {
+    QUIVER_ASSERT(origin != NULL && seq != NULL && out != NULL);
+    sm_request_id id;
+    if (!parse_u64_nonzero(origin, origin_len, &id.origin) || !parse_u64_nonzero(seq, seq_len, &id.seq)) return false;
+    *out = id;
+    return true;
+}
+
+void router_consistency(node_client *c, node_slot *s, resp_request *req) {
+    if (req->argc == 1) {
+        reply_simple(&s->buf, router_consistency_name(c->consistency));
+    } else if (req->argc == 2) {
+        node_consistency level;
+        if (router_consistency_parse(req->argv[1], req->argv_len[1], &level)) {
+            c->consistency = level;
+            reply_simple(&s->buf, "OK");
+        } else {
+            reply_errorf(&s->buf, "ERR unknown consistency level '%.64s' (expected linearizable, session or stale)",
+                         req->argv[1]);
+        }
+    } else {
+        reply_error(&s->buf, "ERR wrong number of arguments for 'quiver.consistency' command");
+    }
+    node_slot_done(s);
+}
+
+void router_request_id(node_client *c, node_slot *s, resp_request *req) {
+    QUIVER_ASSERT(req->argc == 3);
+    sm_request_id id;
+    if (!router_request_id_parse(req->argv[1], req->argv_len[1], req->argv[2], req->argv_len[2], &id)) {
+        reply_error(&s->buf, "ERR QUIVER.REQUESTID origin and seq must be decimal unsigned 64-bit integers other than 0");
+    } else {
+        c->request_id = id;
+        c->request_id_set = true;
+        reply_simple(&s->buf, "OK");
+    }
+    node_slot_done(s);
 }

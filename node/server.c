@@ -300,6 +300,75 @@ static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
     client_maybe_free(c);
 }
 
+/* ---- readiness (server.h: node_ready) ---- */
+
+static bool leader_known(const repl_info *ri) {
+    return ri->ready || (ri->leader_id != 0 && ri->leader_id != ri->node_id);
+}
+
+static void startup_gate_cb(void *ctx, repl_status_code st, uint64_t index, const char *error) {
+    (void)error;
+    node *n = ctx;
+    QUIVER_ASSERT(n->startup_gate_inflight);
+    n->startup_gate_inflight = false;
+    if (st != REPL_OK) return; /* no leader answered in time: the poll asks again */
+    n->startup_gate_done = true;
+    node_note_leader_index(n, index);
+}
+
+/* Advance the start-up conditions of node_ready from ri. */
+static void startup_observe(node *n, const repl_info *ri) {
+    if (!n->startup_recorded && leader_known(ri)) {
+        n->startup_recorded = true;
+        n->startup_commit_index = ri->commit_index;
+    }
+    if (!n->startup_recorded || n->startup_gate_done || n->startup_gate_inflight) return;
+    if (n->fwd != NULL && n->cluster != NULL && n->repl != NULL) {
+        if (n->stopping) return;
+        n->startup_gate_inflight = true;
+        n->cluster->read_gate(n->fwd, n->repl, startup_gate_cb, n); /* never answers inside */
+    } else if (ri->ready || n->cfg->peer_count <= 1) {
+        /* One node (or no forwarder): its own ready flag says every entry
+         * committed in earlier terms is applied. */
+        n->startup_gate_done = ri->ready;
+    }
+}
+
+bool node_ready(node *n, const repl_info *ri) {
+    QUIVER_ASSERT(n != NULL);
+    if (n->repl == NULL || ri == NULL) return ri != NULL && leader_known(ri);
+    startup_observe(n, ri);
+    bool ready = leader_known(ri) && n->startup_recorded && n->startup_gate_done &&
+                 ri->last_applied_index >= n->startup_commit_index;
+    if (ready && !n->startup_ready_once) {
+        n->startup_ready_once = true;
+        if (n->ready_timer_open) uv_timer_stop(&n->ready_timer);
+    }
+    return ready;
+}
+
+uint64_t node_stale_lag_entries(const node *n, const repl_info *ri) {
+    QUIVER_ASSERT(n != NULL);
+    if (ri == NULL) return 0;
+    uint64_t known = ri->commit_index > n->leader_index_seen ? ri->commit_index : n->leader_index_seen;
+    return known > ri->last_applied_index ? known - ri->last_applied_index : 0;
+}
+
+void node_note_leader_index(node *n, uint64_t index) {
+    if (index > n->leader_index_seen) n->leader_index_seen = index;
+}
+
+static void ready_timer_cb(uv_timer_t *t) {
+    node *n = t->data;
+    if (n->repl == NULL || n->stopping) {
+        uv_timer_stop(t);
+        return;
+    }
+    repl_info ri;
+    repl_get_info(n->repl, &ri);
+    (void)node_ready(n, &ri); /* stops the timer once ready */
+}
+
 /* ---- connections ---- */
 
 static void close_cb(uv_handle_t *h) {
@@ -427,6 +496,13 @@ int node_server_start(node *n, uv_loop_t *loop, const node_config *cfg, qs_db *d
         return rc;
     }
     n->listening = true;
+    if (r != NULL) {
+        uv_timer_init(loop, &n->ready_timer);
+        n->ready_timer.data = n;
+        n->ready_timer_open = true;
+        uv_timer_start(&n->ready_timer, ready_timer_cb, NODE_READY_POLL_INTERVAL_MS, NODE_READY_POLL_INTERVAL_MS);
+        uv_unref((uv_handle_t *)&n->ready_timer); /* never keeps the loop alive by itself */
+    }
     return 0;
 }
 
@@ -451,6 +527,11 @@ static void listener_close_cb(uv_handle_t *h) {
 void node_server_stop(node *n) {
     if (n->stopping) return;
     n->stopping = true;
+    if (n->ready_timer_open) {
+        n->ready_timer_open = false;
+        uv_timer_stop(&n->ready_timer);
+        uv_close((uv_handle_t *)&n->ready_timer, NULL); /* embedded in n: nothing to free */
+    }
     while (n->clients != NULL) {
         node_client *c = n->clients;
         client_close(c);

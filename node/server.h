@@ -23,6 +23,20 @@
  * it.  Writes after writes and reads after reads still overlap (raft
  * group-commits consecutive writes; readers run reads in parallel).
  *
+ * Read consistency (DESIGN.md 6) is chosen per connection with
+ * QUIVER.CONSISTENCY (router.h): linearizable (the default), session or
+ * stale.  A read takes the level its connection had when the read ARRIVED
+ * (node_slot.consistency), so a pipelined QUIVER.CONSISTENCY never changes
+ * a read queued before it.  The connection keeps session_index, the highest
+ * log index of its acknowledged writes, for session reads.
+ *
+ * Client-chosen request ids: QUIVER.REQUESTID stores an id in the
+ * connection (request_id_set); the next write that is proposed moves it
+ * into its slot (node_slot.request_id), so a write deferred behind earlier
+ * reads still gets the id that was set before IT arrived (router.h).
+ *
+ * Readiness (/readyz, INFO raft node_ready): see node_ready below.
+ *
  * Bounds: at most NODE_CLIENT_PENDING_COUNT_MAX requests waiting per
  * connection and NODE_CLIENT_OUTPUT_SIZE_MAX_BYTES of replies being written;
  * past either, the connection stops reading (TCP back-pressure) until it
@@ -50,6 +64,15 @@
 #define NODE_READ_BUFFER_SIZE_BYTES (64 * 1024)
 #define NODE_CLIENT_NAME_SIZE_MAX_BYTES 128
 #define NODE_WRITE_BUFS_COUNT_MAX 64   /* slots gathered into one uv_write */
+#define NODE_READY_POLL_INTERVAL_MS 10 /* start-up readiness checks (node_ready) */
+
+/* Read consistency levels (DESIGN.md 6; QUIVER.CONSISTENCY, router.h). */
+typedef enum node_consistency {
+    NODE_CONSISTENCY_LINEARIZABLE = 0, /* default: sees every write acknowledged before the read began */
+    NODE_CONSISTENCY_SESSION = 1,      /* sees this connection's own acknowledged writes */
+    NODE_CONSISTENCY_STALE = 2,        /* local snapshot at once; reports its lag */
+} node_consistency;
+#define NODE_CONSISTENCY_COUNT 3
 
 typedef struct node node;
 typedef struct node_client node_client;
@@ -81,6 +104,9 @@ struct node_slot {
     bool is_read;        /* a read (deferred or running) not yet answered */
     bool compact;        /* GRAPH.QUERY --compact */
     bool close_after;    /* close the connection once this reply is written (QUIT, protocol error) */
+    bool has_request_id; /* a write proposed with the client's QUIVER.REQUESTID id */
+    uint8_t consistency; /* a read: the connection's node_consistency when it arrived */
+    sm_request_id request_id; /* valid when has_request_id */
     node_deferred_fn deferred_fn; /* non-NULL: waiting for earlier writes */
     resp_request deferred_req;
 };
@@ -106,6 +132,10 @@ struct node_client {
     char name[NODE_CLIENT_NAME_SIZE_MAX_BYTES];
     char lib_name[64], lib_ver[64];
     uint64_t created_ms;
+    node_consistency consistency; /* QUIVER.CONSISTENCY; reads take it when they arrive */
+    uint64_t session_index;   /* highest log index of this connection's acknowledged writes */
+    bool request_id_set;      /* QUIVER.REQUESTID given, not yet used by a write */
+    sm_request_id request_id; /* valid when request_id_set */
 };
 
 struct node {
@@ -127,6 +157,25 @@ struct node {
     uint64_t connections_received;
     uint64_t rejected_connections;
     uint64_t warm_term;         /* single node: a read barrier completed in this term (router.c) */
+    /* Reads by consistency level (router.c): served = answered by a reader
+     * thread (query errors included), indexed by node_consistency. */
+    uint64_t reads_served_total[NODE_CONSISTENCY_COUNT];
+    uint64_t session_waits_total;         /* session reads that had to wait for the applied index */
+    uint64_t session_wait_timeouts_total; /* ... and gave up at their deadline */
+    uint64_t session_nudges_total;        /* read indexes asked to hurry the commit index along (router.c) */
+    bool session_nudge_inflight;
+    /* The highest log index this node learned the leader had committed
+     * (write replies and read indexes relayed from the leader; router.c),
+     * beside raft's own commit index: the stale lag uses the larger. */
+    uint64_t leader_index_seen;
+    /* Start-up readiness (node_ready): */
+    uv_timer_t ready_timer;       /* polls until ready once (NODE_READY_POLL_INTERVAL_MS) */
+    bool ready_timer_open;
+    bool startup_recorded;        /* a leader became known and startup_commit_index was taken */
+    bool startup_gate_inflight;   /* the leader's read index is being awaited */
+    bool startup_gate_done;       /* applied >= the leader's read index once */
+    bool startup_ready_once;      /* node_ready was true once (timer stopped) */
+    uint64_t startup_commit_index;/* the first commit index seen once a leader was known */
     char read_buffer[NODE_READ_BUFFER_SIZE_BYTES]; /* one for all: parsed at once, in read_cb */
     void (*on_stopped)(node *n); /* optional: called when every client is closed after node_server_stop */
 };
@@ -143,6 +192,10 @@ typedef struct node_cluster_ops {
     void (*read_gate)(fwd *f, repl *r, repl_read_fn cb, void *ctx);
     /* Counters for INFO (fwd_get_stats). */
     void (*stats)(fwd *f, struct fwd_stats *out);
+    /* cb(REPL_OK) once this node's state machine has applied index
+     * (repl_wait_applied); session reads.  Through the table so that the
+     * server links without raft in unit tests. */
+    void (*wait_applied)(repl *r, uint64_t index, repl_read_fn cb, void *ctx);
 } node_cluster_ops;
 
 /* Initialise n (caller-owned memory) and listen on cfg->bind:cfg->port.
@@ -183,5 +236,33 @@ void node_client_write_answered(node_client *c, node_slot *s);
 
 /* Wall clock in ms since the epoch. */
 uint64_t node_now_ms(void);
+
+/* Readiness for /readyz and INFO (issue 3: "ready once it knows a leader
+ * and has applied up to the commit index it learned at start"):
+ *   - startup_commit_index is the first commit index this node sees once a
+ *     leader is known (a poll timer, NODE_READY_POLL_INTERVAL_MS, started
+ *     by node_server_start when raft runs, records it without waiting for
+ *     a probe);
+ *   - because a follower's commit index can trail the leader's right after
+ *     start, a multi-node node also asks the leader for its read index once
+ *     (n->cluster->read_gate: applied >= the leader's commit index at that
+ *     moment); a single node uses raft's ready flag (its post-election
+ *     barrier is applied) instead;
+ *   - ready = a leader is known NOW (this node is the ready leader, or it
+ *     names another leader) && both start-up conditions above held &&
+ *     applied index >= startup_commit_index.
+ * ri: a fresh repl_get_info filled by the caller (without raft, n->repl
+ * NULL: ready iff ri names a leader; ri NULL: not ready).
+ * Thread: the loop thread. */
+bool node_ready(node *n, const repl_info *ri);
+
+/* The stale-read lag of this node in log entries: (the larger of raft's
+ * commit index and leader_index_seen) - the applied index of ri, or 0.
+ * An upper bound for a read whose snapshot is taken after this call.
+ * ri may be NULL (no raft: 0).  Thread: the loop thread. */
+uint64_t node_stale_lag_entries(const node *n, const repl_info *ri);
+
+/* Note an index the leader is known to have committed (see leader_index_seen). */
+void node_note_leader_index(node *n, uint64_t index);
 
 #endif
