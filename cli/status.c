@@ -113,6 +113,9 @@ int cli_status_render(const redisReply *r, cli_buf *out, cli_buf *err) {
         }
     }
     cli_table_render(&t, out);
+    if (r->elements == 0)
+        cli_buf_puts(&notes, "no members: this node has no raft configuration yet (started with --join and not "
+                             "added with QUIVER.CLUSTER ADD on the leader?)\n");
     if (notes.len > 0) cli_buf_append(out, notes.data, notes.len);
     cli_buf_free(&notes);
     cli_table_free(&t);

@@ -10,7 +10,8 @@
  *
  * Numbers are right-aligned; an unknown figure (unreachable node) is "-".
  * Below the table, one line per unreachable node says why
- * ("node 3 unreachable: connect: Connection refused").
+ * ("node 3 unreachable: connect: Connection refused"); an empty member list
+ * (a --join node not added yet) gets a line saying so.
  *
  * Thread: the main thread.
  */

@@ -150,6 +150,9 @@ def test_add_catch_up_transfer_remove(tmp_path, made, quiverd_bin):
     made.append(n4)
     wait_answers(n4)
     assert 4 not in by_id(harness.cluster_nodes(leader))
+    assert harness.cluster_nodes(n4) == []     # no configuration until the leader adds it
+    rc, out, err = run_cli("-p", str(n4.port), "status")
+    assert rc == 0 and "no members" in out, (rc, out, err)
 
     # Membership changes run on the leader only; a follower names it.
     e = error_of(followers[0], "QUIVER.CLUSTER", "ADD", "4", n4.raft_address)

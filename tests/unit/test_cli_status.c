@@ -116,6 +116,7 @@ static void errors_and_odd_shapes(void **state) {
     r = parse("*0\r\n");
     assert_int_equal(cli_status_render(r, &out, &err), 0);
     assert_non_null(strstr(out.data, "| id |"));
+    assert_non_null(strstr(out.data, "no members: this node has no raft configuration yet"));
     freeReplyObject(r);
     cli_buf_free(&out);
     cli_buf_free(&err);
