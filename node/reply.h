@@ -31,7 +31,9 @@
  *             "Relationships created: n", "Nodes deleted: n",
  *             "Relationships deleted: n", "Indices created: n",
  *             "Indices deleted: n", then always "Cached execution: 0" and
- *             "Query internal execution time: %.6f milliseconds".
+ *             "Query internal execution time: %.6f milliseconds"; stale
+ *             reads (router.h) add "Replication lag: N entries" last
+ *             (reply_statistics_with).
  *
  * Errors are sent as "-<message>\r\n" with the message as given (FalkorDB's
  * query errors carry no "ERR " prefix; Redis-level errors include it in the

@@ -49,9 +49,9 @@ def wait_for(what, fn, timeout_s=WAIT_S):
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
-def start_cluster(workdir, quiverd_bin, admin=False):
+def start_cluster(workdir, quiverd_bin, admin=False, forward_timeout_ms=FORWARD_TIMEOUT_MS):
     """harness.start_cluster, optionally with one --admin-port per node."""
-    servers = harness.start_cluster(workdir, 3, ["--forward-timeout-ms", str(FORWARD_TIMEOUT_MS)],
+    servers = harness.start_cluster(workdir, 3, ["--forward-timeout-ms", str(forward_timeout_ms)],
                                     binary=quiverd_bin)
     if admin:
         for s in servers:
@@ -66,8 +66,8 @@ def start_cluster(workdir, quiverd_bin, admin=False):
 def cluster_factory(tmp_path, quiverd_bin):
     made = []
 
-    def make(admin=False):
-        servers = start_cluster(tmp_path / ("c%d" % len(made)), quiverd_bin, admin)
+    def make(admin=False, forward_timeout_ms=FORWARD_TIMEOUT_MS):
+        servers = start_cluster(tmp_path / ("c%d" % len(made)), quiverd_bin, admin, forward_timeout_ms)
         made.extend(servers)
         return servers
 
@@ -269,11 +269,13 @@ def _readable(sock):
     return bool(r)
 
 
-def test_stale_read_answers_while_cut_off_linearizable_does_not(cluster):
+def test_stale_read_answers_while_cut_off_linearizable_does_not(cluster_factory):
     """SIGSTOP the two other nodes: the follower left alone has no leader.
-    A linearizable read there waits (then fails with 'no leader'); a stale
-    read sent after it answers at once, while the linearizable one is still
-    unanswered."""
+    A linearizable read there waits (then fails with 'no leader' after the
+    forward timeout, 5 s here: a wide margin); a stale read sent after it
+    answers at once, while the linearizable one is still unanswered."""
+    forward_timeout_ms = 5000
+    cluster = cluster_factory(forward_timeout_ms=forward_timeout_ms)
     leader, followers = followers_of(cluster)
     g = "cut_off"
     w = followers[0].client()
@@ -288,7 +290,7 @@ def test_stale_read_answers_while_cut_off_linearizable_does_not(cluster):
     for s in paused:
         os.kill(s.proc.pid, signal.SIGSTOP)
     try:
-        lin = harness.RespConn(alone.port, timeout_s=FORWARD_TIMEOUT_MS / 1000.0 * 20)
+        lin = harness.RespConn(alone.port, timeout_s=forward_timeout_ms / 1000.0 * 10)
         stale = harness.RespConn(alone.port, timeout_s=10)
         try:
             lin.send(harness.encode_command("GRAPH.QUERY", g, "MATCH (c:C) RETURN count(c)"))
