@@ -368,8 +368,6 @@ static void cmd_info(node_client *c, node_slot *s, resp_request *req) {
             info_line(&b, "raft_node_id:%" PRIu64, n->cfg->node_id);
             info_line(&b, "raft_role:follower");
         }
-        info_line(&b, "raft_address:%s", n->cfg->raft_address);
-        info_line(&b, "raft_peers:%u", n->cfg->peer_count);
         /* Read consistency (router.h): the calling connection's level and
          * reads served per level since start. */
         info_line(&b, "raft_consistency:%s", router_consistency_name(c->consistency));
@@ -379,6 +377,8 @@ static void cmd_info(node_client *c, node_slot *s, resp_request *req) {
         info_line(&b, "raft_session_waits_total:%" PRIu64, n->session_waits_total);
         info_line(&b, "raft_session_wait_timeouts_total:%" PRIu64, n->session_wait_timeouts_total);
         info_line(&b, "raft_session_nudges_total:%" PRIu64, n->session_nudges_total);
+        info_line(&b, "raft_address:%s", n->cfg->raft_address);
+        info_line(&b, "raft_peers:%u", n->cfg->peer_count); /* last: tests read INFO up to it */
     }
 #undef SECTION
     reply_bulk(&s->buf, b.data ? b.data : "", b.len);

@@ -50,15 +50,30 @@ def wait_for(what, fn, timeout_s=WAIT_S):
 
 
 def start_cluster(workdir, quiverd_bin, admin=False, forward_timeout_ms=FORWARD_TIMEOUT_MS):
-    """harness.start_cluster, optionally with one --admin-port per node."""
-    servers = harness.start_cluster(workdir, 3, ["--forward-timeout-ms", str(forward_timeout_ms)],
-                                    binary=quiverd_bin)
-    if admin:
-        for s in servers:
-            s.stop()
-            s.admin_port = harness.free_port()
-            s.extra_args += ["--admin-port", str(s.admin_port)]
-            s.start(wait=False)
+    """Three quiverd on 127.0.0.1 as harness.start_cluster makes them (ids
+    1..3, one --peers list with client addresses), each optionally with its
+    own --admin-port (s.admin_port).  Started without waiting."""
+    extra = ["--forward-timeout-ms", str(forward_timeout_ms)]
+    if not admin:
+        return harness.start_cluster(workdir, 3, extra, binary=quiverd_bin)
+    servers = [harness.Server(os.path.join(str(workdir), "node%d" % (i + 1)), (), quiverd_bin,
+                              name="node%d" % (i + 1)) for i in range(3)]
+    used = {s.port for s in servers}
+    ports = []
+    while len(ports) < 3 * 2:
+        p = harness.free_port()
+        if p not in used:
+            used.add(p)
+            ports.append(p)
+    raft_ports, admin_ports = ports[:3], ports[3:]
+    peers = ",".join("%d=%s:%d@%s:%d" % (i + 1, harness.HOST, raft_ports[i], harness.HOST, s.port)
+                     for i, s in enumerate(servers))
+    for i, s in enumerate(servers):
+        s.node_id = i + 1
+        s.admin_port = admin_ports[i]
+        s.cluster_args = []
+        s.extra_args = (["--node-id", str(i + 1), "--peers", peers, "--admin-port", str(s.admin_port)] + extra)
+        s.start(wait=False)
     return servers
 
 
