@@ -10,6 +10,17 @@
  * and answered, so per-file counts are exact and relationship files only
  * start once every node id is known.
  *
+ * Retries (import.h): a batch's flight keeps its text and request id until
+ * a final answer, so a retry is the byte-identical statement with the same
+ * id.  The ring of flights is the only place unacknowledged batches live:
+ * an error reply moves the flight from the head to the tail and re-sends
+ * it; a lost connection re-sends the whole ring, oldest first, on the next
+ * node.  Replies are matched to flights by order, so every flight on the
+ * current connection has been written to it (reconnect re-sends them all
+ * before anything new).  Trade-off: a retried batch is applied after later
+ * ones; nothing depends on the order of batches within a file, and files
+ * are drained one by one.
+ *
  * Rows are lists of values in header order, and the CREATE pattern names
  * the properties ({name: r[0], ...}); a missing value is null, which CREATE
  * does not store (openCypher; FalkorDB and Quiver behave so).  Measured on
@@ -1609,6 +1620,13 @@ int import_run(const import_options *o) {
     im->o = o;
     idmap_init(&im->ids);
     int status = 1;
+    /* A node that dies while a batch is being written must be an error
+     * return (hiredis 0.14 writes with write(2)), not the end of us. */
+    struct sigaction ign, old_pipe;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &old_pipe);
     if (o->nodes != NULL) {
         char err[512];
         int n = import_parse_nodes(o->nodes, im->nodes, IMPORT_NODES_COUNT_MAX, err, sizeof err);
@@ -1655,6 +1673,7 @@ int import_run(const import_options *o) {
     summary(im, elapsed);
     status = im->failed || (o->strict && im->rows_skipped > 0) || im->unsafe_batches > 0 ? 1 : 0;
 done:
+    sigaction(SIGPIPE, &old_pipe, NULL);
     for (size_t i = 0; i < IMPORT_OPEN_BATCHES_MAX; i++) {
         free(im->batches[i].ids);
         free(im->batches[i].id_lens);

@@ -19,9 +19,10 @@
  * read (hiredis redisAppendCommandArgv + redisBufferWrite, then
  * redisGetReply), so CSV parsing and Cypher building overlap the server's
  * work.  All node batches are confirmed before the first relationship batch
- * is built (it needs their ids).  Every reply is checked; on the first error
- * nothing more is sent, the replies already due are collected, and the
- * summary says exactly what was loaded.
+ * is built (it needs their ids).  Every reply is checked; a retryable error
+ * is retried (below); on the first other error nothing more is sent, the
+ * replies already due are collected, and the summary says exactly what was
+ * loaded.
  *
  * Safety: the import refuses a graph that already has nodes
  * (MATCH (n) RETURN count(n)) unless append is set; it never resumes
@@ -101,7 +102,7 @@
 #define IMPORT_NODES_COUNT_MAX 16
 #define IMPORT_RETRY_TIMEOUT_DEFAULT_S 60
 #define IMPORT_RETRY_TIMEOUT_MAX_S 86400
-#define IMPORT_REPLY_TIMEOUT_DEFAULT_S 300
+#define IMPORT_REPLY_TIMEOUT_DEFAULT_S 60 /* a node answers within its --forward-timeout-ms (10 s) */
 #define IMPORT_REPLY_TIMEOUT_MAX_S 86400
 #define IMPORT_BACKOFF_MIN_MS 20
 #define IMPORT_BACKOFF_MAX_MS 1000

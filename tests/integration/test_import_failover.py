@@ -10,7 +10,11 @@ that nothing is lost and nothing is applied twice.
   - kill -9 of the CLI's OWN node (a follower) while the import runs, with a
     second node given in --nodes: the import reconnects there, re-sends its
     unacknowledged batches with the same ids, and the counts are exact;
-  - the same with the CLI's node being the LEADER.
+  - the same with the CLI's node being the LEADER;
+  - the CLI's node (a follower) PAUSED with SIGSTOP: after --reply-timeout-s
+    the import moves to the other node; the paused node, resumed, then
+    forwards the batches it had received, which the de-dup table answers
+    without applying them again.
 
 The kill waits for a condition (the importer has reported loading a file and
 is still running), never for a time.  The whole Debian graph is imported
@@ -71,9 +75,9 @@ class Import:
     """`quiver import` running in the background; its stderr lines are
     collected as they come so the test can wait for one."""
 
-    def __init__(self, cli, nodes, graph, data_dir):
-        self.argv = [cli, "import", "--nodes", ",".join("%s:%d" % (harness.HOST, s.port) for s in nodes),
-                     "--graph", graph, "--no-progress", "--retry-timeout-s", "60", data_dir]
+    def __init__(self, cli, nodes, graph, data_dir, extra=()):
+        self.argv = ([cli, "import", "--nodes", ",".join("%s:%d" % (harness.HOST, s.port) for s in nodes),
+                      "--graph", graph, "--no-progress", "--retry-timeout-s", "60"] + list(extra) + [data_dir])
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
         self.lines = []
@@ -210,3 +214,24 @@ def test_import_moves_to_another_node_when_its_node_dies(cluster, cli, data_dir,
     harness.wait_leader(cluster, WAIT_S)
     harness.wait_digests_agree(cluster, g, WAIT_S)
     check_counts([first], g, manifest)
+
+
+def test_import_moves_on_when_its_node_hangs(cluster, cli, data_dir, manifest):
+    leader = harness.wait_leader(cluster)
+    followers = [s for s in cluster if s is not leader]
+    first, second = followers
+    g = "deb"
+    imp = Import(cli, [first, second], g, data_dir, extra=["--reply-timeout-s", "3"])
+    imp.wait_line(r"^nodes_maintainer\.csv(\.gz)?: .* nodes loaded")
+    assert imp.proc.poll() is None, "the import finished before the pause"
+    os.kill(first.proc.pid, signal.SIGSTOP)
+    try:
+        imp.wait_line(r"retry: connected to 127\.0\.0\.1:%d" % second.port)
+    finally:
+        os.kill(first.proc.pid, signal.SIGCONT)
+    rc = imp.finish()
+    assert rc == 0, imp.stderr
+    assert re.search(r"retry: connection to 127\.0\.0\.1:%d lost" % first.port, imp.stderr), imp.stderr
+    harness.wait_leader(cluster, WAIT_S)
+    harness.wait_digests_agree(cluster, g, WAIT_S)
+    check_counts(cluster, g, manifest)

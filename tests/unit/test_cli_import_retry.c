@@ -15,12 +15,14 @@
  * of the first application, what the import prints, and its exit status.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,7 +40,7 @@
 #define SEQ_MAX 256
 #define ARRIVALS_MAX 256
 
-enum fault { F_NONE, F_UNKNOWN_AFTER_APPLY, F_CLOSE_AFTER_APPLY, F_NO_LEADER, F_BUSY };
+enum fault { F_NONE, F_UNKNOWN_AFTER_APPLY, F_CLOSE_AFTER_APPLY, F_STALL_AFTER_APPLY, F_NO_LEADER, F_BUSY };
 
 static struct {
     bool no_request_id;            /* answer QUIVER.REQUESTID with "unknown command" */
@@ -142,6 +144,13 @@ static const char *sm_canned(fake *f, const redisReply *r) {
                      "have been applied\r\n");
     else if (fault == F_CLOSE_AFTER_APPLY)
         out = FAKE_CLOSE;
+    else if (fault == F_STALL_AFTER_APPLY) {
+        /* A hung node: no answer for longer than the client's reply
+         * timeout (1 s); then the connection is dropped. */
+        struct timespec ts = {1, 500 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        out = FAKE_CLOSE;
+    }
     else
         out = answer(reply);
     free(reply);
@@ -394,6 +403,25 @@ static void test_lost_connection_moves_to_next_node(void **state) {
     release(&t);
 }
 
+static void test_silent_node_counts_as_lost(void **state) {
+    (void)state;
+    sm_reset();
+    sm.fault[2] = F_STALL_AFTER_APPLY;
+    run t;
+    start(&t);
+    t.o.reply_timeout_s = 1;
+    int b_port = t.b->port;
+    finish(&t);
+    if (t.rc != 0) fail_msg("rc %d\n%s\n%s", t.rc, t.out, t.err);
+    expect_each_batch_once();
+    expect_edge_ids();
+    char line[160];
+    snprintf(line, sizeof line, "retry: connected to 127.0.0.1:%d;", b_port);
+    expect(t.err, line);
+    expect(t.out, "1 reconnects");
+    release(&t);
+}
+
 static void test_gives_up_after_retry_timeout(void **state) {
     (void)state;
     sm_reset();
@@ -446,12 +474,14 @@ static void test_bad_nodes_option(void **state) {
 }
 
 int main(void) {
+    signal(SIGPIPE, SIG_IGN); /* a fake answering a client that already left */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify_error),
         cmocka_unit_test(test_parse_nodes),
         cmocka_unit_test(test_no_faults_one_id_per_batch),
         cmocka_unit_test(test_unknown_outcome_retried_with_same_id),
         cmocka_unit_test(test_lost_connection_moves_to_next_node),
+        cmocka_unit_test(test_silent_node_counts_as_lost),
         cmocka_unit_test(test_gives_up_after_retry_timeout),
         cmocka_unit_test(test_without_request_ids_plain_retries_are_reported),
         cmocka_unit_test(test_bad_nodes_option),
