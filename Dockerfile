@@ -46,6 +46,9 @@ VOLUME /data
 # 6379 clients (RESP), 7379 raft peers, 8080 admin HTTP (/healthz /readyz /status /metrics)
 EXPOSE 6379 7379 8080
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["quiver-http", "/healthz"]
+# Marks Quiver's node images: ./deploy/up removes the untagged ones that each
+# rebuild leaves (`docker image prune --filter label=org.quiver.image=node`).
+LABEL org.quiver.image=node
 ENTRYPOINT ["quiverd"]
 # Alone, the image runs a single-node cluster; docker-compose.yml passes the
 # three-node flags.

@@ -22,12 +22,17 @@
 #   QUIVER_DEBIAN_MIRROR     Debian mirror for debootstrap (default: the first
 #                            Debian URI in /etc/apt/sources*)
 #   QUIVER_BASE_IMAGE        base image name (default debian:bookworm-slim)
+#   QUIVER_PULL              1 (default): try `docker pull` of the base image
+#                            before making it locally; 0: never contact a
+#                            registry (tests/run sets 0: CI downloads only
+#                            from the machine's Debian mirror)
 
 QUIVER_BASE_IMAGE=${QUIVER_BASE_IMAGE:-debian:bookworm-slim}
 QUIVER_IMAGE=${QUIVER_IMAGE:-quiver:local}
 QUIVER_COMPOSE_PROJECT=${QUIVER_COMPOSE_PROJECT:-quiver}
 QUIVER_DEPLOY_STATE_DIR=${QUIVER_DEPLOY_STATE_DIR:-/run/quiver-deploy}
 QUIVER_DOCKER_TIMEOUT_S=${QUIVER_DOCKER_TIMEOUT_S:-60}
+QUIVER_PULL=${QUIVER_PULL:-1}
 # Docker's default run directory and the pid files a killed daemon leaves.
 QUIVER_DOCKERD_PIDFILE=/var/run/docker.pid
 QUIVER_CONTAINERD_PIDFILE=/var/run/docker/containerd/containerd.pid
@@ -262,17 +267,21 @@ dk_base_image_ensure() {
     quiver_log "base image $QUIVER_BASE_IMAGE: present"
     return 0
   fi
-  quiver_log "base image $QUIVER_BASE_IMAGE: trying docker pull"
-  # shellcheck disable=SC2046  # the prefix is empty or "sudo"
-  if timeout 120 $(dk_sudo_prefix) docker pull "$QUIVER_BASE_IMAGE" >/dev/null 2>&1; then
-    quiver_log "base image $QUIVER_BASE_IMAGE: pulled"
-    return 0
+  if [ "$QUIVER_PULL" = 0 ]; then
+    quiver_log "base image $QUIVER_BASE_IMAGE: not pulling (QUIVER_PULL=0)"
+  else
+    quiver_log "base image $QUIVER_BASE_IMAGE: trying docker pull"
+    # shellcheck disable=SC2046  # the prefix is empty or "sudo"
+    if timeout 120 $(dk_sudo_prefix) docker pull "$QUIVER_BASE_IMAGE" >/dev/null 2>&1; then
+      quiver_log "base image $QUIVER_BASE_IMAGE: pulled"
+      return 0
+    fi
   fi
   case "$QUIVER_BASE_IMAGE" in
     debian:bookworm-slim|debian:bookworm) ;;
     *) quiver_die "cannot pull $QUIVER_BASE_IMAGE and only debian:bookworm[-slim] can be made locally" ;;
   esac
-  quiver_log "base image: no registry reachable; building $QUIVER_BASE_IMAGE with debootstrap"
+  quiver_log "base image: no registry used; building $QUIVER_BASE_IMAGE with debootstrap"
   dk_install_packages debootstrap debian-archive-keyring
   local mirror security root t0
   mirror=$(dk_debian_mirror main) \
