@@ -177,6 +177,18 @@ dk_daemon_ensure() {
   quiver_log "dockerd answers after $(dk_elapsed "$t0")s"
 }
 
+# Records the running dockerd (its pid file) as started by us, so that
+# dk_daemon_stop_if_ours stops it: for a daemon that did not answer before we
+# installed docker.io and answers after (a postinst allowed to start it).
+dk_daemon_adopt() {
+  local state pid
+  pid=$(dk_live_pid "$QUIVER_DOCKERD_PIDFILE" dockerd) || return 1
+  state=$(dk_state_dir)
+  # shellcheck disable=SC2016  # expanded by the inner shell
+  dk_as_root sh -c 'echo "$1" >"$2"' sh "$pid" "$state/dockerd.started"
+  quiver_log "dockerd pid $pid was started by the docker.io installation; recorded as ours"
+}
+
 # Seconds since T0 (from `date +%s.%N`), one decimal.
 dk_elapsed() {
   awk -v t0="$1" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f", t1 - t0 }'
