@@ -986,7 +986,7 @@ static void retry_later(importer *im, flight *fl, const char *msg, size_t len, b
         return;
     }
     note(im, false, "%s:%d answered %.*s; sending the batch of %s lines %" PRIu64 "-%" PRIu64 " again",
-         im->nodes[im->cur_node].host, im->nodes[im->cur_node].port, (int)(len > 200 ? 200 : len), msg, file,
+         im->nodes[im->cur_node].host, im->nodes[im->cur_node].port, (int)(len > 400 ? 400 : len), msg, file,
          fl->first_line, fl->last_line);
     backoff(im);
     QUIVER_ASSERT(im->flight_count < IMPORT_IN_FLIGHT_MAX);

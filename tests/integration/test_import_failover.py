@@ -37,11 +37,17 @@ IMPORT_TIMEOUT_S = float(os.environ.get("QUIVER_IMPORT_TIMEOUT_S", "900"))
 
 
 @pytest.fixture
-def cluster(tmp_path, quiverd_bin):
-    servers = harness.start_cluster(tmp_path / "c", 3, (), binary=quiverd_bin)
-    yield servers
+def cluster_factory(tmp_path, quiverd_bin):
+    made = []
+
+    def make(extra_args=()):
+        servers = harness.start_cluster(tmp_path / ("c%d" % len(made)), 3, extra_args, binary=quiverd_bin)
+        made.extend(servers)
+        return servers
+
+    yield make
     problems = []
-    for s in servers:
+    for s in made:
         try:
             if s.alive():
                 os.kill(s.proc.pid, signal.SIGCONT)
@@ -50,6 +56,11 @@ def cluster(tmp_path, quiverd_bin):
             problems.append(str(e))
     if problems:
         raise harness.ServerError("\n\n".join(problems))
+
+
+@pytest.fixture
+def cluster(cluster_factory):
+    return cluster_factory()
 
 
 @pytest.fixture(scope="module")
@@ -155,10 +166,16 @@ def check_counts(servers, graph, manifest):
         assert total == sum(manifest["nodes"].values()), (s.name, total)
 
 
-def kill_during_import(imp, victim):
-    """kill -9 victim once the import has loaded its first file and while it
-    still runs (otherwise the test would prove nothing)."""
-    imp.wait_line(r"^nodes_maintainer\.csv(\.gz)?: .* nodes loaded")
+# A file whose "loaded" line marks the phase: the first node file (node
+# batches in flight at the kill: their ids must come back right), or the
+# first relationship file.
+PHASE_FILE = {"nodes": "nodes_maintainer", "relationships": "edges_breaks"}
+
+
+def kill_during_import(imp, victim, phase="nodes"):
+    """kill -9 victim once the import has loaded the phase's first file and
+    while it still runs (otherwise the test would prove nothing)."""
+    imp.wait_line(r"^%s\.csv(\.gz)?: .* loaded" % PHASE_FILE[phase])
     assert imp.proc.poll() is None, "the import finished before the kill"
     victim.kill9()
 
@@ -169,18 +186,28 @@ def summary_number(stdout, pattern):
     return int(m.group(1).replace(",", ""))
 
 
-def test_import_through_follower_survives_leader_kill(cluster, cli, data_dir, manifest):
+@pytest.mark.parametrize("forward_timeout", ["default", "short"])
+@pytest.mark.parametrize("phase", ["nodes", "relationships"])
+def test_import_through_follower_survives_leader_kill(cluster_factory, cli, data_dir, manifest, phase,
+                                                      forward_timeout):
+    """With the default --forward-timeout-ms the follower's forwarder rides
+    out the election itself (retrying with the import's request ids); with
+    a short one it answers "outcome unknown" / "no leader" and the import
+    retries the same batches with the same ids."""
+    cluster = cluster_factory(["--forward-timeout-ms", "200"] if forward_timeout == "short" else [])
     leader = harness.wait_leader(cluster)
     followers = [s for s in cluster if s is not leader]
     g = "deb"
     imp = Import(cli, [followers[0]], g, data_dir)
-    kill_during_import(imp, leader)
+    kill_during_import(imp, leader, phase)
     harness.wait_leader(followers, WAIT_S)
     rc = imp.finish()
     assert rc == 0, imp.stderr
     total = sum(manifest["nodes"].values()) + sum(manifest["relationships"].values())
     assert summary_number(imp.stdout, r"Loaded graph 'deb': ([\d,]+) elements") == total
     assert "request ids: origin" in imp.stdout   # the server took QUIVER.REQUESTID
+    if forward_timeout == "short":   # the import itself retried
+        assert summary_number(imp.stdout, r"retries: (\d+) batches sent again") >= 1, imp.stdout
     harness.wait_digests_agree(followers, g, WAIT_S)
     check_counts(followers, g, manifest)
     leader.start(wait=False)
