@@ -340,9 +340,9 @@ static void cmd_info(node_client *c, node_slot *s, resp_request *req) {
             info_line(&b, "raft_leader_id:%" PRIu64, ri.leader_id);
             info_line(&b, "raft_leader_address:%s", ri.leader_address ? ri.leader_address : "");
             /* Where the leader takes clients (and forwarded writes): from --peers. */
-            const char *leader_client = "";
-            for (uint32_t i = 0; i < n->cfg->peer_count && ri.leader_id != 0; i++)
-                if (n->cfg->peers[i].id == ri.leader_id) leader_client = n->cfg->peer_client_addresses[i];
+            char leader_client[REPL_ADDRESS_SIZE_MAX_BYTES] = "";
+            if (ri.leader_id != 0)
+                cluster_client_address(n->cfg, ri.leader_id, ri.leader_address, leader_client, sizeof leader_client);
             info_line(&b, "raft_leader_client_address:%s", leader_client);
             info_line(&b, "raft_commit_index:%" PRIu64, ri.commit_index);
             info_line(&b, "raft_last_applied_index:%" PRIu64, ri.last_applied_index);

@@ -92,6 +92,7 @@
 #include "../common/limits.h"
 #include "../common/qassert.h"
 #include "../statemachine/result_codec.h"
+#include "config.h"
 
 _Static_assert(FWD_WAITING_COUNT_MAX + FWD_INFLIGHT_COUNT_MAX < QUIVER_DEDUP_TABLE_COUNT_MAX,
                "a node's queued and in-flight writes must fit well inside the de-dup table");
@@ -906,6 +907,33 @@ static fwd_link *link_of(fwd *f, uint64_t id) {
     return NULL;
 }
 
+/* A leader missing from --peers (added later with QUIVER.CLUSTER ADD):
+ * its client port is its raft port - NODE_RAFT_PORT_OFFSET on the same
+ * host, the convention --peers also uses when no @client part is given.
+ * Returns the new link, or NULL when the address cannot be derived or the
+ * link table is full. */
+static fwd_link *link_add_derived(fwd *f, uint64_t id) {
+    repl_info info;
+    repl_get_info(f->repl, &info);
+    if (info.leader_id != id || info.leader_address == NULL || f->link_count == REPL_PEERS_COUNT_MAX) return NULL;
+    const char *colon = strrchr(info.leader_address, ':');
+    if (colon == NULL || colon == info.leader_address) return NULL;
+    long raft_port = strtol(colon + 1, NULL, 10);
+    if (raft_port <= NODE_RAFT_PORT_OFFSET || raft_port > 65535) return NULL;
+    fwd_link *l = &f->links[f->link_count];
+    memset(l, 0, sizeof *l);
+    int n = snprintf(l->address, sizeof l->address, "%.*s:%ld", (int)(colon - info.leader_address),
+                     info.leader_address, raft_port - NODE_RAFT_PORT_OFFSET);
+    if (n < 0 || (size_t)n >= sizeof l->address) return NULL;
+    l->f = f;
+    l->peer_id = id;
+    l->state = LINK_CLOSED;
+    f->link_count++;
+    fprintf(stderr, "quiverd: node %" PRIu64 " leads and is not in --peers: forwarding to %s (its raft port - %d)\n",
+            id, l->address, NODE_RAFT_PORT_OFFSET);
+    return l;
+}
+
 /* The leader now: self_id, another id, or 0 when none is known. */
 static uint64_t leader_now(fwd *f) {
     repl_info info;
@@ -935,6 +963,7 @@ static void pump(fwd *f) {
         return;
     }
     fwd_link *l = link_of(f, leader);
+    if (l == NULL) l = link_add_derived(f, leader);
     if (l == NULL) return; /* a leader we have no client address for: wait for the deadline */
     if (l->state == LINK_CLOSED) {
         uint64_t now = uv_now(f->loop);

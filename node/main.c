@@ -92,9 +92,10 @@ static bool check_data_dir(const char *path, char *err, size_t err_size) {
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
         if (strcmp(e->d_name, "db") == 0 || strcmp(e->d_name, "raft") == 0) continue;
-        /* Checkpoint catch-up's working names (catchup.h). */
+        /* Checkpoint catch-up's working names (catchup.h), and a database
+         * whose creation was cut short (storage/db.c's qs_open). */
         if (strcmp(e->d_name, "checkpoints") == 0 || strcmp(e->d_name, "db.incoming") == 0 ||
-            strcmp(e->d_name, "db.old") == 0)
+            strcmp(e->d_name, "db.old") == 0 || strcmp(e->d_name, "db.creating") == 0)
             continue;
         snprintf(err, err_size,
                  "%s is not a Quiver data directory: it holds '%s' (a Quiver directory holds only db/ and raft/); "

@@ -393,7 +393,62 @@ static const char *const advice_damaged =
     "The data directory is damaged: restore it from a backup, or (in a cluster) remove it and let "
     "this node catch up from its peers.";
 
+static int open_in_place(const char *dir, const qs_options *o, qs_db **out, char *err, size_t errn);
+
+/* A new database is created in DIR.creating and renamed into place once
+ * RocksDB, its column families, the marker and the uuid are on disk: a
+ * process killed during creation (a SIGTERM in the first milliseconds of a
+ * node's first start) leaves DIR.creating, which the next start removes,
+ * never a half-made DIR that later opens refuse as damaged. */
 int qs_open(const char *dir, const qs_options *o, qs_db **out, char *err, size_t errn) {
+    QUIVER_ASSERT(dir && out);
+    bool create = o ? o->create_if_missing : true;
+    size_t dir_len = strlen(dir);
+    char *creating = malloc(dir_len + sizeof ".creating");
+    if (!creating) QUIVER_FATAL("out of memory");
+    memcpy(creating, dir, dir_len);
+    memcpy(creating + dir_len, ".creating", sizeof ".creating");
+    rm_rf(creating);
+    struct stat st;
+    bool missing = stat(dir, &st) != 0 && errno == ENOENT;
+    bool empty = false;
+    if (!missing && S_ISDIR(st.st_mode)) {
+        dirlist dl = {0};
+        if (list_dir(dir, &dl)) empty = dl.count == 0;
+        dirlist_free(&dl);
+    }
+    if (create && (missing || empty)) {
+        qs_db *fresh_db = NULL;
+        int rc = open_in_place(creating, o, &fresh_db, err, errn);
+        if (rc != QS_OK) {
+            rm_rf(creating);
+            free(creating);
+            return rc;
+        }
+        qs_close(fresh_db);
+        if (empty && rmdir(dir) != 0) {
+            errf(err, errn, "%s: cannot replace the empty directory: %s", dir, strerror(errno));
+            free(creating);
+            return QS_INVALID;
+        }
+        if (rename(creating, dir) != 0) QUIVER_FATAL("%s: cannot move the new database into place: %s", dir, strerror(errno));
+        /* The rename is durable once the parent directory is synced. */
+        char *parent = strdup(dir);
+        if (!parent) QUIVER_FATAL("out of memory");
+        char *slash = strrchr(parent, '/');
+        if (slash == parent) slash[1] = 0;
+        else if (slash) *slash = 0;
+        else strcpy(parent, ".");
+        int fd = open(parent, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) != 0) QUIVER_FATAL("%s: cannot sync the directory: %s", parent, strerror(errno));
+        close(fd);
+        free(parent);
+    }
+    free(creating);
+    return open_in_place(dir, o, out, err, errn);
+}
+
+static int open_in_place(const char *dir, const qs_options *o, qs_db **out, char *err, size_t errn) {
     QUIVER_ASSERT(dir && out);
     *out = NULL;
     if (err && errn) err[0] = 0;

@@ -182,6 +182,19 @@ def test_node_added_after_compaction_catches_up_by_checkpoint(cluster, tmp_path,
         harness.wait_digests_agree(everyone, "g", timeout_s=WAIT_S)
         nodes = harness.cluster_nodes(leader)
         assert sorted(int(n["id"]) for n in nodes) == [1, 2, 3, 4], nodes
+        # Node 4 leads: the original nodes know it only from raft (it is
+        # not in their --peers) and still forward writes and reads to it.
+        assert c.execute_command("QUIVER.CLUSTER", "TRANSFER", "4") == "OK"
+        harness.wait_leader(everyone, timeout_s=WAIT_S)
+        for s in cluster:
+            sc = s.client()
+            try:
+                sc.execute_command("GRAPH.QUERY", "g", "CREATE (:N {i: %d})" % (1000 + s.node_id))
+                assert sc.info("raft")["raft_leader_client_address"] == "127.0.0.1:%d" % n4.port
+            finally:
+                sc.close()
+        harness.wait_digests_agree(everyone, "g", timeout_s=WAIT_S)
+        assert count(n4, "g") == 204
     finally:
         c.close()
         n4.close()

@@ -51,6 +51,20 @@ static void test_new_and_missing(void **state) {
     char *hm = tsu_path(half, "QUIVER");
     write_file(hm, "quiver-storage 1\n");
     assert_int_equal(open_err(half, true, err, sizeof err), QS_OK);
+    /* creation killed half-way (a SIGTERM in a node's first milliseconds):
+     * it happened in DIR.creating, so DIR is absent; the next open removes
+     * the leftover and creates the database properly. */
+    char *killed = tsu_path(base, "killed");
+    char *killed_tmp = tsu_path(base, "killed.creating");
+    assert_int_equal(mkdir(killed_tmp, 0755), 0);
+    char *km = tsu_path(killed_tmp, "MANIFEST-000001");
+    write_file(km, "half");
+    assert_int_equal(open_err(killed, true, err, sizeof err), QS_OK);
+    assert_int_equal(access(killed_tmp, F_OK), -1);
+    assert_int_equal(open_err(killed, false, err, sizeof err), QS_OK);
+    free(km);
+    free(killed_tmp);
+    free(killed);
     /* a plain file is not a directory */
     char *file = tsu_path(base, "file");
     write_file(file, "x");
