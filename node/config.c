@@ -46,6 +46,9 @@ void node_config_usage(FILE *f) {
             "  --forward-timeout-ms N      how long a write or read forwarded to the leader may\n"
             "                              wait for a leader and its answer, retries included\n"
             "                              (default %d)\n"
+            "  --read-consistency LEVEL    read level of a new connection until it sends\n"
+            "                              QUIVER.CONSISTENCY: linearizable (default), session\n"
+            "                              or stale (DESIGN.md 6)\n"
             "  --join                      start without bootstrapping: this node waits to be\n"
             "                              added to a running cluster (QUIVER.CLUSTER ADD on\n"
             "                              its leader); --peers lists the members to reach\n"
@@ -174,7 +177,7 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
     enum {
         OPT_DATA_DIR = 256, OPT_PORT, OPT_BIND, OPT_NODE_ID, OPT_RAFT_ADDRESS, OPT_PEERS, OPT_ADMIN_PORT,
         OPT_ELECTION, OPT_HEARTBEAT, OPT_MAX_REQUEST, OPT_READERS, OPT_MAX_CLIENTS, OPT_FORWARD_TIMEOUT, OPT_HELP, OPT_VERSION,
-        OPT_JOIN, OPT_SNAPSHOT_THRESHOLD, OPT_SNAPSHOT_TRAILING,
+        OPT_JOIN, OPT_SNAPSHOT_THRESHOLD, OPT_SNAPSHOT_TRAILING, OPT_READ_CONSISTENCY,
     };
     static const struct option options[] = {
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
@@ -191,6 +194,7 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"forward-timeout-ms", required_argument, NULL, OPT_FORWARD_TIMEOUT},
         {"join", no_argument, NULL, OPT_JOIN},
+        {"read-consistency", required_argument, NULL, OPT_READ_CONSISTENCY},
         {"snapshot-threshold", required_argument, NULL, OPT_SNAPSHOT_THRESHOLD},
         {"snapshot-trailing", required_argument, NULL, OPT_SNAPSHOT_TRAILING},
         {"help", no_argument, NULL, OPT_HELP},
@@ -293,6 +297,15 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
             cfg->forward_timeout_ms = v;
             break;
         case OPT_JOIN: cfg->join = true; break;
+        case OPT_READ_CONSISTENCY:
+            if (strcmp(optarg, "linearizable") == 0) cfg->read_consistency = 0;
+            else if (strcmp(optarg, "session") == 0) cfg->read_consistency = 1;
+            else if (strcmp(optarg, "stale") == 0) cfg->read_consistency = 2;
+            else {
+                set_err(err, err_size_bytes, "--read-consistency: '%s' is not linearizable, session or stale", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            break;
         case OPT_SNAPSHOT_THRESHOLD:
             if (!parse_u64(optarg, 16, 100000000, &v)) {
                 set_err(err, err_size_bytes, "--snapshot-threshold: '%s' is not 16..100000000", optarg);

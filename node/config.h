@@ -65,6 +65,9 @@ typedef struct node_config {
     uint64_t max_request_bytes;
     uint32_t reader_threads;
     uint32_t max_clients;
+    uint32_t read_consistency;                /* --read-consistency: a new connection's level
+                                                 (node_consistency in server.h: 0 linearizable,
+                                                 1 session, 2 stale) */
     bool join;                                /* --join: do not bootstrap; wait for QUIVER.CLUSTER ADD */
     uint32_t snapshot_threshold;              /* --snapshot-threshold: entries between snapshots */
     uint32_t snapshot_trailing;               /* --snapshot-trailing: entries kept after one */

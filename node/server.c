@@ -448,6 +448,9 @@ static void on_connection(uv_stream_t *server, int status) {
     node_client *c = calloc(1, sizeof(*c));
     if (c == NULL) QUIVER_FATAL("out of memory (connection)");
     c->n = n;
+    /* --read-consistency: the level until QUIVER.CONSISTENCY changes it. */
+    QUIVER_ASSERT(n->cfg->read_consistency < NODE_CONSISTENCY_COUNT);
+    c->consistency = (node_consistency)n->cfg->read_consistency;
     c->id = ++n->next_client_id;
     c->created_ms = node_now_ms();
     c->refs = 1; /* the handle */

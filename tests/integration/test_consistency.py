@@ -467,3 +467,31 @@ def test_readyz_on_followers(cluster_factory):
     for s in (alone, servers[2]):
         wait_for("/readyz 200 on %s" % s.name, lambda s=s: http_get(s.admin_port, "/readyz")[0] == 200)
     assert leader is not None
+
+
+def test_read_consistency_flag_sets_the_default_of_new_connections(server_factory):
+    """--read-consistency LEVEL: every new connection starts at LEVEL (so
+    tools that cannot send QUIVER.CONSISTENCY first, e.g. redis-benchmark,
+    can use it); QUIVER.CONSISTENCY still changes one connection."""
+    s = server_factory(extra_args=["--read-consistency", "stale"])
+    c = s.client()
+    try:
+        assert c.execute_command("QUIVER.CONSISTENCY") == "stale"
+        assert c.info("raft")["raft_consistency"] == "stale"
+        c.execute_command("GRAPH.QUERY", "g", "CREATE (:N)")
+        r = c.execute_command("GRAPH.RO_QUERY", "g", "MATCH (n:N) RETURN count(n)")
+        assert any("Replication lag" in str(x) for x in r[-1]), r
+        assert c.execute_command("QUIVER.CONSISTENCY", "linearizable") == "OK"
+        assert c.execute_command("QUIVER.CONSISTENCY") == "linearizable"
+    finally:
+        c.close()
+    c2 = s.client()
+    try:
+        assert c2.execute_command("QUIVER.CONSISTENCY") == "stale"
+    finally:
+        c2.close()
+    bad = harness.Server(s.workdir + "-bad", ["--read-consistency", "eventual"], s.binary)
+    with pytest.raises(harness.ServerError):
+        bad.start()
+    assert "--read-consistency: 'eventual' is not linearizable, session or stale" in bad.log_text()
+    bad.close()
