@@ -431,9 +431,9 @@ static void apply_entry(sm *s, sm_slot *slot) {
     qs_txn_commit(txn, slot->index);
     q_arena_free(&scratch);
     /* The applied index only goes up: raft gives increasing indexes and
-     * storage asserted the same on commit. */
+     * storage asserted the same on commit.  apply_main publishes it
+     * together with the results (see there). */
     QUIVER_ASSERT(slot->index > applied);
-    atomic_store(&s->applied_index, slot->index);
 }
 
 static void *apply_main(void *arg) {
@@ -462,6 +462,11 @@ static void *apply_main(void *arg) {
         pthread_mutex_lock(&s->mu);
         QUIVER_ASSERT(s->queued_bytes >= slot->len);
         s->queued_bytes -= slot->len;
+        /* The applied index moves in the same critical section as the
+         * results become deliverable: whoever sees the new index (a read
+         * waiting for it, sm_deliver) also finds the entry's outcomes. */
+        uint64_t before = atomic_load(&s->applied_index);
+        if (slot->index > before) atomic_store(&s->applied_index, slot->index);
         s->applied++;
         pthread_cond_broadcast(&s->progress_cond);
         pthread_mutex_unlock(&s->mu);
