@@ -72,7 +72,12 @@
  * Progress: on a terminal (progress < 0 and isatty(stderr)) a bar with
  * elements loaded, elements/s and an ETA estimated from compressed bytes
  * read vs total, redrawn at most 10 times a second; otherwise one line per
- * file.
+ * file and a "progress:" line every IMPORT_PROGRESS_LINE_INTERVAL_MS.
+ * Retries and reconnects are reported as "retry: ..." lines (connection
+ * events always, batch retries at most one a second).  The summary gives
+ * the totals per label and type, elapsed time, elements/s, the retries
+ * (batches sent again, how many after an unknown outcome, reconnects, the
+ * last node used) and the request id origin and range.
  *
  * Thread: the main thread.
  */
