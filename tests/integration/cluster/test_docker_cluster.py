@@ -102,6 +102,11 @@ DEBIAN_GRAPH = "debian"
 
 DOCKER = ["docker"] if os.geteuid() == 0 else ["sudo", "docker"]
 
+# What conftest.py prints at the end of the run: seconds per phase, and
+# lines about the fault schedule (steps, counts).
+TIMINGS = collections.OrderedDict()
+SUMMARY = []
+
 
 def log(msg):
     print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
@@ -234,15 +239,35 @@ def scalar(node, graph, query):
         c.close()
 
 
+def collapse_repeats(lines):
+    """Log lines with runs of the same message (timestamps aside) folded
+    into one line and a count: a node retrying a peer every 50 ms would
+    otherwise fill the tail."""
+    out, prev, count = [], None, 0
+    for line in lines + [None]:
+        msg = line.split(" ", 1)[-1] if line else None
+        if msg is not None and msg == prev:
+            count += 1
+            continue
+        if count > 1:
+            out.append("    ... the same %d more times" % (count - 1))
+        if line is not None:
+            out.append(line)
+        prev, count = msg, 1
+    return out
+
+
 def container_logs(lines=40):
-    """The last lines of each node's log and its state, for a failure message."""
+    """The last lines of each node's log (stdout and stderr merged in time
+    order, repeats folded) and its state, for a failure message."""
     out = []
     for n in sorted(PORTS):
         st = docker("inspect", "-f", "{{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}} "
                     "started={{.State.StartedAt}}", CONTAINER % n, check=False)
-        lg = docker("logs", "--timestamps", "--tail", str(lines), CONTAINER % n, check=False)
-        out.append("--- %s (%s) ---\n%s%s" % (CONTAINER % n, st.stdout.strip() or st.stderr.strip(),
-                                              lg.stdout, lg.stderr))
+        lg = docker("logs", "--timestamps", "--tail", str(lines * 20), CONTAINER % n, check=False)
+        merged = sorted((lg.stdout + lg.stderr).splitlines())
+        out.append("--- %s (%s) ---\n%s" % (CONTAINER % n, st.stdout.strip() or st.stderr.strip(),
+                                           "\n".join(collapse_repeats(merged)[-lines:])))
     return "\n".join(out)
 
 
@@ -257,7 +282,7 @@ class Cluster:
         self.paused = set()
         self.disconnected = {}    # node -> network
         self.killed = set()
-        self.timings = collections.OrderedDict()
+        self.timings = TIMINGS
 
     def containers(self):
         p = docker("ps", "-a", "--format", '{{.Names}} {{.Label "%s"}}' % OWNER_LABEL, check=False)
@@ -269,24 +294,30 @@ class Cluster:
         return out
 
     def volumes(self):
-        p = docker("volume", "ls", "-q", check=False)
-        return sorted(v for v in p.stdout.split() if v in {"quiver_node%d-data" % n for n in PORTS})
+        """{volume name: owner label} of the nodes' volumes."""
+        p = docker("volume", "ls", "--format", '{{.Name}} {{.Label "%s"}}' % OWNER_LABEL, check=False)
+        out = {}
+        for line in p.stdout.splitlines():
+            name, _, owner = line.partition(" ")
+            if name in {"quiver_node%d-data" % n for n in PORTS}:
+                out[name] = owner
+        return out
 
     def clear_leftovers(self):
         """Removes what an interrupted run of THIS test left; refuses to
         touch a cluster that someone started with ./deploy/up."""
         if not docker_answers():
             return    # no daemon yet: ./deploy/up starts one; nothing can be left
-        found = self.containers()
+        found = dict(self.containers(), **self.volumes())
         foreign = {k: v for k, v in found.items() if v != OWNER}
         if foreign:
-            pytest.fail("a Quiver cluster not made by this test is running (%s); this test would "
-                        "destroy it.  Stop it with ./deploy/down, or skip this test with "
-                        "QUIVER_SKIP_DOCKER=1" % ", ".join("%s owner=%s" % kv for kv in sorted(foreign.items())),
+            pytest.fail("a Quiver cluster (or its volumes) not made by this test exists (%s); this "
+                        "test would destroy it.  Remove it with ./deploy/down, or skip this test with "
+                        "QUIVER_SKIP_DOCKER=1" % ", ".join("%s owner=%s" % (k, v or "?")
+                                                           for k, v in sorted(foreign.items())),
                         pytrace=False)
-        if found or self.volumes():
-            log("leftovers of an earlier run of this test: %s %s; ./deploy/down --keep-daemon"
-                % (sorted(found), self.volumes()))
+        if found:
+            log("leftovers of an earlier run of this test: %s; ./deploy/down --keep-daemon" % sorted(found))
             rc, out = run_script(["./deploy/down", "--keep-daemon"], DOWN_TIMEOUT_S)
             assert rc == 0, out
 
@@ -329,12 +360,12 @@ def cluster():
     if not c.down_done:
         c.undo_faults()
         rc, out = c.down(["--keep-daemon"])
-        left = (c.containers(), c.volumes()) if docker_answers() else ({}, [])
+        left = (c.containers(), c.volumes()) if docker_answers() else ({}, {})
         extra = shlex.split(os.environ.get("QUIVER_DOCKER_DOWN_ARGS", ""))
         if "--keep-daemon" not in extra:
             c.down(extra)
         assert rc == 0, "./deploy/down failed:\n%s" % out
-        assert left == ({}, []), "left behind by ./deploy/down: %r" % (left,)
+        assert left == ({}, {}), "left behind by ./deploy/down: %r" % (left,)
 
 
 @pytest.fixture(scope="module")
@@ -645,10 +676,15 @@ def faults(running):
     t1 = time.monotonic()
     run.report = run.workload.check()
     running.timings["linearizability check"] = time.monotonic() - t1
-    print("\n".join("  %7.2fs  %s" % e for e in run.events))
+    SUMMARY.extend("  %7.2fs  %s" % e for e in run.events)
     for n, w in sorted(run.writers.items()):
-        print("writer node%d: acknowledged %d, unknown %d, not applied %d, not sent (refused) %d; errors: %r"
-              % (n, len(w.acked), len(w.unknown), len(w.failed), w.not_sent, w.errors.most_common(6)))
+        SUMMARY.append("writer node%d: acknowledged %d, unknown %d, not applied %d, not sent (refused) %d"
+                       % (n, len(w.acked), len(w.unknown), len(w.failed), w.not_sent))
+    text = run.report.text().splitlines()
+    SUMMARY.extend(text[:3] + [t for t in text if t.startswith("linearizability:")])
+    print("\n".join(SUMMARY))
+    for n, w in sorted(run.writers.items()):
+        print("writer node%d errors: %r" % (n, w.errors.most_common(6)))
     print(run.report.text())
     return run
 
@@ -710,10 +746,9 @@ def test_deploy_down_removes_containers_and_volumes(cluster):
     print(out[-3000:])
     assert rc == 0, out
     assert cluster.containers() == {}, cluster.containers()
-    assert cluster.volumes() == [], cluster.volumes()
+    assert cluster.volumes() == {}, cluster.volumes()
     p = docker("network", "ls", "-q", "--filter", "label=com.docker.compose.project=quiver")
     assert p.stdout.strip() == "", p.stdout
     # Idempotent; and, unless told to keep it, stops a dockerd that ./deploy/up started.
     rc, out = cluster.down(shlex.split(os.environ.get("QUIVER_DOCKER_DOWN_ARGS", "")))
     assert rc == 0, out
-    print("timings: " + ", ".join("%s %.1fs" % kv for kv in cluster.timings.items()))
