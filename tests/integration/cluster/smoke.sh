@@ -47,9 +47,10 @@ now() { date +%s.%N; }
 since() { awk -v t0="$1" -v t1="$(now)" 'BEGIN { printf "%.1f", t1 - t0 }'; }
 # redis-cli that never fails the script: a refused connection or an error
 # reply is text for the caller to judge.
-rcli() { redis-cli -h 127.0.0.1 --raw "$@" 2>&1 || true; }
+# timeout: redis-cli has none, and a paused or cut-off node may never answer.
+rcli() { timeout 10 redis-cli -h 127.0.0.1 --raw "$@" 2>&1 || true; }
 info_field() {  # PORT FIELD
-  redis-cli -h 127.0.0.1 -p "$1" --raw INFO raft 2>/dev/null | tr -d '\r' | awk -F: -v k="$2" '$1 == k { print $2; exit }' || true  # a node that does not answer: empty
+  timeout 3 redis-cli -h 127.0.0.1 -p "$1" --raw INFO raft 2>/dev/null | tr -d '\r' | awk -F: -v k="$2" '$1 == k { print $2; exit }' || true  # a node that does not answer: empty
 }
 
 T_ALL=$(now)
