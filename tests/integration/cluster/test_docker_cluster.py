@@ -265,7 +265,7 @@ def container_logs(lines=40):
         st = docker("inspect", "-f", "{{.State.Status}} exit={{.State.ExitCode}} restarts={{.RestartCount}} "
                     "started={{.State.StartedAt}}", CONTAINER % n, check=False)
         lg = docker("logs", "--timestamps", "--tail", str(lines * 20), CONTAINER % n, check=False)
-        merged = sorted((lg.stdout + lg.stderr).splitlines())
+        merged = sorted(lg.stdout.splitlines() + lg.stderr.splitlines())   # by timestamp
         out.append("--- %s (%s) ---\n%s" % (CONTAINER % n, st.stdout.strip() or st.stderr.strip(),
                                            "\n".join(collapse_repeats(merged)[-lines:])))
     return "\n".join(out)
