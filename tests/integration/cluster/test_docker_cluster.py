@@ -42,8 +42,9 @@ In file order (pytest keeps it), against ONE cluster made by ./deploy/up:
 A cluster that exists before the test and was not made by this test (label
 org.quiver.owner != "tests", set through QUIVER_CLUSTER_OWNER in
 docker-compose.yml) is a user's: the test refuses to touch it and fails
-with a message.  Leftovers of an interrupted earlier run of this test are
-removed with ./deploy/down first.
+with a message -- except with CI=true, where it can only be what a session
+left on the machine, and is removed.  Leftovers of an interrupted earlier
+run of this test are removed with ./deploy/down first.
 
 Environment:
   QUIVER_DOCKER_UP_ARGS    extra arguments of ./deploy/up (tests/run passes
@@ -310,6 +311,12 @@ class Cluster:
             return    # no daemon yet: ./deploy/up starts one; nothing can be left
         found = dict(self.containers(), **self.volumes())
         foreign = {k: v for k, v in found.items() if v != OWNER}
+        if foreign and os.environ.get("CI") == "true":
+            # CI's machine is the one a session just left: what runs there is
+            # a leftover (dockerd restarts `unless-stopped` containers), not a
+            # user's cluster.
+            log("CI=true: removing a cluster this test did not make: %r" % sorted(foreign.items()))
+            foreign = {}
         if foreign:
             pytest.fail("a Quiver cluster (or its volumes) not made by this test exists (%s); this "
                         "test would destroy it.  Remove it with ./deploy/down, or skip this test with "
