@@ -37,11 +37,17 @@
 #define NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT 25
 #define NODE_READER_THREADS_COUNT_MAX 256
 #define NODE_PATH_SIZE_MAX_BYTES 4096
-/* Between raft snapshots (markers, DESIGN.md 5): raft's own defaults.  A
- * follower further behind than the trailing entries catches up by fetching
- * a RocksDB checkpoint (node/catchup.c). */
-#define NODE_SNAPSHOT_THRESHOLD_DEFAULT 1024
-#define NODE_SNAPSHOT_TRAILING_DEFAULT 256 /* raft keeps these in memory too: entries may be large */
+/* Between raft snapshots (markers, DESIGN.md 5).  Each snapshot flushes
+ * RocksDB, so not too often; the trailing entries stay in the log (and in
+ * raft's memory) after one, so that a follower that was away for a few
+ * seconds -- a restart, a pause, a short partition -- catches up from the
+ * log.  Past that it copies a RocksDB checkpoint (node/catchup.c), which
+ * takes a second or two, so the trailing window must outlast a copy under
+ * load: 16384 entries is about 10 s at 1,500 entries/s (the Docker fault
+ * test's write load).  With 256, a node caught up by checkpoint was behind
+ * the window again by the time it restarted, and looped. */
+#define NODE_SNAPSHOT_THRESHOLD_DEFAULT 4096
+#define NODE_SNAPSHOT_TRAILING_DEFAULT 16384
 #define NODE_FORWARD_TIMEOUT_MS_DEFAULT 10000 /* a forwarded request's deadline, retries included */
 
 typedef struct node_config {

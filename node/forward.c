@@ -400,6 +400,7 @@ typedef struct fwd_link {
     req_list inflight;
     size_t inflight_bytes;
     uint64_t last_attempt_ms;
+    uint64_t last_complaint_ms; /* link_complain: at most one line per FWD_COMPLAIN_INTERVAL_MS */
     bool attempted;
     fwd_reply_parser parser;
 } fwd_link;
@@ -781,13 +782,23 @@ static void link_connect_cb(uv_connect_t *c, int status) {
     pump(l->f);
 }
 
+/* A leader that is down is retried every FWD_RECONNECT_BACKOFF_MS until
+ * raft notices; say so in the log once in a while, not at every attempt. */
+#define FWD_COMPLAIN_INTERVAL_MS 5000
+static bool link_complain(fwd_link *l) {
+    uint64_t now = uv_now(l->f->loop);
+    if (l->last_complaint_ms != 0 && now - l->last_complaint_ms < FWD_COMPLAIN_INTERVAL_MS) return false;
+    l->last_complaint_ms = now;
+    return true;
+}
+
 static void link_resolved_cb(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
     fwd_link *l = g->data;
     fwd *f = l->f;
     QUIVER_ASSERT(f->handles_open > 0);
     f->handles_open--; /* the getaddrinfo request */
     if (status < 0 || res == NULL || f->stopping) {
-        if (status < 0 && !f->stopping)
+        if (status < 0 && !f->stopping && link_complain(l))
             fprintf(stderr, "quiverd: cannot resolve %s (node %" PRIu64 "): %s\n", l->address, l->peer_id,
                     uv_strerror(status));
         if (res) uv_freeaddrinfo(res);
@@ -835,7 +846,7 @@ static void link_open(fwd_link *l) {
     if (rc != 0) {
         f->handles_open--;
         l->state = LINK_CLOSED;
-        fprintf(stderr, "quiverd: cannot resolve %s: %s\n", l->address, uv_strerror(rc));
+        if (link_complain(l)) fprintf(stderr, "quiverd: cannot resolve %s: %s\n", l->address, uv_strerror(rc));
     }
 }
 
