@@ -96,3 +96,19 @@ def graph(request, r):
         r.execute_command("GRAPH.DELETE", name)
     except Exception:
         pass
+
+
+@pytest.fixture
+def cluster_factory(tmp_path, quiverd_bin):
+    """make(extra_args=()) starts three quiverd on 127.0.0.1 as one cluster
+    (harness.start_cluster; not waited for: use harness.wait_leader);
+    every cluster made is closed at the end of the test."""
+    made = []
+
+    def make(extra_args=()):
+        servers = harness.start_cluster(tmp_path / ("c%d" % len(made)), 3, extra_args, binary=quiverd_bin)
+        made.extend(servers)
+        return servers
+
+    yield make
+    harness.close_servers(made)

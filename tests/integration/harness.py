@@ -689,3 +689,19 @@ def cluster_nodes(server, timeout_s=5):
     finally:
         c.close()
     return [dict(zip(r[0::2], r[1::2])) for r in rows]
+
+
+def close_servers(servers):
+    """Close every server (resuming any a test paused with SIGSTOP first),
+    then raise one ServerError naming every problem (a crash, a sanitizer
+    report) found on the way.  Fixtures' teardown."""
+    problems = []
+    for s in servers:
+        try:
+            if s.alive():
+                os.kill(s.proc.pid, signal.SIGCONT)   # a test may have paused it
+            s.close()
+        except ServerError as e:
+            problems.append(str(e))
+    if problems:
+        raise ServerError("\n\n".join(problems))

@@ -87,16 +87,7 @@ def cluster_factory(tmp_path, quiverd_bin):
         return servers
 
     yield make
-    problems = []
-    for s in made:
-        try:
-            if s.alive():
-                os.kill(s.proc.pid, signal.SIGCONT)   # a test may have paused it
-            s.close()
-        except harness.ServerError as e:
-            problems.append(str(e))
-    if problems:
-        raise harness.ServerError("\n\n".join(problems))
+    harness.close_servers(made)
 
 
 @pytest.fixture

@@ -45,28 +45,6 @@ IMPORT_TIMEOUT_S = float(os.environ.get("QUIVER_IMPORT_TIMEOUT_S", "900"))
 
 
 @pytest.fixture
-def cluster_factory(tmp_path, quiverd_bin):
-    made = []
-
-    def make(extra_args=()):
-        servers = harness.start_cluster(tmp_path / ("c%d" % len(made)), 3, extra_args, binary=quiverd_bin)
-        made.extend(servers)
-        return servers
-
-    yield make
-    problems = []
-    for s in made:
-        try:
-            if s.alive():
-                os.kill(s.proc.pid, signal.SIGCONT)
-            s.close()
-        except harness.ServerError as e:
-            problems.append(str(e))
-    if problems:
-        raise harness.ServerError("\n\n".join(problems))
-
-
-@pytest.fixture
 def cluster(cluster_factory):
     return cluster_factory()
 
