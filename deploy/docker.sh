@@ -163,8 +163,15 @@ dk_daemon_ensure() {
   quiver_log "starting dockerd in the background (no systemd here); log: $log"
   t0=$(date +%s.%N)
   # setsid: the daemon must outlive this script and its terminal.
+  # --userland-proxy=false: published ports are forwarded by iptables NAT
+  # (with route_localnet for 127.0.0.1) instead of a docker-proxy process
+  # that copies every byte of every connection: on this 2-core machine the
+  # proxy cost the cluster a third to nearly half of its request rate (64
+  # clients: writes 13.7k vs 20.8k/s, linearizable point lookups 17.5k vs
+  # 27.1k/s, stale 22.6k vs 40.8k/s).  A daemon that was
+  # already running is used as it is.
   # shellcheck disable=SC2016  # expanded by the inner shell
-  dk_as_root sh -c 'setsid dockerd >>"$1" 2>&1 </dev/null & echo $! >"$2"' sh "$log" "$state/dockerd.started"
+  dk_as_root sh -c 'setsid dockerd --userland-proxy=false >>"$1" 2>&1 </dev/null & echo $! >"$2"' sh "$log" "$state/dockerd.started"
   if ! dk_wait_daemon "$deadline"; then
     tail -n 30 "$log" >&2
     quiver_die "dockerd did not answer \`docker info\` within ${QUIVER_DOCKER_TIMEOUT_S}s (log: $log)"
