@@ -53,42 +53,8 @@
 static atomic_uint_fast64_t applied_index; /* advanced by the fake apply */
 static atomic_int views_open;
 
-struct qs_view {
-    uint64_t index;
-};
+#include "node_storage_stubs.h"
 
-qs_view *qs_view_open_snapshot(qs_db *db) {
-    (void)db;
-    qs_view *v = malloc(sizeof(*v));
-    v->index = atomic_load(&applied_index);
-    atomic_fetch_add(&views_open, 1);
-    return v;
-}
-void qs_view_close(qs_view *v) {
-    atomic_fetch_sub(&views_open, 1);
-    free(v);
-}
-uint64_t qs_view_applied_index(const qs_view *v) { return v->index; }
-/* Checkpoint catch-up (catchup.c) is linked in but not exercised here. */
-int qs_open(const char *dir, const qs_options *opts, qs_db **out, char *err, size_t err_size_bytes) {
-    (void)dir, (void)opts, (void)out;
-    snprintf(err, err_size_bytes, "stub");
-    return QS_INVALID;
-}
-void qs_close(qs_db *db) { (void)db; }
-uint64_t qs_applied_index(const qs_db *db) {
-    (void)db;
-    return atomic_load(&applied_index);
-}
-int qs_checkpoint(qs_db *db, const char *dir, char *err, size_t err_size_bytes) {
-    (void)db, (void)dir;
-    snprintf(err, err_size_bytes, "stub");
-    return QS_INVALID;
-}
-int qs_meta_get(qs_view *v, const void *key, size_t key_len, q_arena *a, void **val, size_t *val_len) {
-    (void)v, (void)key, (void)key_len, (void)a, (void)val, (void)val_len;
-    return QS_NOT_FOUND;
-}
 int qs_graph_list(qs_view *v, q_arena *a, qv_str **names, uint32_t *count) {
     (void)v;
     qv_str *n = q_arena_alloc(a, sizeof(qv_str) * 2);
