@@ -53,15 +53,18 @@ def sh(cmd):
         return ""
 
 
-def main():
-    results, quiverd = sys.argv[1], sys.argv[2]
+def load_results(path, systems):
+    """RESULTS.tsv (run, "system.metric", value per line) as
+    {(system, metric): [values in run order]}, plus failover_max_s (the
+    worst of failover_s) for each of systems; and med(system, metric), the
+    median or None.  Shared with bench/docker/report.py."""
     vals = OrderedDict()
-    with open(results) as f:
+    with open(path) as f:
         for line in f:
             _run, key, value = line.rstrip("\n").split("\t")
             system, metric = key.split(".", 1)
             vals.setdefault((system, metric), []).append(float(value))
-    for system in ("quiver", "etcd"):
+    for system in systems:
         fo = vals.get((system, "failover_s"))
         if fo:
             vals[(system, "failover_max_s")] = [max(fo)]
@@ -69,6 +72,12 @@ def main():
     def med(system, metric):
         v = vals.get((system, metric))
         return statistics.median(v) if v else None
+    return vals, med
+
+
+def main():
+    results, quiverd = sys.argv[1], sys.argv[2]
+    vals, med = load_results(results, ("quiver", "etcd"))
 
     runs = max((len(v) for (s, m), v in vals.items() if m != "failover_s" and m != "failover_max_s"), default=0)
     print()

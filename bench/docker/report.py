@@ -14,6 +14,10 @@ import subprocess
 import sys
 from collections import OrderedDict
 
+# The results format and sh() are bench/cluster's.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
+from report import load_results, sh  # noqa: E402
+
 # (docker metric, label, aim, etcd metric to compare with)
 ROWS = [
     ("import_elements_per_s", "(a) import through a follower, elements/s", ">= 100000", None),
@@ -49,30 +53,9 @@ ROWS += [
 ]
 
 
-def sh(cmd):
-    try:
-        return subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              timeout=10).stdout.decode().strip()
-    except Exception:
-        return ""
-
-
 def main():
     results, commands = sys.argv[1], sys.argv[2]
-    vals = OrderedDict()
-    with open(results) as f:
-        for line in f:
-            _run, key, value = line.rstrip("\n").split("\t")
-            system, metric = key.split(".", 1)
-            vals.setdefault((system, metric), []).append(float(value))
-    for system in ("docker", "etcd"):
-        fo = vals.get((system, "failover_s"))
-        if fo:
-            vals[(system, "failover_max_s")] = [max(fo)]
-
-    def med(system, metric):
-        v = vals.get((system, metric))
-        return statistics.median(v) if v else None
+    vals, med = load_results(results, ("docker", "etcd"))
 
     runs = len(vals.get(("docker", "import_seconds"), []))
     kills = len(vals.get(("docker", "failover_s"), []))

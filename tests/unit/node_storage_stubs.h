@@ -32,7 +32,7 @@ void qs_view_close(qs_view *v) {
 uint64_t qs_view_applied_index(const qs_view *v) { return v->index; }
 int qs_open(const char *dir, const qs_options *opts, qs_db **out, char *err, size_t err_size_bytes) {
     (void)dir, (void)opts, (void)out;
-    snprintf(err, err_size_bytes, "stub");
+    snprintf(err, err_size_bytes, "no database in this unit test");
     return QS_INVALID;
 }
 void qs_close(qs_db *db) { (void)db; }
@@ -42,7 +42,7 @@ uint64_t qs_applied_index(const qs_db *db) {
 }
 int qs_checkpoint(qs_db *db, const char *dir, char *err, size_t err_size_bytes) {
     (void)db, (void)dir;
-    snprintf(err, err_size_bytes, "stub");
+    snprintf(err, err_size_bytes, "no database in this unit test");
     return QS_INVALID;
 }
 int qs_meta_get(qs_view *v, const void *key, size_t key_len, q_arena *a, void **val, size_t *val_len) {
