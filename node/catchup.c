@@ -40,6 +40,7 @@
 #include "../common/qassert.h"
 #include "../statemachine/statemachine.h"
 #include "../storage/graph.h"
+#include "cluster.h"
 
 #define CATCHUP_HASH_BUFFER_BYTES (1u << 20)
 
@@ -413,15 +414,6 @@ void catchup_command(node_client *c, node_slot *s, resp_request *req) {
 /* Fetching                                                            */
 /* ------------------------------------------------------------------ */
 
-static int split_address(const char *address, char *host, size_t host_size, int *port) {
-    const char *colon = strrchr(address, ':');
-    if (colon == NULL || (size_t)(colon - address) >= host_size) return -1;
-    memcpy(host, address, (size_t)(colon - address));
-    host[colon - address] = 0;
-    *port = atoi(colon + 1);
-    return *port > 0 && *port < 65536 ? 0 : -1;
-}
-
 static redisReply *command_argv(redisContext *rc, int argc, const char **argv, char *err, size_t errn,
                                 const char *peer) {
     redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
@@ -504,8 +496,8 @@ static int fetch_file(redisContext *rc, const char *peer, const char *id_s, cons
 static int fetch_from(const node_config *cfg, const char *peer, uint64_t min_index, const uint8_t *cluster_id,
                       const char *incoming, uint64_t *applied_out, char *err, size_t errn) {
     char host[REPL_ADDRESS_SIZE_MAX_BYTES];
-    int port = 0;
-    if (split_address(peer, host, sizeof host, &port) != 0) {
+    uint16_t port = 0;
+    if (!cluster_split_address(peer, host, sizeof host, &port)) {
         snprintf(err, errn, "bad peer client address %s", peer);
         return -1;
     }

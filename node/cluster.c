@@ -126,9 +126,7 @@ bool cluster_parse_info_raft(const char *text, size_t len, cluster_member_info *
     return have_role && have_term && have_commit && have_applied;
 }
 
-/* Split "HOST:PORT" (HOST possibly "[v6]") into host (unbracketed) and
- * port.  Returns false when it is not of that form. */
-static bool split_address(const char *address, char *host, size_t host_size, uint16_t *port) {
+bool cluster_split_address(const char *address, char *host, size_t host_size, uint16_t *port) {
     size_t len = strnlen(address, REPL_ADDRESS_SIZE_MAX_BYTES);
     if (len == 0 || len >= REPL_ADDRESS_SIZE_MAX_BYTES) return false;
     for (size_t i = 0; i < len; i++)
@@ -155,14 +153,14 @@ static bool split_address(const char *address, char *host, size_t host_size, uin
 bool cluster_address_valid(const char *address) {
     char host[REPL_ADDRESS_SIZE_MAX_BYTES];
     uint16_t port;
-    return address != NULL && split_address(address, host, sizeof host, &port);
+    return address != NULL && cluster_split_address(address, host, sizeof host, &port);
 }
 
 void cluster_client_address(const node_config *cfg, uint64_t id, const char *raft_address, char *out,
                             size_t size_bytes) {
-    QUIVER_ASSERT(cfg != NULL && out != NULL && size_bytes >= REPL_ADDRESS_SIZE_MAX_BYTES);
+    QUIVER_ASSERT(out != NULL && size_bytes >= REPL_ADDRESS_SIZE_MAX_BYTES);
     out[0] = '\0';
-    for (uint32_t i = 0; i < cfg->peer_count; i++) {
+    for (uint32_t i = 0; cfg != NULL && i < cfg->peer_count; i++) {
         if (cfg->peers[i].id == id) {
             snprintf(out, size_bytes, "%s", cfg->peer_client_addresses[i]);
             return;
@@ -170,7 +168,7 @@ void cluster_client_address(const node_config *cfg, uint64_t id, const char *raf
     }
     char host[REPL_ADDRESS_SIZE_MAX_BYTES];
     uint16_t port;
-    if (raft_address == NULL || !split_address(raft_address, host, sizeof host, &port)) return;
+    if (raft_address == NULL || !cluster_split_address(raft_address, host, sizeof host, &port)) return;
     if (port <= NODE_RAFT_PORT_OFFSET) return;
     bool v6 = strchr(host, ':') != NULL;
     snprintf(out, size_bytes, v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)(port - NODE_RAFT_PORT_OFFSET));
@@ -634,7 +632,7 @@ static void target_open(probe_target *t) {
     char host[REPL_ADDRESS_SIZE_MAX_BYTES], port_s[8];
     uint16_t port;
     t->fd = -1;
-    if (t->client_address[0] == '\0' || !split_address(t->client_address, host, sizeof host, &port)) {
+    if (t->client_address[0] == '\0' || !cluster_split_address(t->client_address, host, sizeof host, &port)) {
         target_fail(t, "no client address known%s", "");
         return;
     }

@@ -90,8 +90,14 @@ bool cluster_parse_info_raft(const char *text, size_t len, cluster_member_info *
  * may be bracketed ("[::1]:7000"). */
 bool cluster_address_valid(const char *address);
 
+/* Split "HOST:PORT" (HOST possibly "[v6]") into host (unbracketed, NUL-
+ * terminated in host[host_size]) and port 1..65535.  Returns false when
+ * address is not of that form.  Pure; any thread. */
+bool cluster_split_address(const char *address, char *host, size_t host_size, uint16_t *port);
+
 /* The client address of member id with raft address raft_address: the
- * peer_client_addresses entry of cfg when id is in --peers, else the raft
+ * peer_client_addresses entry of cfg (may be NULL: no --peers to consult)
+ * when id is in --peers, else the raft
  * host with the raft port - NODE_RAFT_PORT_OFFSET.  Writes a NUL-terminated
  * string into out (size_bytes >= REPL_ADDRESS_SIZE_MAX_BYTES); "" when it
  * cannot be derived (raft port <= the offset, bad address). */

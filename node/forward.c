@@ -92,6 +92,7 @@
 #include "../common/limits.h"
 #include "../common/qassert.h"
 #include "../statemachine/result_codec.h"
+#include "cluster.h"
 #include "config.h"
 
 _Static_assert(FWD_WAITING_COUNT_MAX + FWD_INFLIGHT_COUNT_MAX < QUIVER_DEDUP_TABLE_COUNT_MAX,
@@ -927,15 +928,12 @@ static fwd_link *link_add_derived(fwd *f, uint64_t id) {
     repl_info info;
     repl_get_info(f->repl, &info);
     if (info.leader_id != id || info.leader_address == NULL || f->link_count == REPL_PEERS_COUNT_MAX) return NULL;
-    const char *colon = strrchr(info.leader_address, ':');
-    if (colon == NULL || colon == info.leader_address) return NULL;
-    long raft_port = strtol(colon + 1, NULL, 10);
-    if (raft_port <= NODE_RAFT_PORT_OFFSET || raft_port > 65535) return NULL;
+    char address[REPL_ADDRESS_SIZE_MAX_BYTES];
+    cluster_client_address(NULL, id, info.leader_address, address, sizeof address);
+    if (address[0] == '\0') return NULL;
     fwd_link *l = &f->links[f->link_count];
     memset(l, 0, sizeof *l);
-    int n = snprintf(l->address, sizeof l->address, "%.*s:%ld", (int)(colon - info.leader_address),
-                     info.leader_address, raft_port - NODE_RAFT_PORT_OFFSET);
-    if (n < 0 || (size_t)n >= sizeof l->address) return NULL;
+    snprintf(l->address, sizeof l->address, "%s", address);
     l->f = f;
     l->peer_id = id;
     l->state = LINK_CLOSED;
