@@ -24,7 +24,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +36,7 @@
 #include <hiredis/hiredis.h>
 #include <xxhash.h>
 
+#include "../common/files.h"
 #include "../common/qassert.h"
 #include "../statemachine/statemachine.h"
 #include "../storage/graph.h"
@@ -72,28 +72,6 @@ static uint64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path) != 0 && errno != ENOENT ? -1 : 0;
-}
-
-/* rm -rf path; 0 when gone. */
-static int remove_tree(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : -1;
-    return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int fsync_path(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 /* A checkpoint file name: what RocksDB writes into a flat directory. */
@@ -191,7 +169,7 @@ static int inspect_copy(const char *dir, uint64_t *applied, uint8_t cluster_id[S
 
 static void cp_release(cp_open *cp) {
     QUIVER_ASSERT(cp->used && !cp->creating);
-    if (remove_tree(cp->dir) != 0)
+    if (q_remove_tree(cp->dir) != 0)
         fprintf(stderr, "quiverd: warning: cannot remove checkpoint %s: %s\n", cp->dir, strerror(errno));
     free(cp->files);
     memset(cp, 0, sizeof *cp);
@@ -337,7 +315,7 @@ static void cmd_open(node_client *c, node_slot *s, resp_request *req) {
     cp->creating = true;
     cp->id = g_next_id++;
     snprintf(cp->dir, sizeof cp->dir, "%s/cp-%" PRIu64 "-%ld", parent, cp->id, (long)getpid());
-    remove_tree(cp->dir); /* a leftover of an earlier process with our pid */
+    q_remove_tree(cp->dir); /* a leftover of an earlier process with our pid */
     open_work *ow = calloc(1, sizeof *ow);
     if (ow == NULL) QUIVER_FATAL("out of memory taking a checkpoint");
     ow->work.data = ow;
@@ -540,7 +518,7 @@ static int fetch_from(const node_config *cfg, const char *peer, uint64_t min_ind
                  peer);
         goto out_close;
     }
-    if (remove_tree(incoming) != 0 || mkdir(incoming, 0755) != 0) {
+    if (q_remove_tree(incoming) != 0 || mkdir(incoming, 0755) != 0) {
         snprintf(err, errn, "cannot create %.300s: %s", incoming, strerror(errno));
         goto out_close;
     }
@@ -559,7 +537,7 @@ static int fetch_from(const node_config *cfg, const char *peer, uint64_t min_ind
         if (fetch_file(rc, peer, id_s, incoming, nr->str, size_bytes, h, err, errn) != 0) goto out_close;
         total_bytes += size_bytes;
     }
-    if (fsync_path(incoming) != 0) QUIVER_FATAL("cannot fsync %s: %s", incoming, strerror(errno));
+    if (q_fsync_path(incoming) != 0) QUIVER_FATAL("cannot fsync %s: %s", incoming, strerror(errno));
     /* The copy must be a Quiver database at the announced state. */
     uint64_t copy_applied = 0;
     uint8_t copy_id[SM_CLUSTER_ID_BYTES];
@@ -609,17 +587,17 @@ int catchup_fetch(const node_config *cfg, uint64_t min_index, const uint8_t *clu
             uint64_t applied = 0;
             if (fetch_from(cfg, peer, min_index, cluster_id, incoming, &applied, last, sizeof last) != 0) {
                 fprintf(stderr, "quiverd: checkpoint from node %" PRIu64 " failed: %s\n", cfg->peers[i].id, last);
-                remove_tree(incoming);
+                q_remove_tree(incoming);
                 continue;
             }
             /* Swap: db -> db.old, db.incoming -> db, then drop db.old. */
-            if (remove_tree(old) != 0) QUIVER_FATAL("cannot remove %s: %s", old, strerror(errno));
+            if (q_remove_tree(old) != 0) QUIVER_FATAL("cannot remove %s: %s", old, strerror(errno));
             if (rename(cfg->db_dir, old) != 0 && errno != ENOENT)
                 QUIVER_FATAL("cannot move %s aside: %s", cfg->db_dir, strerror(errno));
             if (rename(incoming, cfg->db_dir) != 0)
                 QUIVER_FATAL("cannot move %s into place: %s", incoming, strerror(errno));
-            if (fsync_path(cfg->data_dir) != 0) QUIVER_FATAL("cannot fsync %s: %s", cfg->data_dir, strerror(errno));
-            if (remove_tree(old) != 0) fprintf(stderr, "quiverd: warning: cannot remove %s\n", old);
+            if (q_fsync_path(cfg->data_dir) != 0) QUIVER_FATAL("cannot fsync %s: %s", cfg->data_dir, strerror(errno));
+            if (q_remove_tree(old) != 0) fprintf(stderr, "quiverd: warning: cannot remove %s\n", old);
             fprintf(stderr, "quiverd: database replaced by the checkpoint from node %" PRIu64
                             " (applied index %" PRIu64 ")\n",
                     cfg->peers[i].id, applied);
@@ -647,13 +625,13 @@ int catchup_recover_swap(const node_config *cfg, char *err, size_t err_size_byte
     if (lstat(old, &st) == 0) {
         if (lstat(cfg->db_dir, &st) == 0) {
             /* The swap finished; only the removal of the old copy was cut. */
-            if (remove_tree(old) != 0) goto fail;
+            if (q_remove_tree(old) != 0) goto fail;
         } else if (rename(old, cfg->db_dir) != 0) {
             /* The new copy never arrived in place: keep the old database. */
             goto fail;
         }
     }
-    if (remove_tree(incoming) != 0 || remove_tree(cps) != 0) goto fail;
+    if (q_remove_tree(incoming) != 0 || q_remove_tree(cps) != 0) goto fail;
     return 0;
 fail:
     snprintf(err, err_size_bytes, "cannot clean up an interrupted checkpoint swap in %s: %s", cfg->data_dir,

@@ -27,7 +27,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/files.h"
 #include "../common/limits.h"
 #include "store.h"
 
@@ -126,16 +126,8 @@ void qs_gcount_label_reserve(qs_gcount *c, uint32_t label) {
 
 /* ---- helpers ---- */
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    QUIVER_UNUSED(sb); QUIVER_UNUSED(flag); QUIVER_UNUSED(ftw);
-    return remove(path);
-}
-
 static void rm_rf(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        QUIVER_FATAL("cannot remove %s: %s", path, strerror(errno));
+    if (q_remove_tree(path) != 0) QUIVER_FATAL("cannot remove %s: %s", path, strerror(errno));
 }
 
 static char *path_join(const char *dir, const char *name) {
@@ -146,11 +138,8 @@ static char *path_join(const char *dir, const char *name) {
     return p;
 }
 
-static void fsync_path(const char *path, bool is_dir) {
-    int fd = open(path, (is_dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-    if (fd < 0) QUIVER_FATAL("cannot open %s to sync it: %s", path, strerror(errno));
-    if (fsync(fd) != 0) QUIVER_FATAL("fsync %s: %s", path, strerror(errno));
-    close(fd);
+static void fsync_path(const char *path) {
+    if (q_fsync_path(path) != 0) QUIVER_FATAL("fsync %s: %s", path, strerror(errno));
 }
 
 static bool write_marker(const char *dir, char *err, size_t errn) {
@@ -168,8 +157,8 @@ static bool write_marker(const char *dir, char *err, size_t errn) {
         free(path);
         return false;
     }
-    fsync_path(path, false);
-    fsync_path(dir, true);
+    fsync_path(path);
+    fsync_path(dir);
     free(path);
     return true;
 }
@@ -433,16 +422,7 @@ int qs_open(const char *dir, const qs_options *o, qs_db **out, char *err, size_t
         }
         if (rename(creating, dir) != 0) QUIVER_FATAL("%s: cannot move the new database into place: %s", dir, strerror(errno));
         /* The rename is durable once the parent directory is synced. */
-        char *parent = strdup(dir);
-        if (!parent) QUIVER_FATAL("out of memory");
-        char *slash = strrchr(parent, '/');
-        if (slash == parent) slash[1] = 0;
-        else if (slash) *slash = 0;
-        else strcpy(parent, ".");
-        int fd = open(parent, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) != 0) QUIVER_FATAL("%s: cannot sync the directory: %s", parent, strerror(errno));
-        close(fd);
-        free(parent);
+        if (q_fsync_parent(dir) != 0) QUIVER_FATAL("%s: cannot sync its parent directory: %s", dir, strerror(errno));
     }
     free(creating);
     return open_in_place(dir, o, out, err, errn);
