@@ -41,7 +41,8 @@
 /* Replication and state machine. */
 #define QUIVER_APPLY_QUEUE_COUNT_MAX 4096       /* committed entries waiting for the apply thread */
 #define QUIVER_ENTRY_COMMANDS_COUNT_MAX 4096    /* commands batched into one log entry */
-#define QUIVER_ENTRY_SIZE_MAX_BYTES (1024ull * 1024 * 1024)
+#define QUIVER_ENTRY_SIZE_MAX_BYTES (1024ull * 1024 * 1024) /* hard bound when applying (format) */
+#define QUIVER_ENTRY_PROPOSE_SIZE_MAX_BYTES_DEFAULT (64ull * 1024 * 1024) /* --max-entry-bytes */
 #define QUIVER_DEDUP_TABLE_COUNT_MAX 65536      /* remembered request ids */
 /* Reader threads default to one per online core, at most this many: on the
  * 2-core machine more readers than cores measured slower (thread hand-offs

@@ -591,6 +591,12 @@ int query_classify(const char *text, size_t len, bool *writes, char *err, size_t
     return rc == 0 ? 0 : -1;
 }
 
+int query_admit(const char *text, size_t len, query_admission *out, char *err, size_t err_size_bytes) {
+    QUIVER_ASSERT(out != NULL);
+    memset(out, 0, sizeof *out);
+    return query_classify(text, len, &out->writes, err, err_size_bytes);
+}
+
 query_result *query_run_read(qs_view *view, const query_request *req) {
     QUIVER_ASSERT(view != NULL && req != NULL);
     return run(view, NULL, req);

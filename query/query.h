@@ -76,7 +76,38 @@ typedef struct query_request {
                                    finish identically everywhere) */
     bool read_only;             /* GRAPH.RO_QUERY: refuse writes */
     bool explain;               /* GRAPH.EXPLAIN: result rows are the plan lines */
+    /* Deterministic work budget (DESIGN.md 3), in work units (engine.h
+     * says what one unit is: rows produced, list elements processed, regex
+     * match steps / QUERY_REGEX_STEPS_PER_UNIT ...).  Never time: the same
+     * statement on the same state uses the same units on every replica.
+     * Writes carry it in their log entry (the leader's --write-work-max);
+     * 0: unlimited (entries of format version 1, written before budgets
+     * existed, replay without one). */
+    uint64_t work_max;
+    /* Cap on the query's memory (its arenas), bytes; 0: the default
+     * QUIVER_QUERY_MEMORY_MAX_BYTES.  Writes carry it in their log entry. */
+    uint64_t memory_max_bytes;
 } query_request;
+
+/* What admission learned about a statement (query_admit). */
+typedef struct query_admission {
+    bool writes;                /* an updating clause or index DDL */
+} query_admission;
+
+/* Admission (DESIGN.md 3): everything that can be decided from the text
+ * alone is decided here, before a write is proposed, by the node that
+ * received it.  Parses, checks the statement limits of common/limits.h
+ * (clauses, operators, expression size, literal sizes, pattern length,
+ * nesting), plans it without storage (semantic errors), and compiles its
+ * constant regular expressions with their limits.  A statement that passes
+ * may still fail when it runs (data-dependent errors, the work budget), but
+ * then identically on every replica.
+ * Returns 0 with *out filled, or -1 with err (NUL-terminated, at most
+ * err_size_bytes) holding the reply text: a syntax error in FalkorDB's
+ * words with line and column, a semantic error, or a limit error starting
+ * with "ERR ".  Cost grows with len: callers run long texts off the loop
+ * thread (node/admission.c).  Thread: any. */
+int query_admit(const char *text, size_t len, query_admission *out, char *err, size_t err_size_bytes);
 
 /* Cheap classification for the router: parse only.  *writes true when the
  * statement has an updating clause or is index DDL.  Returns 0, or -1 with

@@ -84,6 +84,18 @@ typedef struct repl_config {
     struct repl_checkpoint_need *need_out;
     bool join;                     /* never bootstrap: the node joins a running cluster, whose
                                       leader sends it the configuration (QUIVER.CLUSTER ADD) */
+    /* Budgets this node puts into the commands it proposes as leader
+     * (--write-work-max, --query-memory-max-bytes); every replica applies
+     * a command with the budget its entry carries (command.h).  0: the
+     * defaults of common/limits.h. */
+    uint64_t write_work_max;
+    uint64_t query_memory_max_bytes;
+    /* Largest entry this node proposes (--max-entry-bytes); a command that
+     * would not fit alone is refused with REPL_INVALID before proposing.
+     * Applying never uses it: a committed entry is applied whatever this
+     * node's flag says (up to QUIVER_ENTRY_SIZE_MAX_BYTES).  0: the default
+     * QUIVER_ENTRY_PROPOSE_SIZE_MAX_BYTES_DEFAULT. */
+    uint64_t entry_size_max_bytes;
 } repl_config;
 
 /* Start raft on loop, with the state machine on db (opened by the caller,
