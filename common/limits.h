@@ -37,6 +37,16 @@
 #define QUIVER_QUERY_MEMORY_MAX_BYTES (4ull * 1024 * 1024 * 1024) /* arena cap per query */
 #define QUIVER_QUERY_RESULT_ROWS_COUNT_MAX (64u * 1024 * 1024)
 #define QUIVER_QUERY_TIMEOUT_MS_DEFAULT 0 /* 0: no timeout unless TIMEOUT is given */
+/* Threads that run queries (reader threads, the apply thread) are created
+ * with exactly this stack, so that the query engine's stack-budget check
+ * (QUIVER_QUERY_STACK_BUDGET_BYTES, well below it) trips at the same depth on
+ * every replica running the same binary, whatever `ulimit -s` says. */
+#define QUIVER_QUERY_THREAD_STACK_SIZE_BYTES (64u * 1024 * 1024)
+#define QUIVER_QUERY_STACK_BUDGET_BYTES (16u * 1024 * 1024)
+/* Deterministic work budget of one write (--write-work-max), in the work
+ * units query/engine.h defines; about one second of work on a 2-core
+ * machine (measured: see query/engine.h). */
+#define QUIVER_WRITE_WORK_MAX_DEFAULT (20ull * 1000 * 1000)
 
 /* Replication and state machine. */
 #define QUIVER_APPLY_QUEUE_COUNT_MAX 4096       /* committed entries waiting for the apply thread */
