@@ -14,7 +14,9 @@
  *               there is work for the check callback, so the loop does not
  *               block in poll with a batch waiting.
  *   bounds      an entry holds at most QUIVER_ENTRY_COMMANDS_COUNT_MAX
- *               commands and QUIVER_ENTRY_SIZE_MAX_BYTES; at most
+ *               commands and entry_size_max_bytes (--max-entry-bytes, 64 MiB
+ *               by default; a command that cannot fit alone is refused with
+ *               REPL_INVALID before anything is proposed); at most
  *               REPL_ENTRIES_IN_FLIGHT_COUNT_MAX entries are closed or in
  *               flight (proposed, results not all delivered); past that,
  *               repl_propose answers REPL_BUSY.  This also bounds how far the
@@ -171,6 +173,11 @@ struct repl {
     uint64_t rng;
 
     size_t pending_bytes;     /* encoded bytes of every command not yet answered */
+    /* Proposal limits and budgets (repl_config; defaults from limits.h). */
+    uint64_t entry_size_max_bytes;   /* largest entry proposed (--max-entry-bytes) */
+    uint64_t pending_size_max_bytes; /* pending_bytes bound: REPL_PENDING_ENTRIES_PER_BYTES_BOUND entries */
+    uint64_t write_work_max;         /* put into every command proposed (command.h v2) */
+    uint64_t query_memory_max_bytes;
     repl_batch *open;         /* accepting commands */
     repl_batch_list closed;   /* full, waiting for room in flight */
     repl_batch_list inflight; /* proposed, ordered by index */
@@ -798,12 +805,22 @@ int repl_propose(repl *r, const sm_command *cmd, repl_reply_fn cb, void *ctx) {
         return 0;
     }
     size_t size = sm_command_encoded_size(cmd);
-    if (r->pending_bytes + size > REPL_PENDING_SIZE_MAX_BYTES && r->pending_bytes > 0) {
+    if (sm_entry_padded_size(SM_ENTRY_OVERHEAD_BYTES + size) > r->entry_size_max_bytes) {
+        /* Refused before the log: an entry this big would stall every
+         * replica's loop while it is copied and sent (issue 7). */
+        snprintf(msg, sizeof msg,
+                 "ERR write of %zu bytes exceeds the largest log entry this node proposes (%" PRIu64
+                 " bytes, --max-entry-bytes); nothing was applied",
+                 size, r->entry_size_max_bytes);
+        defer_reply(r, cb, NULL, ctx, REPL_INVALID, msg);
+        return 0;
+    }
+    if (r->pending_bytes + size > r->pending_size_max_bytes && r->pending_bytes > 0) {
         defer_reply(r, cb, NULL, ctx, REPL_BUSY, "too many bytes of writes in flight; retry");
         return 0;
     }
     if (r->open != NULL && (r->open->count == QUIVER_ENTRY_COMMANDS_COUNT_MAX ||
-                            sm_entry_padded_size(r->open->size_bytes + size) > QUIVER_ENTRY_SIZE_MAX_BYTES)) {
+                            sm_entry_padded_size(r->open->size_bytes + size) > r->entry_size_max_bytes)) {
         if (!batch_room(r)) {
             defer_reply(r, cb, NULL, ctx, REPL_BUSY, "too many writes in flight; retry");
             return 0;
@@ -833,6 +850,10 @@ int repl_propose(repl *r, const sm_command *cmd, repl_reply_fn cb, void *ctx) {
     c->cmd.text.ptr = c->text;
     c->cmd.timestamp_ms = wall_clock_ms();
     c->cmd.seed = rng_next(r);
+    /* The leader's budgets travel in the entry: every replica applies the
+     * write with these, whatever its own flags say (command.h). */
+    c->cmd.work_max = r->write_work_max;
+    c->cmd.memory_max_bytes = r->query_memory_max_bytes;
     c->cb = cb;
     c->ctx = ctx;
     b->count++;
@@ -1104,6 +1125,15 @@ int repl_start(uv_loop_t *loop, const repl_config *cfg, qs_db *db, repl **out, c
     r->loop = loop;
     r->db = db;
     r->node_id = cfg->node_id;
+    r->entry_size_max_bytes =
+        cfg->entry_size_max_bytes ? cfg->entry_size_max_bytes : QUIVER_ENTRY_PROPOSE_SIZE_MAX_BYTES_DEFAULT;
+    if (r->entry_size_max_bytes > QUIVER_ENTRY_SIZE_MAX_BYTES) r->entry_size_max_bytes = QUIVER_ENTRY_SIZE_MAX_BYTES;
+    r->pending_size_max_bytes = REPL_PENDING_SIZE_MAX_ENTRIES * r->entry_size_max_bytes;
+    /* 0: the default; UINT64_MAX: no budget, which a command says with 0. */
+    r->write_work_max = cfg->write_work_max == 0            ? QUIVER_WRITE_WORK_MAX_DEFAULT
+                        : cfg->write_work_max == UINT64_MAX ? 0
+                                                            : cfg->write_work_max;
+    r->query_memory_max_bytes = cfg->query_memory_max_bytes;
     r->on_checkpoint_needed = cfg->on_checkpoint_needed;
     r->checkpoint_ctx = cfg->checkpoint_ctx;
     snprintf(r->address, sizeof r->address, "%s", cfg->address);

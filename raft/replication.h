@@ -42,7 +42,9 @@
 
 #define REPL_ENTRIES_IN_FLIGHT_COUNT_MAX 64      /* proposed entries not yet applied */
 #define REPL_PENDING_COUNT_MAX (REPL_ENTRIES_IN_FLIGHT_COUNT_MAX * QUIVER_ENTRY_COMMANDS_COUNT_MAX)
-#define REPL_PENDING_SIZE_MAX_BYTES (2ull * QUIVER_ENTRY_SIZE_MAX_BYTES) /* encoded bytes not yet answered */
+/* Encoded bytes of writes proposed here and not yet answered: this many
+ * entries of the largest size this node proposes (--max-entry-bytes). */
+#define REPL_PENDING_SIZE_MAX_ENTRIES 4u
 #define REPL_PEERS_COUNT_MAX 16
 #define REPL_ADDRESS_SIZE_MAX_BYTES 64
 
@@ -87,7 +89,9 @@ typedef struct repl_config {
     /* Budgets this node puts into the commands it proposes as leader
      * (--write-work-max, --query-memory-max-bytes); every replica applies
      * a command with the budget its entry carries (command.h).  0: the
-     * defaults of common/limits.h. */
+     * defaults of common/limits.h (QUIVER_WRITE_WORK_MAX_DEFAULT,
+     * QUIVER_QUERY_MEMORY_MAX_BYTES); write_work_max UINT64_MAX: no work
+     * budget at all. */
     uint64_t write_work_max;
     uint64_t query_memory_max_bytes;
     /* Largest entry this node proposes (--max-entry-bytes); a command that
@@ -125,9 +129,10 @@ typedef enum repl_status_code {
     REPL_NOT_LEADER,        /* not proposed: error names the leader ("leader is node 2 at host:port") or says none is known */
     REPL_UNKNOWN_OUTCOME,   /* proposed, then leadership was lost or raft shut down before it committed */
     REPL_SHUTTING_DOWN,     /* repl_stop was called before it was proposed */
-    REPL_BUSY,              /* too many writes in flight (REPL_PENDING_COUNT_MAX or
-                               REPL_PENDING_SIZE_MAX_BYTES); not proposed */
-    REPL_INVALID,           /* the command breaks a format rule or limit (command.h); not proposed */
+    REPL_BUSY,              /* too many writes in flight (REPL_PENDING_COUNT_MAX, or
+                               REPL_PENDING_SIZE_MAX_ENTRIES entries' worth of bytes); not proposed */
+    REPL_INVALID,           /* the command breaks a format rule or limit (command.h), or
+                               would not fit in an entry of entry_size_max_bytes; not proposed */
 } repl_status_code;
 
 /* Reply to one proposal.  Called on the loop thread exactly once per

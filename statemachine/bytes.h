@@ -139,6 +139,9 @@ static inline uint64_t sm_get_u64(sm_reader *r) {
 static inline void sm_store_u64(uint8_t *b, uint64_t v) {
     for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (56 - 8 * i));
 }
+static inline void sm_store_u32(uint8_t *b, uint32_t v) {
+    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (24 - 8 * i));
+}
 static inline uint64_t sm_load_u64(const uint8_t *b) {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++) v = v << 8 | b[i];

@@ -63,6 +63,8 @@ int sm_entry_encode(const sm_command *cmds, uint32_t count, uint8_t **buf, size_
         sm_put_u64(&w, c->request_id.seq);
         sm_put_u64(&w, (uint64_t)c->timestamp_ms);
         sm_put_u64(&w, c->seed);
+        sm_put_u64(&w, c->work_max);
+        sm_put_u64(&w, c->memory_max_bytes);
         sm_put_str(&w, c->graph.ptr, c->graph.len);
         sm_put_str(&w, c->text.ptr, c->text.len);
     }
@@ -90,11 +92,12 @@ int sm_entry_decode(const void *buf, size_t len, q_arena *a, sm_command **cmds, 
     sm_reader r;
     sm_reader_init(&r, bytes, body_len);
     uint8_t version = sm_get_u8(&r);
-    if (version != SM_ENTRY_VERSION) return SM_CODEC_VERSION;
+    if (version != SM_ENTRY_VERSION && version != SM_ENTRY_VERSION_V1) return SM_CODEC_VERSION;
+    bool budgets = version >= 2;
     uint32_t n = sm_get_u32(&r);
     if (r.err || n == 0) return SM_CODEC_MALFORMED;
     if (n > QUIVER_ENTRY_COMMANDS_COUNT_MAX) return SM_CODEC_LIMIT;
-    if ((size_t)n > r.left / SM_COMMAND_FIXED_BYTES) return SM_CODEC_MALFORMED;
+    if ((size_t)n > r.left / (budgets ? SM_COMMAND_FIXED_BYTES : SM_COMMAND_FIXED_BYTES_V1)) return SM_CODEC_MALFORMED;
 
     sm_command *out = q_arena_calloc(a, n, sizeof *out);
     if (out == NULL) return SM_CODEC_NOMEM;
@@ -105,6 +108,8 @@ int sm_entry_decode(const void *buf, size_t len, q_arena *a, sm_command **cmds, 
         c->request_id.seq = sm_get_u64(&r);
         c->timestamp_ms = (int64_t)sm_get_u64(&r);
         c->seed = sm_get_u64(&r);
+        c->work_max = budgets ? sm_get_u64(&r) : 0;
+        c->memory_max_bytes = budgets ? sm_get_u64(&r) : 0;
         uint32_t graph_len = sm_get_u32(&r);
         if (r.err) return SM_CODEC_MALFORMED;
         if (graph_len > QUIVER_GRAPH_NAME_SIZE_MAX_BYTES) return SM_CODEC_LIMIT;

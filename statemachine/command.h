@@ -10,10 +10,10 @@
  * prefix), the leader's wall clock at proposal time (timestamp()) and a
  * random seed (rand()), plus the client's request id for de-duplication.
  *
- * Wire format, version 1.  All integers big-endian (like the storage keys),
+ * Wire format, version 2.  All integers big-endian (like the storage keys),
  * so a hex dump reads naturally and no host byte order leaks into the log:
  *
- *     u8   version                     = SM_ENTRY_VERSION (1)
+ *     u8   version                     = SM_ENTRY_VERSION (2)
  *     u32  command count               1 .. QUIVER_ENTRY_COMMANDS_COUNT_MAX
  *     per command:
  *         u8   kind                    sm_command_kind
@@ -21,6 +21,8 @@
  *         u64  request id seq          != 0
  *         i64  timestamp_ms
  *         u64  seed
+ *         u64  work_max                work budget in query work units; 0 = none  (v2)
+ *         u64  memory_max_bytes        query memory cap; 0 = the default          (v2)
  *         u32  graph length            1 .. QUIVER_GRAPH_NAME_SIZE_MAX_BYTES
  *         ...  graph bytes
  *         u32  text length             0 .. QUIVER_QUERY_TEXT_SIZE_MAX_BYTES
@@ -35,9 +37,17 @@
  * guards against a log that decodes to something else than was proposed
  * (raft's segments have their own CRC; this one also covers our own code
  * paths and the relay between peers).  A new field means a new version byte;
- * decoders refuse versions they do not know, which stops a replica running
- * an older binary from applying entries it would misread (fail-stop rather
- * than divergence).
+ * decoders refuse versions they do not know (SM_CODEC_VERSION), and the
+ * apply thread stops the process on it: a replica running an older binary
+ * must not apply entries it would misread (fail-stop rather than
+ * divergence).  Upgrade every node before the leader proposes a new version.
+ *
+ * Version 1 (no budgets) is still decoded, with work_max 0 and
+ * memory_max_bytes 0: entries written before budgets existed replay exactly
+ * as they first ran.  Version 2 (issue 7) carries the budgets the LEADER
+ * chose (its --write-work-max and --query-memory-max-bytes), so a write
+ * that exceeds them fails identically on every replica whatever their own
+ * flags say.
  *
  * Thread: every function here is pure (no global state); any thread.
  */
@@ -52,7 +62,8 @@
 #include "../common/limits.h"
 #include "../common/value.h"
 
-#define SM_ENTRY_VERSION 1
+#define SM_ENTRY_VERSION 2
+#define SM_ENTRY_VERSION_V1 1 /* still decoded: no budget fields */
 /* Fixed bytes around the commands: version + count + checksum (padding
  * not included: see sm_entry_padded_size). */
 #define SM_ENTRY_OVERHEAD_BYTES (1 + 4 + 8)
@@ -64,8 +75,10 @@
 static inline size_t sm_entry_padded_size(size_t unpadded_bytes) {
     return (unpadded_bytes + SM_ENTRY_ALIGN_BYTES - 1) / SM_ENTRY_ALIGN_BYTES * SM_ENTRY_ALIGN_BYTES;
 }
-/* Fixed bytes of one command besides graph and text. */
-#define SM_COMMAND_FIXED_BYTES (1 + 8 + 8 + 8 + 8 + 4 + 4)
+/* Fixed bytes of one command besides graph and text (version 2, and the
+ * smaller version 1 without the two budget fields). */
+#define SM_COMMAND_FIXED_BYTES (1 + 8 + 8 + 8 + 8 + 8 + 8 + 4 + 4)
+#define SM_COMMAND_FIXED_BYTES_V1 (1 + 8 + 8 + 8 + 8 + 4 + 4)
 
 /* A client request id: unique per write request across the cluster's life.
  * origin: random 64-bit value chosen once per quiverd process (never 0);
@@ -91,6 +104,8 @@ typedef struct sm_command {
     sm_request_id request_id;
     int64_t timestamp_ms;    /* leader's wall clock at proposal (ms since the epoch): timestamp() */
     uint64_t seed;           /* seeds rand() */
+    uint64_t work_max;       /* query_request.work_max: set by the proposing leader; 0 = none */
+    uint64_t memory_max_bytes; /* query_request.memory_max_bytes: set by the leader; 0 = default */
     qv_str graph;            /* graph name */
     qv_str text;             /* Cypher text, may start with CYPHER params; empty for GRAPH_DELETE */
 } sm_command;
@@ -126,13 +141,14 @@ int sm_command_check(const sm_command *cmd);
  * Thread: any. */
 int sm_entry_encode(const sm_command *cmds, uint32_t count, uint8_t **buf, size_t *len);
 
-/* Decode an entry.  Never trusts the input: every length is checked against
+/* Decode an entry of version 1 or 2.  Never trusts the input: every length is checked against
  * the remaining buffer and against the limits, the checksum is verified
  * first, trailing bytes other than the zero padding (fewer than
  * SM_ENTRY_ALIGN_BYTES) are refused.  An unpadded entry is accepted too.  On success *cmds is an array of
  * *count commands allocated in arena a; their graph and text point INTO buf
  * (zero copy), so buf must outlive the commands.  Returns SM_CODEC_OK,
- * SM_CODEC_MALFORMED, SM_CODEC_VERSION, SM_CODEC_LIMIT or SM_CODEC_NOMEM;
+ * SM_CODEC_MALFORMED, SM_CODEC_VERSION (a version other than 1 and 2),
+ * SM_CODEC_LIMIT or SM_CODEC_NOMEM;
  * *cmds and *count are untouched on error.  Thread: any (the arena's). */
 int sm_entry_decode(const void *buf, size_t len, q_arena *a, sm_command **cmds, uint32_t *count);
 

@@ -33,9 +33,17 @@
  * table is only touched by the apply thread, except at open.  Meta keys:
  *
  *     "sm/dd/" u64 insertion sequence (big-endian)  ->
- *         u64 origin, u64 seq, u64 index applied at, u8 flags, encoded result
+ *         u64 origin, u64 seq, u64 index applied at, u8 flags,
+ *         [u64 statement hash, when flags bit 1], encoded result
  *
  * flags bit 0: the outcome was too big and is stored without columns/rows.
+ * flags bit 1: the statement hash follows (XXH3-64 of the command's kind,
+ * graph and text: sm_statement_hash).  A request id binds to its statement
+ * (DESIGN.md 3): the same id with another statement is refused with an
+ * error that says so and changes nothing -- never answered with the first
+ * outcome, which would tell a client that its different write was done.
+ * Outcomes recorded before the hash existed (bit 1 clear) match any
+ * statement, as they did then.
  * The insertion sequence continues from the largest one found at open, so
  * every replica numbers and evicts alike.
  */
@@ -52,6 +60,7 @@
 #include "../common/qassert.h"
 #include "bytes.h"
 
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 #include "result_codec.h"
 
@@ -60,6 +69,8 @@
 #define SM_DEDUP_KEY_BYTES (SM_DEDUP_PREFIX_BYTES + 8)
 #define SM_DEDUP_VALUE_HEADER_BYTES (8 + 8 + 8 + 1)
 #define SM_DEDUP_FLAG_TRUNCATED 1u
+#define SM_DEDUP_FLAG_HASHED 2u
+#define SM_DEDUP_HASH_BYTES 8
 #define SM_DEDUP_HASH_SLOTS (2u * QUIVER_DEDUP_TABLE_COUNT_MAX) /* power of two, load <= 1/2 */
 #define SM_DEDUP_HASH_EMPTY UINT32_MAX
 /* Bytes of entries queued for the apply thread: a second bound beside
@@ -202,7 +213,24 @@ static void dd_insert_memory(sm *s, sm_request_id id, uint64_t dseq) {
 
 /* Record the first outcome of id in the transaction, evicting the oldest id
  * when the table is full. */
-static void dd_record(sm *s, qs_txn *txn, sm_request_id id, uint64_t index, const query_result *r) {
+/* The statement a request id is bound to: kind, graph and text (not the
+ * clock, seed or budgets, which a retry through another leader changes).
+ * Length-prefixed so that no two different commands share an input. */
+static uint64_t sm_statement_hash(const sm_command *c) {
+    XXH3_state_t st;
+    XXH3_64bits_reset(&st);
+    uint8_t head[1 + 4 + 4];
+    head[0] = (uint8_t)c->kind;
+    sm_store_u32(head + 1, c->graph.len);
+    sm_store_u32(head + 5, c->text.len);
+    XXH3_64bits_update(&st, head, sizeof head);
+    XXH3_64bits_update(&st, c->graph.ptr, c->graph.len);
+    if (c->text.len > 0) XXH3_64bits_update(&st, c->text.ptr, c->text.len);
+    return XXH3_64bits_digest(&st);
+}
+
+static void dd_record(sm *s, qs_txn *txn, sm_request_id id, uint64_t index, uint64_t statement_hash,
+                      const query_result *r) {
     if (s->dd_count == QUIVER_DEDUP_TABLE_COUNT_MAX) {
         sm_dedup_item *old = &s->dd_fifo[s->dd_head];
         uint8_t key[SM_DEDUP_KEY_BYTES];
@@ -213,7 +241,7 @@ static void dd_record(sm *s, qs_txn *txn, sm_request_id id, uint64_t index, cons
         s->dd_head = (s->dd_head + 1) % QUIVER_DEDUP_TABLE_COUNT_MAX;
         s->dd_count--;
     }
-    uint8_t flags = 0;
+    uint8_t flags = SM_DEDUP_FLAG_HASHED;
     uint8_t *enc = NULL;
     size_t enc_len = 0;
     /* The stored outcome is replicated state: every replica must write the
@@ -233,14 +261,15 @@ static void dd_record(sm *s, qs_txn *txn, sm_request_id id, uint64_t index, cons
         rc = sm_result_encode(&slim, SM_DEDUP_OUTCOME_SIZE_MAX_BYTES, &enc, &enc_len);
     }
     if (rc != SM_CODEC_OK) QUIVER_FATAL("cannot encode an outcome for the de-dup table: %s", sm_codec_strerror(rc));
-    size_t val_len = SM_DEDUP_VALUE_HEADER_BYTES + enc_len;
+    size_t val_len = SM_DEDUP_VALUE_HEADER_BYTES + SM_DEDUP_HASH_BYTES + enc_len;
     uint8_t *val = malloc(val_len);
     if (val == NULL) QUIVER_FATAL("out of memory recording a de-dup outcome (%zu bytes)", val_len);
     sm_store_u64(val, id.origin);
     sm_store_u64(val + 8, id.seq);
     sm_store_u64(val + 16, index);
     val[24] = flags;
-    memcpy(val + SM_DEDUP_VALUE_HEADER_BYTES, enc, enc_len);
+    sm_store_u64(val + SM_DEDUP_VALUE_HEADER_BYTES, statement_hash);
+    memcpy(val + SM_DEDUP_VALUE_HEADER_BYTES + SM_DEDUP_HASH_BYTES, enc, enc_len);
     free(enc);
     uint64_t dseq = s->dd_next_seq++;
     uint8_t key[SM_DEDUP_KEY_BYTES];
@@ -251,8 +280,11 @@ static void dd_record(sm *s, qs_txn *txn, sm_request_id id, uint64_t index, cons
     dd_insert_memory(s, id, dseq);
 }
 
-/* The stored first outcome of a known id, as a new result. */
-static query_result *dd_outcome(sm *s, qs_txn *txn, sm_request_id id, uint64_t dseq, q_arena *scratch) {
+/* The stored first outcome of a known id, as a new result; or, when the id
+ * was bound to another statement, an error naming the id (the stored
+ * outcome is not returned). */
+static query_result *dd_outcome(sm *s, qs_txn *txn, sm_request_id id, uint64_t dseq, uint64_t statement_hash,
+                                q_arena *scratch) {
     uint8_t key[SM_DEDUP_KEY_BYTES];
     dd_key(key, dseq);
     void *val = NULL;
@@ -265,8 +297,26 @@ static query_result *dd_outcome(sm *s, qs_txn *txn, sm_request_id id, uint64_t d
     const uint8_t *v = val;
     QUIVER_ASSERT(sm_load_u64(v) == id.origin && sm_load_u64(v + 8) == id.seq);
     uint64_t first_index = sm_load_u64(v + 16);
+    size_t off = SM_DEDUP_VALUE_HEADER_BYTES;
+    if (v[24] & SM_DEDUP_FLAG_HASHED) {
+        if (val_len < off + SM_DEDUP_HASH_BYTES)
+            QUIVER_FATAL("de-dup table: outcome at meta key sm/dd/%" PRIu64 " is short (%zu bytes); the database is "
+                         "damaged", dseq, val_len);
+        uint64_t bound = sm_load_u64(v + off);
+        off += SM_DEDUP_HASH_BYTES;
+        if (bound != statement_hash) {
+            char msg[320];
+            snprintf(msg, sizeof msg,
+                     "ERR request id %" PRIu64 ":%" PRIu64 " was already used for a different statement (applied at "
+                     "log index %" PRIu64 "); this statement was not applied: use a new request id for a new statement",
+                     id.origin, id.seq, first_index);
+            query_result *e = sm_result_error(QUERY_ERR_RUNTIME, msg);
+            if (e == NULL) QUIVER_FATAL("out of memory");
+            return e;
+        }
+    }
     query_result *r = NULL;
-    rc = sm_result_decode(v + SM_DEDUP_VALUE_HEADER_BYTES, val_len - SM_DEDUP_VALUE_HEADER_BYTES, &r);
+    rc = sm_result_decode(v + off, val_len - off, &r);
     if (rc != SM_CODEC_OK)
         QUIVER_FATAL("de-dup table: outcome at meta key sm/dd/%" PRIu64 " does not decode (%s); the database is damaged",
                      dseq, sm_codec_strerror(rc));
@@ -344,7 +394,9 @@ static query_result *run_command(qs_txn *txn, const sm_command *c) {
     req.text_len = c->text.len;
     req.timestamp_ms = c->timestamp_ms;
     req.seed = c->seed;
-    req.timeout_ms = 0;  /* writes must finish identically everywhere */
+    req.timeout_ms = 0;  /* writes must finish identically everywhere: budgets, never time */
+    req.work_max = c->work_max;
+    req.memory_max_bytes = c->memory_max_bytes;
     req.read_only = false;
     req.explain = false;
     return query_run_write(txn, &req);
@@ -393,6 +445,10 @@ static void apply_entry(sm *s, sm_slot *slot) {
     int rc = sm_entry_decode(slot->buf, slot->len, &scratch, &cmds, &count);
     qs_txn *txn = qs_txn_begin(s->db);
     QUIVER_ASSERT(txn != NULL);
+    if (rc == SM_CODEC_VERSION)
+        QUIVER_FATAL("the log entry at index %" PRIu64 " has format version %u, which this quiverd does not know: "
+                     "a newer node proposed it; upgrade this node (nothing was applied)",
+                     slot->index, slot->len > 0 ? (unsigned)slot->buf[0] : 0u);
     if (rc != SM_CODEC_OK) {
         char msg[200];
         snprintf(msg, sizeof msg,
@@ -413,15 +469,16 @@ static void apply_entry(sm *s, sm_slot *slot) {
             const sm_command *c = &cmds[i];
             query_result *r;
             uint64_t dseq;
+            uint64_t statement_hash = sm_statement_hash(c);
             if (dd_lookup(s, c->request_id, &dseq)) {
-                r = dd_outcome(s, txn, c->request_id, dseq, &scratch);
+                r = dd_outcome(s, txn, c->request_id, dseq, statement_hash, &scratch);
             } else {
                 qs_txn_savepoint(txn);
                 r = run_command(txn, c);
                 if (r == NULL) QUIVER_FATAL("out of memory running a command at index %" PRIu64, slot->index);
                 if (r->status == QUERY_OK) qs_txn_release_savepoint(txn);
                 else qs_txn_rollback_to_savepoint(txn);
-                dd_record(s, txn, c->request_id, slot->index, r);
+                dd_record(s, txn, c->request_id, slot->index, statement_hash, r);
             }
             slot->outcomes[i].id = c->request_id;
             slot->outcomes[i].result = r;
@@ -632,7 +689,13 @@ int sm_open(qs_db *db, sm_wake_fn wake, void *wake_ctx, sm_result_fn on_result, 
         sm_free(s);
         return -1;
     }
-    rc = pthread_create(&s->thread, NULL, apply_main, s);
+    /* The stack the query engine's stack budget assumes (limits.h): the
+     * same on every replica, whatever `ulimit -s` says. */
+    pthread_attr_t attr;
+    rc = pthread_attr_init(&attr);
+    if (rc == 0) rc = pthread_attr_setstacksize(&attr, QUIVER_QUERY_THREAD_STACK_SIZE_BYTES);
+    if (rc == 0) rc = pthread_create(&s->thread, &attr, apply_main, s);
+    pthread_attr_destroy(&attr);
     if (rc != 0) {
         snprintf(err, err_size_bytes, "cannot start the apply thread: %s", strerror(rc));
         sm_free(s);

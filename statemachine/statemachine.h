@@ -11,8 +11,10 @@
  *         RocksDB already holds some of it; nothing is applied twice);
  *     qs_txn_begin;
  *     for each command:
- *         request id already in the de-dup table -> its stored first outcome,
- *             nothing applied;
+ *         request id already in the de-dup table -> its stored first outcome
+ *             when the command is the statement the id was first used for
+ *             (same kind, graph and text); an error naming the id when it is
+ *             another statement; nothing applied either way;
  *         else savepoint; query_run_write (SM_CMD_QUERY) or qs_graph_delete
  *             (SM_CMD_GRAPH_DELETE); roll back to the savepoint on error
  *             (a failed command has no effects, the others in the entry
@@ -21,8 +23,16 @@
  *     qs_txn_commit(txn, index): effects + de-dup table + applied index in
  *         one WriteBatch, so a crash leaves all or nothing of the entry.
  *
- * An entry that does not decode is a bug or corruption that every replica
- * would see alike; it is applied as "no effects", its index still advances,
+ * Commands run with the work and memory budgets their entry carries
+ * (command.h version 2: the proposing leader's --write-work-max and
+ * --query-memory-max-bytes), never this node's own flags, so a write over
+ * its budget fails identically on every replica.
+ *
+ * An entry of a format version this binary does not know stops the process
+ * (QUIVER_FATAL, "upgrade this node"): skipping it would diverge from the
+ * replicas that understood it.  Any other entry that does not decode is a
+ * bug or corruption that every replica would see alike; it is applied as
+ * "no effects", its index still advances,
  * an error is logged, and on_result is called ONCE for the entry with the
  * request id {0, 0} and an error result (the proposer answers every command
  * it put in that entry with it).

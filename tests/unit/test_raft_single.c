@@ -85,6 +85,7 @@ typedef struct fixture {
     repl_peer peers[2];
     uint32_t peer_count;
     uint64_t snapshot_threshold, snapshot_trailing;
+    uint64_t entry_size_max_bytes; /* repl_config.entry_size_max_bytes (0: default) */
 } fixture;
 
 static void reply_cb(void *ctx, repl_status_code status, query_result *r, uint64_t index, const char *error) {
@@ -171,6 +172,7 @@ static int start_node(fixture *f) {
     cfg.heartbeat_timeout_ms = 50;
     cfg.snapshot_threshold = f->snapshot_threshold;
     cfg.snapshot_trailing = f->snapshot_trailing;
+    cfg.entry_size_max_bytes = f->entry_size_max_bytes;
     f->stopped = false;
     int rc = repl_start(&f->loop, &cfg, f->db, &f->r, err, sizeof err);
     if (rc != 0) fprintf(stderr, "repl_start: %s\n", err);
@@ -551,6 +553,37 @@ static void test_large_entry(void **state) {
     assert_int_equal(node_count(f), 1);
 }
 
+/* --max-entry-bytes: a write that cannot fit in one entry is refused
+ * before anything is proposed (REPL_INVALID, the error names the flag);
+ * a write that fits still goes through, and so does the next one. */
+static void test_entry_over_limit_refused(void **state) {
+    fixture *f = *state;
+    stop_node(f);
+    f->entry_size_max_bytes = 4096;
+    assert_int_equal(start_node(f), 0);
+    assert_true(run_until(f, is_ready, f));
+    size_t len = 5000;
+    char *text = malloc(len + 1);
+    memset(text, ' ', len);
+    memcpy(text, "CREATE", 6);
+    text[len] = 0;
+    reply out[2];
+    memset(out, 0, sizeof out);
+    sm_command c = make_cmd(repl_next_request_id(f->r), "CREATE");
+    c.text.ptr = text;
+    c.text.len = (uint32_t)len;
+    repl_propose(f->r, &c, reply_cb, &out[0]);
+    c = make_cmd(repl_next_request_id(f->r), "CREATE");
+    repl_propose(f->r, &c, reply_cb, &out[1]);
+    free(text);
+    replies rs = {out, 2};
+    assert_true(run_until(f, all_done, &rs));
+    assert_int_equal(out[0].status, REPL_INVALID);
+    assert_non_null(strstr(out[0].error, "--max-entry-bytes"));
+    assert_int_equal(out[1].status, REPL_OK);
+    assert_int_equal(node_count(f), 1);
+}
+
 static void test_invalid_command(void **state) {
     fixture *f = *state;
     reply out;
@@ -704,6 +737,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_read_gate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_entry_over_limit_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_beyond_in_flight_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_answers_every_proposal_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_quorum_refuses_writes, setup_no_quorum, teardown),

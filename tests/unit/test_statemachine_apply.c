@@ -35,7 +35,12 @@
 
 /* ---- stand-in query engine ---- */
 
+/* The budgets the last statement ran with (what the entry carried). */
+static uint64_t seen_work_max, seen_memory_max_bytes;
+
 query_result *query_run_write(qs_txn *txn, const query_request *req) {
+    seen_work_max = req->work_max;
+    seen_memory_max_bytes = req->memory_max_bytes;
     uint32_t graph;
     int rc = qs_graph_create(txn, req->graph, req->graph_len, &graph);
     assert_true(rc == QS_OK || rc == QS_EXISTS);
@@ -284,12 +289,51 @@ static void test_dedup_returns_first_outcome(void **state) {
     close_all(f);
     open_all(f);
     assert_int_equal(sm_dedup_count(f->s), 3);
-    enqueue(f, 5, (sm_command[]){cmd(3, 1, "g", "CREATE"), cmd(3, 3, "g", "CREATE")}, 2);
+    enqueue(f, 5, (sm_command[]){cmd(3, 1, "g", "CREATE"), cmd(3, 3, "g", "FAIL")}, 2);
     wait_results(f, 7);
     assert_int_equal(f->got[5].cell, first);
     assert_int_equal(f->got[6].status, QUERY_ERR_RUNTIME);
     assert_string_equal(f->got[6].error, "stand-in failure after a write");
     assert_int_equal(node_count(f, "g"), 2);
+}
+
+/* A request id is bound to its statement (DESIGN.md 3): the same id with
+ * another text, or another graph, is refused and changes nothing -- never
+ * answered with the first outcome -- and stays bound to the first one. */
+static void test_dedup_id_bound_to_statement(void **state) {
+    fixture *f = *state;
+    enqueue(f, 1, (sm_command[]){cmd(5, 1, "g", "CREATE")}, 1);
+    wait_results(f, 1);
+    assert_int_equal(f->got[0].status, QUERY_OK);
+    int64_t first = f->got[0].cell;
+    enqueue(f, 2, (sm_command[]){cmd(5, 1, "g", "NOOP"), cmd(5, 1, "h", "CREATE")}, 2);
+    wait_results(f, 3);
+    for (int i = 1; i <= 2; i++) {
+        assert_int_equal(f->got[i].status, QUERY_ERR_RUNTIME);
+        assert_non_null(strstr(f->got[i].error, "ERR request id 5:1 was already used for a different statement"));
+    }
+    assert_int_equal(node_count(f, "g"), 1);
+    close_all(f);
+    open_all(f);
+    /* still bound to the first statement after a restart */
+    enqueue(f, 3, (sm_command[]){cmd(5, 1, "g", "CREATE"), cmd(5, 1, "g", "CREATE ")}, 2);
+    wait_results(f, 5);
+    assert_int_equal(f->got[3].cell, first);
+    assert_int_equal(f->got[4].status, QUERY_ERR_RUNTIME);
+    assert_int_equal(node_count(f, "g"), 1);
+}
+
+/* The budgets the leader put into a command reach the engine on every
+ * replica (command.h version 2), whatever the replica's own flags. */
+static void test_budgets_travel_in_the_entry(void **state) {
+    fixture *f = *state;
+    sm_command c = cmd(6, 1, "g", "NOOP");
+    c.work_max = 123456;
+    c.memory_max_bytes = 7u << 20;
+    enqueue(f, 1, &c, 1);
+    wait_results(f, 1);
+    assert_int_equal(seen_work_max, 123456);
+    assert_int_equal(seen_memory_max_bytes, 7u << 20);
 }
 
 static void test_failed_command_rolls_back_only_itself(void **state) {
@@ -361,7 +405,7 @@ static void test_dedup_table_bounded_oldest_evicted(void **state) {
     assert_int_equal(sm_dedup_count(f->s), QUIVER_DEDUP_TABLE_COUNT_MAX);
     /* id 2 is still known (its first outcome: NOOP's empty result); id 1
      * was evicted, so it applies again (and evicts id 2, now the oldest) */
-    enqueue(f, ++index, (sm_command[]){cmd(7, 2, "g", "CREATE"), cmd(7, 1, "g", "CREATE")}, 2);
+    enqueue(f, ++index, (sm_command[]){cmd(7, 2, "g", "NOOP"), cmd(7, 1, "g", "CREATE")}, 2);
     wait_results(f, total + 2);
     assert_int_equal(f->got[total].status, QUERY_OK);
     assert_int_equal(f->got[total].cell, -1);
@@ -404,6 +448,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_results_in_log_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_after_restart_applies_nothing_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_returns_first_outcome, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedup_id_bound_to_statement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budgets_travel_in_the_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_command_rolls_back_only_itself, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_delete, setup, teardown),

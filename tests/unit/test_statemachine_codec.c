@@ -35,6 +35,8 @@ static sm_command make_cmd(sm_command_kind kind, uint64_t origin, uint64_t seq, 
     c.request_id.seq = seq;
     c.timestamp_ms = -1234567890123LL;
     c.seed = 0xfeedfacecafebeefULL;
+    c.work_max = 0x0102030405060708ULL;
+    c.memory_max_bytes = 99ull << 20;
     c.graph.ptr = graph;
     c.graph.len = (uint32_t)strlen(graph);
     c.text.ptr = text;
@@ -67,6 +69,8 @@ static void test_entry_round_trip(void **state) {
     assert_int_equal(cmds[0].request_id.seq, 1);
     assert_true(cmds[0].timestamp_ms == -1234567890123LL);
     assert_true(cmds[0].seed == 0xfeedfacecafebeefULL);
+    assert_true(cmds[0].work_max == 0x0102030405060708ULL);
+    assert_true(cmds[0].memory_max_bytes == 99ull << 20);
     assert_int_equal(cmds[0].graph.len, 1);
     assert_memory_equal(cmds[0].graph.ptr, "g", 1);
     assert_int_equal(cmds[0].text.len, strlen("CREATE (:A {x: 1})"));
@@ -154,12 +158,27 @@ static int decode_forged(forge *f) {
 static void test_entry_forged(void **state) {
     (void)state;
     forge f;
-    /* baseline: a valid forged entry decodes */
+    /* baseline: a valid forged entry decodes (version 1: no budgets, read as 0) */
     f.n = 0; f_u8(&f, 1); f_u32(&f, 1); f_cmd(&f, 1, 1, 1, 1, "g", 2, "x1"); f_seal(&f);
     assert_int_equal(decode_forged(&f), SM_CODEC_OK);
-    /* unknown version */
-    f.n = 0; f_u8(&f, 2); f_u32(&f, 1); f_cmd(&f, 1, 1, 1, 1, "g", 2, "x1"); f_seal(&f);
+    {
+        q_arena a;
+        q_arena_init(&a, 1 << 20);
+        sm_command *cmds;
+        uint32_t n;
+        assert_int_equal(sm_entry_decode(f.b, f.n, &a, &cmds, &n), SM_CODEC_OK);
+        assert_int_equal(n, 1);
+        assert_true(cmds[0].work_max == 0 && cmds[0].memory_max_bytes == 0);
+        q_arena_free(&a);
+    }
+    /* unknown versions (0 and 3; 1 is the forge's own format, 2 the current one) */
+    f.n = 0; f_u8(&f, 3); f_u32(&f, 1); f_cmd(&f, 1, 1, 1, 1, "g", 2, "x1"); f_seal(&f);
     assert_int_equal(decode_forged(&f), SM_CODEC_VERSION);
+    f.n = 0; f_u8(&f, 0); f_u32(&f, 1); f_cmd(&f, 1, 1, 1, 1, "g", 2, "x1"); f_seal(&f);
+    assert_int_equal(decode_forged(&f), SM_CODEC_VERSION);
+    /* a version-1 command read as version 2 misses its budget fields: malformed */
+    f.n = 0; f_u8(&f, 2); f_u32(&f, 1); f_cmd(&f, 1, 1, 1, 1, "g", 2, "x1"); f_seal(&f);
+    assert_int_equal(decode_forged(&f), SM_CODEC_MALFORMED);
     /* count 0 */
     f.n = 0; f_u8(&f, 1); f_u32(&f, 0); f_seal(&f);
     assert_int_equal(decode_forged(&f), SM_CODEC_MALFORMED);

@@ -222,22 +222,29 @@ static void test_dedup_first_result_and_replay(void **state) {
     enqueue(p, 1, (sm_command[]){q(1, "CREATE (n:B {v: rand()}) RETURN n.v")}, 1);
     replica_wait(p, 1);
     double first = p->got[0].r->cells[0].u.d;
-    /* the same request id again, even with other text: the first result, no new node */
-    enqueue(p, 2, (sm_command[]){q(1, "CREATE (n:B {v: 0.5}) RETURN n.v")}, 1);
+    /* the same request id again: the first result, no new node */
+    enqueue(p, 2, (sm_command[]){q(1, "CREATE (n:B {v: rand()}) RETURN n.v")}, 1);
     replica_wait(p, 2);
     assert_int_equal(p->got[1].r->status, QUERY_OK);
     assert_true(p->got[1].r->cells[0].u.d == first);
     assert_int_equal(p->got[1].r->stats.nodes_created, 1); /* the first outcome's statistics */
+    assert_int_equal(read_int(p, "MATCH (n:B) RETURN count(n)"), 1);
+    /* the same id with another statement: refused, nothing created */
+    enqueue(p, 3, (sm_command[]){q(1, "CREATE (n:B {v: 0.5}) RETURN n.v")}, 1);
+    replica_wait(p, 3);
+    assert_int_not_equal(p->got[2].r->status, QUERY_OK);
+    assert_non_null(strstr(p->got[2].r->error, "already used for a different statement"));
     assert_int_equal(read_int(p, "MATCH (n:B) RETURN count(n)"), 1);
     char before[17], after[17];
     digest(p, before);
     replica_close(p);
     replica_open(p);
     enqueue(p, 1, (sm_command[]){q(1, "CREATE (n:B {v: rand()}) RETURN n.v")}, 1);
-    enqueue(p, 2, (sm_command[]){q(1, "CREATE (n:B {v: 0.5}) RETURN n.v")}, 1);
-    enqueue(p, 3, (sm_command[]){q(2, "MATCH (n:B) RETURN count(n)")}, 1);
-    replica_wait(p, 3);
-    assert_int_equal(p->got[2].index, 3); /* the replayed entries gave no results */
+    enqueue(p, 2, (sm_command[]){q(1, "CREATE (n:B {v: rand()}) RETURN n.v")}, 1);
+    enqueue(p, 3, (sm_command[]){q(1, "CREATE (n:B {v: 0.5}) RETURN n.v")}, 1);
+    enqueue(p, 4, (sm_command[]){q(2, "MATCH (n:B) RETURN count(n)")}, 1);
+    replica_wait(p, 4);
+    assert_int_equal(p->got[3].index, 4); /* the replayed entries gave no results */
     digest(p, after);
     assert_string_equal(before, after);
 }
