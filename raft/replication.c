@@ -868,18 +868,24 @@ static void batch_propose(repl *r, repl_batch *b) {
     sm_command *cmds = malloc(b->count * sizeof *cmds);
     if (cmds == NULL) QUIVER_FATAL("out of memory encoding an entry");
     for (uint32_t i = 0; i < b->count; i++) cmds[i] = b->cmds[i].cmd;
-    uint8_t *enc = NULL;
     size_t len = 0;
-    int rc = sm_entry_encode(cmds, b->count, &enc, &len);
-    free(cmds);
+    int rc = sm_entry_size(cmds, b->count, &len);
     QUIVER_ASSERT(rc == SM_CODEC_OK); /* every command was checked in repl_propose */
     QUIVER_ASSERT(len == sm_entry_padded_size(b->size_bytes));
     struct raft_buffer buf;
     buf.base = raft_malloc(len);
     if (buf.base == NULL) QUIVER_FATAL("out of memory proposing an entry of %zu bytes", len);
-    memcpy(buf.base, enc, len);
     buf.len = len;
-    free(enc);
+    rc = sm_entry_encode_into(cmds, b->count, buf.base, len); /* straight into raft's buffer */
+    QUIVER_ASSERT(rc == SM_CODEC_OK);
+    free(cmds);
+    /* The texts live on in the entry; the batch only needs ids, lengths
+     * (pending_bytes) and callbacks from here on. */
+    for (uint32_t i = 0; i < b->count; i++) {
+        free(b->cmds[i].text);
+        b->cmds[i].text = NULL;
+        b->cmds[i].cmd.text.ptr = NULL;
+    }
     int rv = raft_apply(&r->raft, &b->req, &buf, 1, apply_cb);
     if (rv != 0) {
         /* The errors that reach here (not leader, no space, no memory) come

@@ -40,8 +40,8 @@ int sm_command_check(const sm_command *cmd) {
     return SM_CODEC_OK;
 }
 
-int sm_entry_encode(const sm_command *cmds, uint32_t count, uint8_t **buf, size_t *len) {
-    QUIVER_ASSERT(buf != NULL && len != NULL);
+int sm_entry_size(const sm_command *cmds, uint32_t count, size_t *len) {
+    QUIVER_ASSERT(len != NULL);
     if (count == 0 || cmds == NULL) return SM_CODEC_INVALID;
     if (count > QUIVER_ENTRY_COMMANDS_COUNT_MAX) return SM_CODEC_LIMIT;
     size_t total = SM_ENTRY_OVERHEAD_BYTES;
@@ -51,34 +51,61 @@ int sm_entry_encode(const sm_command *cmds, uint32_t count, uint8_t **buf, size_
         total += sm_command_encoded_size(&cmds[i]);
         if (sm_entry_padded_size(total) > QUIVER_ENTRY_SIZE_MAX_BYTES) return SM_CODEC_LIMIT;
     }
-    size_t padded = sm_entry_padded_size(total);
-    sm_writer w;
-    sm_writer_init(&w, padded, padded);
-    sm_put_u8(&w, SM_ENTRY_VERSION);
-    sm_put_u32(&w, count);
+    *len = sm_entry_padded_size(total);
+    return SM_CODEC_OK;
+}
+
+/* Write the entry into w, whose buffer holds exactly `padded` bytes (no
+ * growth: size_max_bytes == padded). */
+static int encode_into(sm_writer *w, const sm_command *cmds, uint32_t count, size_t padded) {
+    sm_put_u8(w, SM_ENTRY_VERSION);
+    sm_put_u32(w, count);
     for (uint32_t i = 0; i < count; i++) {
         const sm_command *c = &cmds[i];
-        sm_put_u8(&w, (uint8_t)c->kind);
-        sm_put_u64(&w, c->request_id.origin);
-        sm_put_u64(&w, c->request_id.seq);
-        sm_put_u64(&w, (uint64_t)c->timestamp_ms);
-        sm_put_u64(&w, c->seed);
-        sm_put_u64(&w, c->work_max);
-        sm_put_u64(&w, c->memory_max_bytes);
-        sm_put_str(&w, c->graph.ptr, c->graph.len);
-        sm_put_str(&w, c->text.ptr, c->text.len);
+        sm_put_u8(w, (uint8_t)c->kind);
+        sm_put_u64(w, c->request_id.origin);
+        sm_put_u64(w, c->request_id.seq);
+        sm_put_u64(w, (uint64_t)c->timestamp_ms);
+        sm_put_u64(w, c->seed);
+        sm_put_u64(w, c->work_max);
+        sm_put_u64(w, c->memory_max_bytes);
+        sm_put_str(w, c->graph.ptr, c->graph.len);
+        sm_put_str(w, c->text.ptr, c->text.len);
     }
     static const uint8_t zeros[SM_ENTRY_ALIGN_BYTES] = {0};
-    sm_put_bytes(&w, zeros, padded - total);
-    if (w.err == 0) sm_put_u64(&w, XXH3_64bits(w.buf, w.len));
-    if (w.err != 0) {
+    QUIVER_ASSERT(w->err != 0 || padded - w->len - 8 < SM_ENTRY_ALIGN_BYTES);
+    if (w->err == 0) sm_put_bytes(w, zeros, padded - 8 - w->len);
+    if (w->err == 0) sm_put_u64(w, XXH3_64bits(w->buf, w->len));
+    if (w->err != 0) return w->err == SM_BYTES_ERR_NOMEM ? SM_CODEC_NOMEM : SM_CODEC_LIMIT;
+    QUIVER_ASSERT(w->len == padded); /* the size computed first is the size written */
+    return SM_CODEC_OK;
+}
+
+int sm_entry_encode(const sm_command *cmds, uint32_t count, uint8_t **buf, size_t *len) {
+    QUIVER_ASSERT(buf != NULL && len != NULL);
+    size_t padded = 0;
+    int rc = sm_entry_size(cmds, count, &padded);
+    if (rc != SM_CODEC_OK) return rc;
+    sm_writer w;
+    sm_writer_init(&w, padded, padded);
+    rc = encode_into(&w, cmds, count, padded);
+    if (rc != SM_CODEC_OK) {
         free(w.buf);
-        return w.err == SM_BYTES_ERR_NOMEM ? SM_CODEC_NOMEM : SM_CODEC_LIMIT;
+        return rc;
     }
-    QUIVER_ASSERT(w.len == padded); /* the size computed above is the size written */
     *buf = w.buf;
     *len = w.len;
     return SM_CODEC_OK;
+}
+
+int sm_entry_encode_into(const sm_command *cmds, uint32_t count, uint8_t *dst, size_t dst_len) {
+    QUIVER_ASSERT(dst != NULL);
+    size_t padded = 0;
+    int rc = sm_entry_size(cmds, count, &padded);
+    if (rc != SM_CODEC_OK) return rc;
+    if (dst_len != padded) return SM_CODEC_INVALID;
+    sm_writer w = {.buf = dst, .len = 0, .cap = dst_len, .size_max_bytes = dst_len, .err = 0};
+    return encode_into(&w, cmds, count, padded);
 }
 
 int sm_entry_decode(const void *buf, size_t len, q_arena *a, sm_command **cmds, uint32_t *count) {
