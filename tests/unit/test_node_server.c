@@ -83,14 +83,25 @@ int qs_graph_digest(qs_view *v, uint32_t graph, char out_hex[17]) {
 /* Stubs: query engine                                                  */
 /* ------------------------------------------------------------------ */
 
-/* "CREATE..." and "DELETE..." write; "BAD..." is a syntax error; anything
- * else reads and returns one row: [text length, the applied index seen]. */
-int query_classify(const char *text, size_t len, bool *writes, char *err, size_t err_size) {
+/* "CREATE..." and "DELETE..." write; "BAD..." is a syntax error; "HUGE..."
+ * breaks an admission limit; anything else reads and returns one row:
+ * [text length, the applied index seen].  Counts where it ran (the loop
+ * thread or another) for the off-loop admission tests. */
+static pthread_t loop_thread;
+static atomic_int admits_on_loop, admits_elsewhere;
+
+int query_admit(const char *text, size_t len, query_admission *out, char *err, size_t err_size) {
+    memset(out, 0, sizeof *out);
+    atomic_fetch_add(pthread_equal(pthread_self(), loop_thread) ? &admits_on_loop : &admits_elsewhere, 1);
     if (len >= 3 && memcmp(text, "BAD", 3) == 0) {
         snprintf(err, err_size, "errMsg: Invalid input at line: 1, column: 1");
         return -1;
     }
-    *writes = (len >= 6 && (memcmp(text, "CREATE", 6) == 0 || memcmp(text, "DELETE", 6) == 0));
+    if (len >= 4 && memcmp(text, "HUGE", 4) == 0) {
+        snprintf(err, err_size, "ERR query refused: %zu bytes of literal", len);
+        return -1;
+    }
+    out->writes = (len >= 6 && (memcmp(text, "CREATE", 6) == 0 || memcmp(text, "DELETE", 6) == 0));
     return 0;
 }
 
@@ -217,7 +228,6 @@ static node_config cfg;
 static struct repl fake_repl;
 static readers *rd;
 static uv_async_t stop_async;
-static pthread_t loop_thread;
 static int port;
 
 static void close_all_cb(uv_handle_t *h, void *arg) {
