@@ -207,11 +207,20 @@ static void cmd_hello(node_client *c, node_slot *s, resp_request *req) {
 
 /* ---- CLIENT ---- */
 
+/* One CLIENT LIST / CLIENT INFO line.  The memory fields use Redis' names:
+ * qbuf (the partly received request and the unparsed input), argv-mem
+ * (requests parsed, not yet answered), omem (pending replies), tot-mem
+ * (their sum, what --maxmemory-clients counts); plus Quiver's cmds (requests
+ * queued) and reads (reads unanswered). */
 static void client_info_line(reply_buf *b, node_client *c, uint64_t now_ms) {
-    char line[512];
+    char line[640];
+    uint64_t qbuf = resp_parser_buffered_bytes(&c->parser) + (c->inbuf_len - c->inbuf_off);
+    uint64_t omem = c->reply_bytes + c->output_bytes;
     int n = snprintf(line, sizeof(line), "id=%" PRIu64 " addr=? laddr=? fd=? name=%s age=%" PRIu64
-                     " db=0 lib-name=%s lib-ver=%s\n",
-                     c->id, c->name, (now_ms - c->created_ms) / 1000, c->lib_name, c->lib_ver);
+                     " db=0 qbuf=%" PRIu64 " argv-mem=%" PRIu64 " omem=%" PRIu64 " tot-mem=%" PRIu64
+                     " cmds=%u reads=%u lib-name=%s lib-ver=%s\n",
+                     c->id, c->name, (now_ms - c->created_ms) / 1000, qbuf, c->requests_bytes, omem,
+                     qbuf + c->requests_bytes + omem, c->pending_count, c->reads_pending, c->lib_name, c->lib_ver);
     if (n > 0) reply_raw(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
