@@ -141,7 +141,6 @@ def test_unread_large_replies_pause_the_client(server_factory):
     c = wait_until(paused, "the client to be paused with its replies pending")
     assert c["omem"] <= 64 * MB + 9 * 5 * MB, c   # soft limit + what was in flight
     assert c["qbuf"] > 0, c                          # the rest waits, unparsed
-    assert info_int(s, "total_commands_processed") < 200
     assert rss_bytes(s) < base + 400 * MB, (base, rss_bytes(s))
     assert ping(s) == "PONG"
     assert r.execute_command("GRAPH.QUERY", "g", "RETURN 1")[1] == [[1]]
