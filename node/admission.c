@@ -48,7 +48,7 @@ static void job_done(offload_job *base) {
         snprintf(j->res.error, sizeof j->res.error, "ERR server is shutting down");
     }
     j->done(c, s, &j->req, &j->res, j->arg);
-    resp_request_free(&j->req);
+    node_request_release(c->n, &j->req);
     free(j);
     node_client_resume(c); /* dispatch what c sent after the request */
     node_client_unref(c);

@@ -210,26 +210,51 @@ static int open_message(const void *buf, size_t len, rbuf *r) {
     return SM_CODEC_OK;
 }
 
+/* The encoded length of q (checked). */
+static size_t request_encoded_size(const fwd_request *q) {
+    size_t n = 1 + 1 + 8;
+    if (q->type == FWD_TYPE_WRITE) n += 1 + 8 + 8 + 4 + (size_t)q->cmd.graph.len + 4 + (size_t)q->cmd.text.len;
+    return n;
+}
+
+/* Check q (the rules of fwd_request_encode). */
+static int request_check(const fwd_request *q) {
+    if (q->type != FWD_TYPE_WRITE && q->type != FWD_TYPE_READ_INDEX) return SM_CODEC_INVALID;
+    return q->type == FWD_TYPE_WRITE ? sm_command_check(&q->cmd) : SM_CODEC_OK;
+}
+
+/* Append q's encoding to w, the checksum covering only what this call
+ * appended: the text is copied once, straight into w. */
+static void request_encode_into(const fwd_request *q, wbuf *w) {
+    size_t start = w->len;
+    w_u8(w, FWD_VERSION);
+    w_u8(w, (uint8_t)q->type);
+    if (q->type == FWD_TYPE_WRITE) {
+        w_u8(w, (uint8_t)q->cmd.kind);
+        w_u64(w, q->cmd.request_id.origin);
+        w_u64(w, q->cmd.request_id.seq);
+        w_u32(w, q->cmd.graph.len);
+        w_put(w, q->cmd.graph.ptr, q->cmd.graph.len);
+        w_u32(w, q->cmd.text.len);
+        w_put(w, q->cmd.text.ptr, q->cmd.text.len);
+    }
+    if (!w->nomem) w_u64(w, XXH3_64bits(w->p + start, w->len - start));
+    QUIVER_ASSERT(w->nomem || w->len - start == request_encoded_size(q));
+}
+
 int fwd_request_encode(const fwd_request *q, uint8_t **buf, size_t *len) {
     QUIVER_ASSERT(q != NULL && buf != NULL && len != NULL);
-    if (q->type != FWD_TYPE_WRITE && q->type != FWD_TYPE_READ_INDEX) return SM_CODEC_INVALID;
-    if (q->type == FWD_TYPE_WRITE) {
-        int rc = sm_command_check(&q->cmd);
-        if (rc != SM_CODEC_OK) return rc;
-    }
+    int rc = request_check(q);
+    if (rc != SM_CODEC_OK) return rc;
     wbuf w = {0};
-    w_u8(&w, FWD_VERSION);
-    w_u8(&w, (uint8_t)q->type);
-    if (q->type == FWD_TYPE_WRITE) {
-        w_u8(&w, (uint8_t)q->cmd.kind);
-        w_u64(&w, q->cmd.request_id.origin);
-        w_u64(&w, q->cmd.request_id.seq);
-        w_u32(&w, q->cmd.graph.len);
-        w_put(&w, q->cmd.graph.ptr, q->cmd.graph.len);
-        w_u32(&w, q->cmd.text.len);
-        w_put(&w, q->cmd.text.ptr, q->cmd.text.len);
+    request_encode_into(q, &w);
+    if (w.nomem) {
+        free(w.p);
+        return SM_CODEC_NOMEM;
     }
-    return w_finish(&w, buf, len);
+    *buf = w.p;
+    *len = w.len;
+    return SM_CODEC_OK;
 }
 
 int fwd_request_decode(const void *buf, size_t len, fwd_request *out) {
@@ -965,19 +990,15 @@ static void append_request(fwd_link *l, fwd_req *q, wbuf *out) {
     memset(&fq, 0, sizeof fq);
     fq.type = q->type;
     if (q->type == FWD_TYPE_WRITE) fq.cmd = q->cmd;
-    uint8_t *blob = NULL;
-    size_t len = 0;
-    int rc = fwd_request_encode(&fq, &blob, &len);
-    QUIVER_ASSERT(rc == SM_CODEC_OK || rc == SM_CODEC_NOMEM); /* checked in fwd_write */
-    if (rc != SM_CODEC_OK) QUIVER_FATAL("out of memory (forward request)");
+    QUIVER_ASSERT(request_check(&fq) == SM_CODEC_OK); /* checked in fwd_write */
+    size_t len = request_encoded_size(&fq);
     char head[64];
     int hl = snprintf(head, sizeof head, "*2\r\n$%d\r\n%s\r\n$%zu\r\n", (int)strlen(FWD_COMMAND_NAME), FWD_COMMAND_NAME,
                       len);
     size_t before = out->len;
     w_put(out, head, (size_t)hl);
-    w_put(out, blob, len);
+    request_encode_into(&fq, out); /* one copy of the text, into the link's buffer */
     w_put(out, "\r\n", 2);
-    free(blob);
     if (out->nomem) QUIVER_FATAL("out of memory (forward request)");
     q->wire_bytes = out->len - before;
     q->state = REQ_SENT;
@@ -1177,17 +1198,22 @@ static fwd_req *req_new(fwd *f, fwd_type type, void *ctx) {
     return q;
 }
 
-void fwd_write(fwd *f, const sm_command *cmd, repl_reply_fn cb, void *ctx) {
+void fwd_write(fwd *f, const sm_command *cmd, repl_reply_fn cb, void *ctx) { fwd_write_owned(f, cmd, NULL, cb, ctx); }
+
+void fwd_write_owned(fwd *f, const sm_command *cmd, char *text_owned, repl_reply_fn cb, void *ctx) {
     QUIVER_ASSERT(f != NULL && cmd != NULL && cb != NULL && !f->stopping);
+    QUIVER_ASSERT(text_owned == NULL || text_owned == cmd->text.ptr);
     fwd_req *q = req_new(f, FWD_TYPE_WRITE, ctx);
     q->wcb = cb;
     q->graph = malloc(cmd->graph.len + 1);
-    q->text = malloc(cmd->text.len + 1);
+    q->text = text_owned != NULL ? text_owned : malloc(cmd->text.len + 1);
     if (q->graph == NULL || q->text == NULL) QUIVER_FATAL("out of memory (forwarded request)");
     memcpy(q->graph, cmd->graph.ptr, cmd->graph.len);
     q->graph[cmd->graph.len] = '\0';
-    if (cmd->text.len) memcpy(q->text, cmd->text.ptr, cmd->text.len);
-    q->text[cmd->text.len] = '\0';
+    if (text_owned == NULL) {
+        if (cmd->text.len) memcpy(q->text, cmd->text.ptr, cmd->text.len);
+        q->text[cmd->text.len] = '\0';
+    }
     q->cmd = *cmd;
     q->cmd.graph.ptr = q->graph;
     q->cmd.text.ptr = q->text;
@@ -1477,6 +1503,7 @@ static void wait_applied(repl *r, uint64_t index, repl_read_fn cb, void *ctx) {
 const node_cluster_ops fwd_cluster_ops = {
     .serve_forward = fwd_serve,
     .write = fwd_write,
+    .write_owned = fwd_write_owned,
     .read_gate = fwd_read_gate,
     .stats = fwd_get_stats,
     .wait_applied = wait_applied,

@@ -160,6 +160,13 @@ int fwd_start(uv_loop_t *loop, repl *r, offload *pool, uint64_t self_id, const f
  * thread. */
 void fwd_write(fwd *f, const sm_command *cmd, repl_reply_fn cb, void *ctx);
 
+/* fwd_write without copying the text: text_owned (malloc'd, == cmd->text.ptr,
+ * NUL-terminated at cmd->text.len; NULL: copy as fwd_write) moves into the
+ * forwarder, which frees it.  A large text is then copied once on the loop
+ * thread (into the link's send buffer) instead of three times.  Thread:
+ * the loop thread. */
+void fwd_write_owned(fwd *f, const sm_command *cmd, char *text_owned, repl_reply_fn cb, void *ctx);
+
 /* Ask the leader for a read index (a barrier confirming its leadership);
  * cb gets REPL_OK + the index this node must have applied before a
  * snapshot sees every write acknowledged before this call, or an error

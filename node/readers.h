@@ -47,7 +47,7 @@ typedef struct read_job read_job;
 struct read_job {
     read_job *next;
     read_kind kind;
-    resp_request req;      /* owns the strings below */
+    resp_request req;      /* owns the strings below; freed by the reader once the job ran */
     const char *graph;     /* into req */
     size_t graph_len;
     const char *text;      /* into req; NULL for LIST/DIGEST */

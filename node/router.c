@@ -529,10 +529,20 @@ static void start_write(node_client *c, node_slot *s, write_kind kind, resp_requ
     w->s = s;
     w->kind = kind;
     node_slot_hold(s);
-    if (n->fwd != NULL)
+    if (n->fwd != NULL && kind == WRITE_QUERY && n->cluster->write_owned != NULL &&
+        req->argv_len[2] >= ROUTER_INLINE_RESULT_SIZE_MAX_BYTES) {
+        /* A large text moves into the forwarder instead of being copied. */
+        char *text = req->argv[2];
+        QUIVER_ASSERT(req->size_bytes >= req->argv_len[2]);
+        req->size_bytes -= req->argv_len[2];
+        req->argv[2] = NULL;
+        req->argv_len[2] = 0;
+        n->cluster->write_owned(n->fwd, &cmd, text, write_cb, w); /* cb never runs inside */
+    } else if (n->fwd != NULL) {
         n->cluster->write(n->fwd, &cmd, write_cb, w); /* copies cmd; cb never runs inside */
-    else
+    } else {
         repl_propose(n->repl, &cmd, write_cb, w); /* copies cmd; cb never runs inside */
+    }
 }
 
 static void deferred_write_query(node_client *c, node_slot *s, resp_request *req) {

@@ -329,7 +329,7 @@ static bool client_may_dispatch(const node_client *c) {
 
 static void client_update_reading(node_client *c) {
     if (c->closing) return;
-    bool want = client_may_dispatch(c) && c->inbuf_off == c->inbuf_len;
+    bool want = client_may_dispatch(c) && c->inbuf_off == c->inbuf_len && !c->read_throttled;
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, client_read_cb) == 0) c->reading = true;
     } else if (!want && c->reading) {
@@ -361,7 +361,7 @@ static size_t client_consume(node_client *c, const char *data, size_t len) {
             node_slot *s = slot_new(c, req.size_bytes);
             c->n->commands_processed++;
             node_command_dispatch(c, s, &req);
-            resp_request_free(&req);
+            node_request_release(c->n, &req);
         } else if (st == RESP_PARSE_ERROR) {
             if (c->parser.error_query_buffer) c->n->query_limit_disconnections++;
             node_slot *s = slot_new(c, 0);
@@ -407,8 +407,18 @@ static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
         return;
     }
     if (nread == 0) return;
-    QUIVER_ASSERT(c->inbuf_len == 0 && !c->closing);
-    c->last_interaction_ms = uv_now(c->n->loop);
+    QUIVER_ASSERT(c->inbuf_len == 0 && !c->closing && !c->read_throttled);
+    node *n = c->n;
+    c->last_interaction_ms = uv_now(n->loop);
+    if (c->read_iteration != n->iteration) {
+        c->read_iteration = n->iteration;
+        c->read_iteration_bytes = 0;
+    }
+    c->read_iteration_bytes += (uint64_t)nread;
+    if (c->read_iteration_bytes >= NODE_READ_ITERATION_SIZE_MAX_BYTES) {
+        c->read_throttled = true; /* client_pump below stops reading; iteration_check_cb restarts it */
+        n->throttled_count++;
+    }
     c->refs++; /* dispatch may close c */
     size_t used = client_consume(c, buf->base, (size_t)nread);
     if (used < (size_t)nread && !c->closing && !c->stop_parsing) {
@@ -509,6 +519,20 @@ static void close_check_cb(uv_check_t *h) {
     }
 }
 
+/* Once per loop iteration, after polling: count it, and let the clients
+ * that used their read budget in it read again. */
+static void iteration_check_cb(uv_check_t *h) {
+    node *n = h->data;
+    n->iteration++;
+    if (n->throttled_count == 0) return;
+    for (node_client *c = n->clients; c != NULL && n->throttled_count > 0; c = c->next) {
+        if (!c->read_throttled) continue;
+        c->read_throttled = false;
+        n->throttled_count--;
+        client_update_reading(c);
+    }
+}
+
 /* ---- the cron timer (server.h) ---- */
 
 typedef struct trim_job {
@@ -583,6 +607,37 @@ void node_recent_max_buffers(const node *n, uint64_t *input_bytes, uint64_t *out
     }
     *input_bytes = in;
     *output_bytes = out;
+}
+
+/* ---- freeing large requests off the loop ---- */
+
+typedef struct free_job {
+    offload_job base; /* first: the pool's handle */
+    resp_request req;
+} free_job;
+
+static void free_work(offload_job *base) { resp_request_free(&((free_job *)base)->req); }
+
+static void free_done(offload_job *base) {
+    free_job *j = (free_job *)base;
+    resp_request_free(&j->req); /* cancelled: not freed yet */
+    free(j);
+}
+
+void node_request_release(node *n, resp_request *req) {
+    QUIVER_ASSERT(n != NULL && req != NULL);
+    if (req->size_bytes >= NODE_FREE_OFFLOAD_SIZE_MIN_BYTES && n->offload != NULL) {
+        free_job *j = malloc(sizeof *j);
+        if (j == NULL) QUIVER_FATAL("out of memory (free job)");
+        j->base.work = free_work;
+        j->base.done = free_done;
+        j->req = *req;
+        memset(req, 0, sizeof *req);
+        if (offload_submit(n->offload, &j->base)) return;
+        *req = j->req;
+        free(j);
+    }
+    resp_request_free(req);
 }
 
 /* ---- off-loop work of a connection (admission.h) ---- */
@@ -715,6 +770,11 @@ static void client_close(node_client *c) {
     if (c->closing) return;
     c->closing = true;
     node *n = c->n;
+    if (c->read_throttled) {
+        c->read_throttled = false;
+        QUIVER_ASSERT(n->throttled_count > 0);
+        n->throttled_count--;
+    }
     /* Its buffers leave the node's sum now (they are freed below or when
      * the operations holding them complete). */
     inbuf_reset(c);
@@ -835,6 +895,11 @@ int node_server_start(node *n, uv_loop_t *loop, const node_config *cfg, qs_db *d
     n->close_check.data = n;
     n->close_check_open = true;
     uv_unref((uv_handle_t *)&n->close_check);
+    uv_check_init(loop, &n->iteration_check);
+    n->iteration_check.data = n;
+    n->iteration_check_open = true;
+    uv_check_start(&n->iteration_check, iteration_check_cb);
+    uv_unref((uv_handle_t *)&n->iteration_check);
     n->used_memory_bytes = node_memory_rss_bytes();
     n->used_memory_peak_bytes = n->used_memory_bytes;
     n->trim_rss_after_bytes = n->used_memory_bytes;
@@ -885,6 +950,11 @@ void node_server_stop(node *n) {
         n->close_check_open = false;
         uv_check_stop(&n->close_check);
         uv_close((uv_handle_t *)&n->close_check, NULL);
+    }
+    if (n->iteration_check_open) {
+        n->iteration_check_open = false;
+        uv_check_stop(&n->iteration_check);
+        uv_close((uv_handle_t *)&n->iteration_check, NULL);
     }
     while (n->clients != NULL) {
         node_client *c = n->clients;

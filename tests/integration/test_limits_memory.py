@@ -441,3 +441,37 @@ def test_info_metrics_and_help(server_factory):
                  "--client-query-buffer-limit", "--maxmemory", "--maxmemory-clients", "--maxclients",
                  "--max-clients", "--timeout", "--write-work-max", "--query-memory-max-bytes"):
         assert flag in text, flag
+
+
+# --- large writes and results through a follower ------------------------------------
+
+def test_large_write_and_result_through_a_follower(cluster_factory):
+    """A 1 MB write sent to a follower travels to the leader (its text moved,
+    not copied, into the forwarder), is admitted there off the loop thread,
+    and a write whose result is megabytes comes back (encoded on the
+    leader's offload pool, decoded on the follower's) intact; a text that
+    admission refuses is refused by the leader too."""
+    servers = cluster_factory()
+    leader = harness.wait_leader(servers)
+    follower = [s for s in servers if s is not leader][0]
+    r = follower.client()
+    before = info_int(leader, "admissions_offloaded")
+    lit = list_literal(MB)
+    reply = r.execute_command("GRAPH.QUERY", "g", "CREATE (:Big {n: size(%s)})" % lit)
+    assert any("Nodes created: 1" in str(x) for x in reply[-1]), reply
+    assert info_int(leader, "admissions_offloaded") >= before + 1   # QUIVER.FORWARD was admitted too
+    # A result of ~3 MB: 100,000 rows of a 20-byte string.
+    jobs_leader, jobs_follower = info_int(leader, "offload_jobs_total"), info_int(follower, "offload_jobs_total")
+    res = r.execute_command("GRAPH.QUERY", "g",
+                            "UNWIND range(1,100000) AS i CREATE (x:X {i: i}) RETURN x.i AS i, 'abcdefghijklmnopqrst' AS s")
+    rows = res[1]
+    assert len(rows) == 100000 and rows[0] == [1, "abcdefghijklmnopqrst"] and rows[-1][0] == 100000
+    # Encoded on the leader's pool (result -> forward response); on the
+    # follower's, decoded (response -> result) and encoded (-> RESP).
+    assert info_int(leader, "offload_jobs_total") >= jobs_leader + 1
+    assert info_int(follower, "offload_jobs_total") >= jobs_follower + 2
+    assert r.execute_command("GRAPH.QUERY", "g", "MATCH (b:Big) RETURN b.n")[1] == [[MB // 2 + 1]]
+    with pytest.raises(Exception) as e:
+        r.execute_command("GRAPH.QUERY", "g", "CREATE (:Big {n: size(%s)}) RETURN" % lit)
+    assert "line 1" in str(e.value) or "Invalid input" in str(e.value), e.value
+    harness.wait_digests_agree(servers, "g")
