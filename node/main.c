@@ -215,7 +215,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     g_argv = argv;
     if (!node_memory_configure_allocator())
-        fprintf(stderr, "quiverd: warning: mallopt(M_MMAP_THRESHOLD) refused; freed memory may stay with the process\n");
+        fprintf(stderr, "quiverd: warning: mallopt (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) refused; freed memory may stay with the process longer\n");
 
     if (!check_data_dir(a.cfg.data_dir, err, sizeof(err))) {
         fprintf(stderr, "quiverd: %s\n", err);

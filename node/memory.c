@@ -20,7 +20,8 @@
 #define MEMORY_CGROUP_DEPTH_MAX 64
 
 bool node_memory_configure_allocator(void) {
-    return mallopt(M_MMAP_THRESHOLD, NODE_MEMORY_MMAP_THRESHOLD_BYTES) == 1;
+    bool ok = mallopt(M_MMAP_THRESHOLD, NODE_MEMORY_MMAP_THRESHOLD_BYTES) == 1;
+    return mallopt(M_TRIM_THRESHOLD, NODE_MEMORY_TRIM_THRESHOLD_BYTES) == 1 && ok;
 }
 
 /* Read up to size-1 bytes of a small file, NUL-terminated.  Returns the

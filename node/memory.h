@@ -10,8 +10,9 @@
  * allocations (measured on this 2-core machine); reading statm took 6 us.
  * RSS is also what the kernel's OOM killer and a container's memory limit
  * act on.  Its weakness is memory freed but kept by the allocator; hence
- * node_memory_configure_allocator (large blocks are unmapped when freed)
- * and node_memory_trim (malloc_trim for the rest).
+ * node_memory_configure_allocator (blocks of 32 MiB and more are unmapped
+ * when freed) and trim jobs (malloc_trim for the rest, when the node is
+ * quiet or over --maxmemory).
  *
  * The server samples it on its cron timer (server.c) and refuses queries
  * and writes with Redis' "-OOM command not allowed when used memory >
@@ -35,13 +36,22 @@
 
 #include "offload.h"
 
-/* Blocks of at least this size are mmapped by glibc and so unmapped when
- * freed (mallopt M_MMAP_THRESHOLD).  Setting it disables glibc's dynamic
- * threshold, which otherwise rises to 32 MiB after the first large free and
- * keeps later large blocks (query arenas grow by 1 MiB blocks, replies and
- * request arguments by doubling) in the heap, where free() does not give
- * them back.  128 KiB is glibc's own starting value. */
-#define NODE_MEMORY_MMAP_THRESHOLD_BYTES (128 * 1024)
+/* Blocks of at least this size are mmapped by glibc, and so unmapped when
+ * freed (mallopt M_MMAP_THRESHOLD); smaller ones come from the heap and are
+ * reused warm.  32 MiB is where glibc's dynamic threshold ends up anyway
+ * after the first large free; fixing it from the start makes the behaviour
+ * the same from the first request on.  Why not lower (every buffer of
+ * 128 KiB and more unmapped at free, returned at once): touching fresh
+ * pages costs ~6 ms per MB on this VM (25 us a page fault, measured: a
+ * fresh 100 MB memset 640 ms, a warm one 13 ms), and raft copies an entry
+ * several times on the loop thread, so with 128 KiB a 16 MB write stalled
+ * the 3-node cluster's loops for ~600 ms and caused 6 elections, against
+ * ~300 ms and 1-3 with this value (bench/loopstall).  What stays in the
+ * heap is returned by node_memory_trim jobs instead (server.h says when). */
+#define NODE_MEMORY_MMAP_THRESHOLD_BYTES (32u * 1024 * 1024)
+/* free() gives the top of the main heap back past this much free space
+ * (mallopt M_TRIM_THRESHOLD; glibc's dynamic value: twice the above). */
+#define NODE_MEMORY_TRIM_THRESHOLD_BYTES (64u * 1024 * 1024)
 
 /* Set the allocator options above.  Call once at start, before threads
  * start (main.c).  Returns false if glibc refused (the node still runs). */

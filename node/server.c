@@ -108,6 +108,7 @@ static void slot_unlink_free(node_slot *s) {
     QUIVER_ASSERT(c->reply_bytes >= s->reply_counted_bytes);
     c->reply_bytes -= s->reply_counted_bytes;
     if (s->deferred_fn) resp_request_free(&s->deferred_req);
+    c->n->trim_freed_bytes += s->buf.cap;
     reply_buf_free(&s->buf);
     free(s);
 }
@@ -190,6 +191,7 @@ static void write_cb(uv_write_t *req, int status) {
     write_req *w = (write_req *)req;
     node_client *c = w->c;
     for (uint32_t i = 0; i < w->count; i++) free(w->bufs[i].base);
+    c->n->trim_freed_bytes += w->bytes;
     QUIVER_ASSERT(c->output_bytes >= w->bytes && c->socket_writes > 0);
     c->output_bytes -= w->bytes;
     c->socket_writes--;
@@ -556,8 +558,11 @@ static void trim_done(offload_job *job) {
 static void maybe_trim(node *n, uint64_t now_ms) {
     if (n->trim_inflight || n->offload == NULL || n->stopping) return;
     if (n->trim_last_ms != 0 && now_ms - n->trim_last_ms < NODE_TRIM_INTERVAL_MS) return;
-    bool grew = n->used_memory_bytes > n->trim_rss_after_bytes + NODE_TRIM_GROWTH_BYTES && n->requests_unanswered == 0;
-    if (!grew && !node_over_maxmemory(n)) return;
+    bool quiet = n->requests_unanswered == 0;
+    bool grew = n->used_memory_bytes > n->trim_rss_after_bytes + NODE_TRIM_GROWTH_BYTES;
+    bool freed = n->trim_freed_bytes >= NODE_TRIM_GROWTH_BYTES;
+    if (!(quiet && (grew || freed)) && !node_over_maxmemory(n)) return;
+    n->trim_freed_bytes = 0;
     trim_job *t = malloc(sizeof *t);
     if (t == NULL) QUIVER_FATAL("out of memory (trim job)");
     node_memory_trim_job_init(&t->t);
@@ -626,6 +631,7 @@ static void free_done(offload_job *base) {
 
 void node_request_release(node *n, resp_request *req) {
     QUIVER_ASSERT(n != NULL && req != NULL);
+    n->trim_freed_bytes += req->size_bytes;
     if (req->size_bytes >= NODE_FREE_OFFLOAD_SIZE_MIN_BYTES && n->offload != NULL) {
         free_job *j = malloc(sizeof *j);
         if (j == NULL) QUIVER_FATAL("out of memory (free job)");

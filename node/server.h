@@ -75,10 +75,11 @@
  * The same timer closes idle clients, keeps the recent maximum buffer sizes
  * that INFO shows (client_recent_max_input_buffer / _output_buffer, over
  * the last NODE_RECENT_MAX_SLOTS_COUNT seconds, as Redis), and asks the
- * offload pool to return freed memory to the system (malloc_trim) when
- * the resident size grew by NODE_TRIM_GROWTH_BYTES since the last trim and
- * no request is unanswered, or when the node is over --maxmemory; at most
- * once per NODE_TRIM_INTERVAL_MS.
+ * offload pool to return freed memory to the system (malloc_trim) when no
+ * request is unanswered and either the resident size grew by
+ * NODE_TRIM_GROWTH_BYTES since the last trim or that much was freed in
+ * large buffers (replies written or dropped, large requests), or when the
+ * node is over --maxmemory; at most once per NODE_TRIM_INTERVAL_MS.
  *
  * Thread: everything here runs on the loop thread.
  */
@@ -285,6 +286,7 @@ struct node {
     bool trim_inflight;
     uint64_t trim_last_ms;        /* uv_now when the last trim was asked for */
     uint64_t trim_rss_after_bytes;/* RSS after the last trim (or at start) */
+    uint64_t trim_freed_bytes;    /* large buffers freed since the last trim */
     uint64_t trims_total;
     uint64_t trim_last_duration_us;
     char read_buffer[NODE_READ_BUFFER_SIZE_BYTES]; /* one for all: parsed at once, in read_cb */

@@ -5,10 +5,10 @@ asserted.)
 
     loopstall.py single    one quiverd: a 100 MB read, then a 100 MB write,
                            while other clients PING it
-    loopstall.py cluster   three quiverd on 127.0.0.1: a 100 MB write to the
-                           leader, one to a follower (forwarded), a 100 MB
-                           read on a follower, while clients PING the leader
-                           and a follower; raft terms before and after
+    loopstall.py cluster   three quiverd on 127.0.0.1: a 100 MB read on a
+                           follower, a 100 MB write to the leader, one to a
+                           follower (forwarded), while clients PING the
+                           leader and a follower; raft terms after each
     loopstall.py all       both (default)
 
 The aim: another client's PING p99 under 100 ms during each phase, and no
@@ -29,7 +29,8 @@ $BENCH_OUT or build/bench).  Every process started is stopped by its pid at
 the end, on error and on Ctrl-C.
 
 Environment: QUIVERD (default build/bin/quiverd), BENCH_OUT,
-LOOPSTALL_MB (request size, default 100), QUIVERD_ARGS (extra flags).
+LOOPSTALL_MB (request size, default 100), QUIVERD_ARGS (extra flags),
+LOOPSTALL_FLAGS (replaces the two size flags).
 """
 import multiprocessing
 import os
@@ -47,7 +48,9 @@ QUIVERD = os.environ.get("QUIVERD") or os.path.join(REPO, "build", "bin", "quive
 OUT = os.environ.get("BENCH_OUT") or os.path.join(REPO, "build", "bench")
 REQUEST_MB = int(os.environ.get("LOOPSTALL_MB", "100"))
 EXTRA = os.environ.get("QUIVERD_ARGS", "").split()
-FLAGS = ["--max-request-bytes", "200mb", "--max-entry-bytes", "200mb"] + EXTRA
+# LOOPSTALL_FLAGS replaces the size flags (e.g. "" for a binary without
+# --max-entry-bytes, to compare with an older build).
+FLAGS = os.environ.get("LOOPSTALL_FLAGS", "--max-request-bytes 200mb --max-entry-bytes 200mb").split() + EXTRA
 PING_GAP_S = 0.002
 IDLE_PHASE_S = 2.0
 STEP_TIMEOUT_S = 600
@@ -266,13 +269,17 @@ def cluster(work, report):
         followers_ok = all(info(n.port, "raft").get("raft_node_ready") == "1" for n in nodes)
         return leaders[0] if ready and followers_ok else None
     lead = wait_for("a ready leader", leader)
+
+    def with_terms(result):   # the terms once the phase is over: which phase caused an election
+        return "%s; terms after %s" % (result, sorted(terms(nodes).values()))
     follower = [n for n in nodes if n is not lead][0]
     before = terms(nodes)
     rows = run_phases({"leader": lead.port, "follower": follower.port},
                       [("idle", idle),
-                       ("%d MB write to the leader" % REQUEST_MB, lambda: send_big(lead.port, write_blob)),
-                       ("%d MB write to a follower" % REQUEST_MB, lambda: send_big(follower.port, write_blob)),
-                       ("%d MB read on a follower" % REQUEST_MB, lambda: send_big(follower.port, read_blob))])
+                       ("%d MB read on a follower" % REQUEST_MB, lambda: with_terms(send_big(follower.port, read_blob))),
+                       ("%d MB write to the leader" % REQUEST_MB, lambda: with_terms(send_big(lead.port, write_blob))),
+                       ("%d MB write to a follower" % REQUEST_MB,
+                        lambda: with_terms(send_big(follower.port, write_blob)))])
     after = terms(nodes)
     report.append("three nodes (%s)" % " ".join(FLAGS))
     table(rows, report)
