@@ -14,11 +14,14 @@
  * after its earlier reads, a QUIVER.REQUESTID or QUIVER.CONSISTENCY sent
  * after the request not applied to it.  Other connections go on.
  *
- * The inline threshold, measured (bench/loopstall/README.md): query_admit
- * handles about 60-100 MB/s of typical Cypher on this machine, so 4 KiB
- * costs the loop at most ~60 us, less than a thread hop and its wake-ups
- * for such a text; the --max-request-bytes 64 MiB text costs about a
- * second, which the loop must never spend.
+ * The inline threshold, measured with bench/loopstall/admit_cost.c (today's
+ * query_admit, which parses; admission proper plans and checks limits too,
+ * so expect a small multiple): up to 2 KiB a text costs the loop 7-22 us
+ * (5-11 us/KiB: pattern parts, list literals, import batches), about what
+ * a thread hop and its two wake-ups cost; past it the parser turns
+ * superlinear on this build (4 KiB: 20-170 us; 64 KiB: 0.4-5 ms; 1 MiB:
+ * 50-100 ms), so every longer text goes to the pool.  Point lookups and
+ * short writes (tens to hundreds of bytes) always stay inline.
  *
  * Thread: the loop thread (query_admit itself runs on a pool thread for
  * long texts).
@@ -33,7 +36,7 @@
 #include "resp.h"
 #include "server.h"
 
-#define ADMISSION_INLINE_TEXT_SIZE_MAX_BYTES 4096 /* longer texts are admitted off the loop thread */
+#define ADMISSION_INLINE_TEXT_SIZE_MAX_BYTES 2048 /* longer texts are admitted off the loop thread */
 #define ADMISSION_ERROR_SIZE_MAX_BYTES 1024       /* query_admit's error text */
 #define ADMISSION_ARG_SIZE_MAX_BYTES 128          /* the caller's context copied into the job */
 
