@@ -20,6 +20,9 @@
 #define MEMORY_CGROUP_DEPTH_MAX 64
 
 bool node_memory_configure_allocator(void) {
+#ifdef __SANITIZE_ADDRESS__
+    return true; /* ASan's allocator replaces glibc's and ignores mallopt */
+#endif
     bool ok = mallopt(M_MMAP_THRESHOLD, NODE_MEMORY_MMAP_THRESHOLD_BYTES) == 1;
     return mallopt(M_TRIM_THRESHOLD, NODE_MEMORY_TRIM_THRESHOLD_BYTES) == 1 && ok;
 }

@@ -54,7 +54,9 @@
 #define NODE_MEMORY_TRIM_THRESHOLD_BYTES (64u * 1024 * 1024)
 
 /* Set the allocator options above.  Call once at start, before threads
- * start (main.c).  Returns false if glibc refused (the node still runs). */
+ * start (main.c).  Returns false if glibc refused (the node still runs);
+ * true without doing anything in an AddressSanitizer build (ASan has its
+ * own allocator). */
 bool node_memory_configure_allocator(void);
 
 /* Resident set size of this process in bytes, or 0 when /proc/self/statm
