@@ -41,6 +41,13 @@ def rss_bytes(server):
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def under_asan(server):
+    """AddressSanitizer keeps freed memory in quarantine and adds shadow
+    memory: resident-size bounds do not apply to such a build."""
+    with open("/proc/%d/maps" % server.proc.pid) as f:
+        return "libasan" in f.read()
+
+
 def info(server, section="everything"):
     c = RespConn(server.port)
     try:
@@ -141,13 +148,14 @@ def test_unread_large_replies_pause_the_client(server_factory):
     c = wait_until(paused, "the client to be paused with its replies pending")
     assert c["omem"] <= 64 * MB + 9 * 5 * MB, c   # soft limit + what was in flight
     assert c["qbuf"] > 0, c                          # the rest waits, unparsed
-    assert rss_bytes(s) < base + 400 * MB, (base, rss_bytes(s))
+    assert under_asan(s) or rss_bytes(s) < base + 400 * MB, (base, rss_bytes(s))
     assert ping(s) == "PONG"
     assert r.execute_command("GRAPH.QUERY", "g", "RETURN 1")[1] == [[1]]
     assert info_int(s, "client_recent_max_output_buffer") >= 60 * MB
     sock.close()
     wait_until(lambda: c["id"] not in client_list(s), "the client to be gone")
-    wait_until(lambda: rss_bytes(s) < base + 64 * MB, "the memory to be returned")
+    if not under_asan(s):
+        wait_until(lambda: rss_bytes(s) < base + 64 * MB, "the memory to be returned")
 
 
 def test_unread_replies_past_output_limit_disconnect(server_factory):
@@ -185,7 +193,7 @@ def test_half_sent_huge_argument_counts(server_factory):
         assert str(c.read_reply()) == "ERR Protocol error: invalid multibulk length"
         assert c.is_closed()
         c.close()
-    assert rss_bytes(s) < base + 32 * MB
+    assert under_asan(s) or rss_bytes(s) < base + 32 * MB
     assert ping(s) == "PONG"
 
 
@@ -233,7 +241,7 @@ def test_half_sent_requests_maxmemory_clients(server_factory):
     clients = client_list(s)
     assert sum(c["tot-mem"] for c in clients.values()) <= 128 * MB, clients
     assert info_int(s, "mem_clients_normal") <= 128 * MB
-    assert rss_bytes(s) < base + 256 * MB
+    assert under_asan(s) or rss_bytes(s) < base + 256 * MB
     assert ping(s) == "PONG"
     for sk in socks:
         sk.close()
@@ -297,7 +305,7 @@ def test_request_over_the_limit_refused_at_header(server_factory):
     assert str(reply) == "ERR Protocol error: request of more than 67108864 bytes (the --max-request-bytes limit)"
     assert c.is_closed()
     c.close()
-    assert rss_bytes(s) < base + 16 * MB
+    assert under_asan(s) or rss_bytes(s) < base + 16 * MB
     assert ping(s) == "PONG"
 
 
@@ -415,7 +423,8 @@ def test_maxclients(server_factory):
     for c in opened:
         c.close()
     # Once the server has seen those closes, INFO gets through again.
-    assert wait_until(lambda: info(s).get("rejected_connections"), "a free slot") == "1"
+    # (INFO itself may be refused once more before those closes are seen.)
+    assert int(wait_until(lambda: info(s).get("rejected_connections"), "a free slot")) >= 1
 
 
 # --- what INFO, /metrics and --help show --------------------------------------------
