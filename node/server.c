@@ -324,6 +324,7 @@ static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
 static bool client_may_dispatch(const node_client *c) {
     const node *n = c->n;
     return !c->closing && !c->stop_parsing && c->close_reason == NODE_CLOSE_NONE && !c->admitting && !n->stopping &&
+           !c->read_throttled &&
            c->pending_count < NODE_CLIENT_PENDING_COUNT_MAX && c->reads_pending < NODE_CLIENT_READS_IN_FLIGHT_COUNT_MAX &&
            c->requests_bytes < NODE_CLIENT_REQUESTS_PAUSE_SIZE_BYTES &&
            c->reply_bytes + c->output_bytes < client_output_pause_bytes(n);
@@ -360,10 +361,23 @@ static size_t client_consume(node_client *c, const char *data, size_t len) {
         QUIVER_ASSERT(used <= len - off);
         off += used;
         if (st == RESP_PARSE_OK) {
+            node *n = c->n;
             node_slot *s = slot_new(c, req.size_bytes);
-            c->n->commands_processed++;
+            n->commands_processed++;
+            uint64_t replies_before = c->reply_bytes, cost = req.size_bytes;
             node_command_dispatch(c, s, &req);
-            node_request_release(c->n, &req);
+            node_request_release(n, &req);
+            if (c->reply_bytes > replies_before) cost += c->reply_bytes - replies_before;
+            if (c->dispatch_iteration != n->iteration) {
+                c->dispatch_iteration = n->iteration;
+                c->dispatch_iteration_bytes = 0;
+            }
+            c->dispatch_iteration_bytes += cost;
+            if (c->dispatch_iteration_bytes >= NODE_DISPATCH_ITERATION_SIZE_MAX_BYTES && !c->read_throttled &&
+                !c->closing) {
+                c->read_throttled = true; /* iteration_check_cb goes on with it */
+                n->throttled_count++;
+            }
         } else if (st == RESP_PARSE_ERROR) {
             if (c->parser.error_query_buffer) c->n->query_limit_disconnections++;
             node_slot *s = slot_new(c, 0);
@@ -490,6 +504,11 @@ static void client_account(node_client *c) {
         uv_check_start(&n->close_check, close_check_cb);
 }
 
+static int client_mem_desc(const void *a, const void *b) {
+    const node_client *x = *(node_client *const *)a, *y = *(node_client *const *)b;
+    return x->mem_counted_bytes < y->mem_counted_bytes ? 1 : x->mem_counted_bytes > y->mem_counted_bytes ? -1 : 0;
+}
+
 /* End of the loop iteration: close the clients marked by a limit, then
  * evict the largest clients while all of them together use more than
  * --maxmemory-clients. */
@@ -507,31 +526,48 @@ static void close_check_cb(uv_check_t *h) {
         c = next;
     }
     uint64_t limit = n->cfg->maxmemory_clients_bytes;
-    while (limit != 0 && n->clients_memory_bytes > limit) {
-        node_client *largest = NULL;
-        for (node_client *c = n->clients; c != NULL; c = c->next)
-            if (largest == NULL || c->mem_counted_bytes > largest->mem_counted_bytes) largest = c;
-        if (largest == NULL || largest->mem_counted_bytes == 0) break;
-        largest->close_reason = NODE_CLOSE_CLIENTS_MEMORY;
-        n->evicted_clients++;
-        largest->refs++;
-        client_close(largest); /* its share leaves the sum */
-        largest->refs--;
-        client_maybe_free(largest);
+    if (limit == 0 || n->clients_memory_bytes <= limit || n->client_count == 0) return;
+    /* Largest first: one sort, not one scan per eviction. */
+    node_client **by_size = malloc(sizeof(node_client *) * n->client_count);
+    if (by_size == NULL) QUIVER_FATAL("out of memory (client eviction)");
+    uint32_t count = 0;
+    for (node_client *c = n->clients; c != NULL; c = c->next) {
+        QUIVER_ASSERT(count < n->client_count);
+        c->refs++; /* none is freed while the array holds it */
+        by_size[count++] = c;
     }
+    qsort(by_size, count, sizeof *by_size, client_mem_desc);
+    for (uint32_t i = 0; i < count; i++) {
+        node_client *c = by_size[i];
+        if (n->clients_memory_bytes > limit && !c->closing && c->mem_counted_bytes > 0) {
+            c->close_reason = NODE_CLOSE_CLIENTS_MEMORY;
+            n->evicted_clients++;
+            client_close(c); /* its share leaves the sum */
+        }
+        c->refs--;
+        client_maybe_free(c);
+    }
+    free(by_size);
 }
 
 /* Once per loop iteration, after polling: count it, and let the clients
- * that used their read budget in it read again. */
+ * that used a budget in it read and dispatch again (what they had read
+ * waits in their input buffer). */
 static void iteration_check_cb(uv_check_t *h) {
     node *n = h->data;
     n->iteration++;
     if (n->throttled_count == 0) return;
-    for (node_client *c = n->clients; c != NULL && n->throttled_count > 0; c = c->next) {
-        if (!c->read_throttled) continue;
-        c->read_throttled = false;
-        n->throttled_count--;
-        client_update_reading(c);
+    for (node_client *c = n->clients; c != NULL && n->throttled_count > 0;) {
+        node_client *next = c->next;
+        if (c->read_throttled) {
+            c->read_throttled = false;
+            n->throttled_count--;
+            c->refs++;
+            client_pump(c);
+            c->refs--;
+            client_maybe_free(c); /* not closed here: refs > 0 (its handle) unless closing */
+        }
+        c = next;
     }
 }
 

@@ -118,6 +118,12 @@
  * with first-touch page faults measured 12-30 ms on this VM.  Past the
  * budget the connection stops reading until the next iteration. */
 #define NODE_READ_ITERATION_SIZE_MAX_BYTES (256 * 1024)
+/* Request bytes dispatched plus reply bytes produced at once, per
+ * connection per loop iteration: past it the connection dispatches again
+ * in the next iteration (at least one request always runs).  Bounds what a
+ * pipeline of commands answered on the loop thread (a checkpoint READ of
+ * 4 MiB, an ECHO of a large argument) costs one iteration. */
+#define NODE_DISPATCH_ITERATION_SIZE_MAX_BYTES (1024 * 1024)
 #define NODE_CRON_INTERVAL_MS 100          /* memory sample, idle clients, recent maxima, trims */
 #define NODE_RECENT_MAX_SLOTS_COUNT 8      /* seconds over which INFO's client_recent_max_* are kept */
 #define NODE_TRIM_GROWTH_BYTES (64u * 1024 * 1024) /* RSS growth since the last trim that asks for one */
@@ -196,7 +202,9 @@ struct node_client {
     uint64_t last_interaction_ms; /* uv_now of its last read or completed socket write */
     uint64_t read_iteration;  /* node.iteration of its last read */
     uint64_t read_iteration_bytes; /* bytes read in that iteration */
-    bool read_throttled;      /* past NODE_READ_ITERATION_SIZE_MAX_BYTES: reads again next iteration */
+    bool read_throttled;      /* past an iteration budget: reads and dispatches again next iteration */
+    uint64_t dispatch_iteration; /* node.iteration of its last dispatch */
+    uint64_t dispatch_iteration_bytes; /* request + immediate reply bytes in that iteration */
     node_slot *head, *tail;
     uint32_t pending_count;   /* slots in the queue */
     uint32_t writes_in_flight;/* slots with is_write */
