@@ -33,7 +33,7 @@
 #define QUIVER_CLIENT_OUTPUT_BUFFER_LIMIT_BYTES_DEFAULT QUIVER_REPLY_BUFFER_SIZE_MAX_BYTES
 /* --client-query-buffer-limit defaults to --max-request-bytes plus this:
  * room for the per-argument bookkeeping of QUIVER_RESP_ARGS_COUNT_MAX
- * arguments (resp.h counts ~64 bytes each) and the header line, so that
+ * arguments (resp.h counts 64 bytes each) and the header line, so that
  * every request the request limit admits also fits the query buffer. */
 #define QUIVER_CLIENT_QUERY_BUFFER_OVERHEAD_BYTES (1024ull * 1024)
 #define QUIVER_CLIENT_QUERY_BUFFER_LIMIT_BYTES_MIN (64ull * 1024) /* smallest accepted value */

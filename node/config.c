@@ -110,8 +110,10 @@ void node_config_usage(FILE *f) {
             "                              bytes of bookkeeping per argument; past it: an error\n"
             "                              and the connection is closed (default:\n"
             "                              --max-request-bytes + %llu)\n"
-            "  --maxmemory BYTES           used memory (resident set size) past which queries and\n"
-            "                              writes are refused with -OOM; 0 = no limit (default %d%%\n"
+            "  --maxmemory BYTES           used memory (resident set size, sampled every 100 ms)\n"
+            "                              past which GRAPH.QUERY, GRAPH.RO_QUERY, GRAPH.EXPLAIN and\n"
+            "                              forwarded writes are refused with -OOM (PING, INFO,\n"
+            "                              GRAPH.DELETE still work); 0 = no limit (default %d%%\n"
             "                              of the machine's memory, or of the cgroup limit if\n"
             "                              lower: %s of %s here)\n"
             "  --maxmemory-clients BYTES|N%%\n"
@@ -130,7 +132,7 @@ void node_config_usage(FILE *f) {
             (unsigned long long)QUIVER_ENTRY_SIZE_MAX_BYTES, (unsigned long long)QUIVER_WRITE_WORK_MAX_DEFAULT,
             (unsigned long long)QUIVER_QUERY_MEMORY_MAX_BYTES, QUIVER_CLIENTS_COUNT_MAX, QUIVER_CLIENTS_COUNT_MAX,
             QUIVER_CLIENT_TIMEOUT_S_DEFAULT, (unsigned long long)QUIVER_CLIENT_OUTPUT_BUFFER_LIMIT_BYTES_DEFAULT,
-            RESP_ARG_OVERHEAD_BYTES, (unsigned long long)QUIVER_CLIENT_QUERY_BUFFER_OVERHEAD_BYTES,
+            (int)(RESP_ARG_OVERHEAD_BYTES + RESP_ARGV_SLOT_BYTES), (unsigned long long)QUIVER_CLIENT_QUERY_BUFFER_OVERHEAD_BYTES,
             QUIVER_MAXMEMORY_PERCENT_DEFAULT, maxmemory_h, machine_h, QUIVER_MAXMEMORY_CLIENTS_PERCENT_DEFAULT,
             clients_h);
 }
