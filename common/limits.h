@@ -8,12 +8,47 @@
 #ifndef QUIVER_LIMITS_H
 #define QUIVER_LIMITS_H
 
-/* Client protocol. */
-#define QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT (512ull * 1024 * 1024) /* --max-request-bytes */
-#define QUIVER_RESP_ARGS_COUNT_MAX (1024 * 1024)  /* elements in one RESP array */
+/* Client protocol (node/: resp.c, server.c, config.c; README quotes these).
+ * Every buffer a client can fill has a bound (DESIGN.md 7a). */
+/* --max-request-bytes: the sum of one request's argument sizes.  A bulk
+ * length announced over it is refused at its header, before any byte of it
+ * is buffered.  64 MiB: `quiver import` batches are 4 MiB by default, and a
+ * write must also fit one raft entry (--max-entry-bytes, 64 MiB). */
+#define QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT (64ull * 1024 * 1024)
+/* Elements in one RESP array.  Quiver's commands take a handful of
+ * arguments (GRAPH.QUERY g q --compact TIMEOUT ms is six); Redis' 1M let a
+ * client make the server hold ~50 bytes of bookkeeping per one-byte
+ * argument. */
+#define QUIVER_RESP_ARGS_COUNT_MAX 1024
 #define QUIVER_RESP_INLINE_SIZE_MAX_BYTES (64 * 1024)
-#define QUIVER_CLIENTS_COUNT_MAX 10000
+#define QUIVER_CLIENTS_COUNT_MAX 10000 /* --maxclients: upper bound and default */
+/* One reply (a result set) at most; a client's --client-output-buffer-limit
+ * lowers it for that node (a reply larger than the limit could never be
+ * delivered). */
 #define QUIVER_REPLY_BUFFER_SIZE_MAX_BYTES (1024ull * 1024 * 1024)
+/* --client-output-buffer-limit: a client whose pending replies (finished,
+ * not yet written, plus bytes handed to the socket) pass it is disconnected
+ * (Redis' hard limit).  The default lets one reply of the largest size
+ * through. */
+#define QUIVER_CLIENT_OUTPUT_BUFFER_LIMIT_BYTES_DEFAULT QUIVER_REPLY_BUFFER_SIZE_MAX_BYTES
+/* --client-query-buffer-limit defaults to --max-request-bytes plus this:
+ * room for the per-argument bookkeeping of QUIVER_RESP_ARGS_COUNT_MAX
+ * arguments (resp.h counts 64 bytes each) and the header line, so that
+ * every request the request limit admits also fits the query buffer. */
+#define QUIVER_CLIENT_QUERY_BUFFER_OVERHEAD_BYTES (1024ull * 1024)
+#define QUIVER_CLIENT_QUERY_BUFFER_LIMIT_BYTES_MIN (64ull * 1024) /* smallest accepted value */
+/* --timeout: seconds a client may stay idle (nothing in flight); 0 = never
+ * (Redis' default). */
+#define QUIVER_CLIENT_TIMEOUT_S_DEFAULT 0
+/* --maxmemory default: this percentage of the machine's memory (physical
+ * memory, or the cgroup's memory.max when lower, e.g. in a container).
+ * The rest is headroom for what a running query allocates between two
+ * samples of the used memory, RocksDB and the kernel. */
+#define QUIVER_MAXMEMORY_PERCENT_DEFAULT 75
+/* --maxmemory-clients default: this percentage of --maxmemory (of the
+ * machine's memory when --maxmemory is 0): the buffers of all clients
+ * together; past it the client using the most is disconnected. */
+#define QUIVER_MAXMEMORY_CLIENTS_PERCENT_DEFAULT 50
 
 /* Names. */
 #define QUIVER_GRAPH_NAME_SIZE_MAX_BYTES 512

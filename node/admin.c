@@ -244,7 +244,7 @@ static void handle(admin_conn *c, const admin_request *req) {
     repl_info ri;
     get_info(n, &ri);
     uint64_t up_s = (node_now_ms() - n->start_ms) / 1000;
-    char body[8192];
+    char body[16384];
     int len = 0;
     if (strcmp(req->path, "/healthz") == 0) {
         respond(c, 200, "OK", "text/plain", "ok\n", head_only);
@@ -296,6 +296,47 @@ static void handle(admin_conn *c, const admin_request *req) {
                  is_ready(n, &ri) ? 1 : 0, n->client_count, n->commands_processed, n->connections_received,
                  n->rejected_connections, up_s);
         QUIVER_ASSERT(len > 0 && (size_t)len < sizeof(body)); /* numbers only: bounded */
+        /* Memory and client limits (server.h), INFO's numbers. */
+        uint64_t recent_in = 0, recent_out = 0;
+        node_recent_max_buffers(n, &recent_in, &recent_out);
+        int more = snprintf(body + len, sizeof(body) - (size_t)len,
+                 "# HELP quiver_used_memory_bytes Resident set size (INFO used_memory).\n"
+                 "# TYPE quiver_used_memory_bytes gauge\nquiver_used_memory_bytes %" PRIu64 "\n"
+                 "# HELP quiver_maxmemory_bytes --maxmemory (0: none).\n# TYPE quiver_maxmemory_bytes gauge\n"
+                 "quiver_maxmemory_bytes %" PRIu64 "\n"
+                 "# HELP quiver_clients_memory_bytes All clients' buffers together.\n"
+                 "# TYPE quiver_clients_memory_bytes gauge\nquiver_clients_memory_bytes %" PRIu64 "\n"
+                 "# HELP quiver_maxmemory_clients_bytes --maxmemory-clients (0: none).\n"
+                 "# TYPE quiver_maxmemory_clients_bytes gauge\nquiver_maxmemory_clients_bytes %" PRIu64 "\n"
+                 "# HELP quiver_client_recent_max_input_buffer_bytes Largest query buffer in the last seconds.\n"
+                 "# TYPE quiver_client_recent_max_input_buffer_bytes gauge\n"
+                 "quiver_client_recent_max_input_buffer_bytes %" PRIu64 "\n"
+                 "# HELP quiver_client_recent_max_output_buffer_bytes Largest pending output in the last seconds.\n"
+                 "# TYPE quiver_client_recent_max_output_buffer_bytes gauge\n"
+                 "quiver_client_recent_max_output_buffer_bytes %" PRIu64 "\n"
+                 "# HELP quiver_evicted_clients_total Clients disconnected by --maxmemory-clients.\n"
+                 "# TYPE quiver_evicted_clients_total counter\nquiver_evicted_clients_total %" PRIu64 "\n"
+                 "# HELP quiver_client_query_buffer_limit_disconnections_total Clients disconnected by "
+                 "--client-query-buffer-limit.\n"
+                 "# TYPE quiver_client_query_buffer_limit_disconnections_total counter\n"
+                 "quiver_client_query_buffer_limit_disconnections_total %" PRIu64 "\n"
+                 "# HELP quiver_client_output_buffer_limit_disconnections_total Clients disconnected by "
+                 "--client-output-buffer-limit.\n"
+                 "# TYPE quiver_client_output_buffer_limit_disconnections_total counter\n"
+                 "quiver_client_output_buffer_limit_disconnections_total %" PRIu64 "\n"
+                 "# HELP quiver_client_idle_timeout_disconnections_total Clients closed by --timeout.\n"
+                 "# TYPE quiver_client_idle_timeout_disconnections_total counter\n"
+                 "quiver_client_idle_timeout_disconnections_total %" PRIu64 "\n"
+                 "# HELP quiver_oom_rejected_commands_total Commands refused with -OOM (--maxmemory).\n"
+                 "# TYPE quiver_oom_rejected_commands_total counter\nquiver_oom_rejected_commands_total %" PRIu64 "\n"
+                 "# HELP quiver_admissions_total Query texts admitted before running, by where.\n"
+                 "# TYPE quiver_admissions_total counter\nquiver_admissions_total{where=\"inline\"} %" PRIu64 "\n"
+                 "quiver_admissions_total{where=\"offloaded\"} %" PRIu64 "\n",
+                 n->used_memory_bytes, n->cfg->maxmemory_bytes, n->clients_memory_bytes, n->cfg->maxmemory_clients_bytes,
+                 recent_in, recent_out, n->evicted_clients, n->query_limit_disconnections,
+                 n->output_limit_disconnections, n->idle_disconnections, n->oom_rejections, n->admissions_inline,
+                 n->admissions_offloaded);
+        QUIVER_ASSERT(more > 0 && (size_t)more < sizeof(body) - (size_t)len);
         respond(c, 200, "OK", "text/plain; version=0.0.4", body, head_only);
     } else {
         respond(c, 404, "Not Found", "text/plain", "not found: try /healthz, /readyz, /status, /metrics\n", head_only);

@@ -5,9 +5,13 @@
  *
  * Texts follow Redis 7.2 where clients may look at them: "unknown command
  * '%s', with args beginning with: ...", "wrong number of arguments for '%s'
- * command", "NOPROTO ...", "DB index is out of range".  Arity uses Redis'
+ * command", "NOPROTO ...", "DB index is out of range", "OOM command not
+ * allowed when used memory > 'maxmemory'.".  Arity uses Redis'
  * convention: n > 0 exactly n arguments (command name included), n < 0 at
- * least -n.
+ * least -n.  Commands that run queries are marked denyoom, as Redis marks
+ * commands that may grow memory: over --maxmemory they are refused before
+ * anything runs, while PING, INFO, QUIT, AUTH, CLIENT, GRAPH.DELETE (which
+ * frees) and the cluster commands still work.
  */
 #include "commands.h"
 
@@ -34,6 +38,7 @@ typedef struct command {
     const char *name; /* lower case, as in error messages */
     int arity;
     command_fn fn;
+    bool denyoom;     /* refused while the node is over --maxmemory */
 } command;
 
 static void done(node_slot *s) { node_slot_done(s); }
@@ -202,11 +207,20 @@ static void cmd_hello(node_client *c, node_slot *s, resp_request *req) {
 
 /* ---- CLIENT ---- */
 
+/* One CLIENT LIST / CLIENT INFO line.  The memory fields use Redis' names:
+ * qbuf (the partly received request and the unparsed input), argv-mem
+ * (requests parsed, not yet answered), omem (pending replies), tot-mem
+ * (their sum, what --maxmemory-clients counts); plus Quiver's cmds (requests
+ * queued) and reads (reads unanswered). */
 static void client_info_line(reply_buf *b, node_client *c, uint64_t now_ms) {
-    char line[512];
+    char line[640];
+    uint64_t qbuf = resp_parser_buffered_bytes(&c->parser) + (c->inbuf_len - c->inbuf_off);
+    uint64_t omem = c->reply_bytes + c->output_bytes;
     int n = snprintf(line, sizeof(line), "id=%" PRIu64 " addr=? laddr=? fd=? name=%s age=%" PRIu64
-                     " db=0 lib-name=%s lib-ver=%s\n",
-                     c->id, c->name, (now_ms - c->created_ms) / 1000, c->lib_name, c->lib_ver);
+                     " db=0 qbuf=%" PRIu64 " argv-mem=%" PRIu64 " omem=%" PRIu64 " tot-mem=%" PRIu64
+                     " cmds=%u reads=%u lib-name=%s lib-ver=%s\n",
+                     c->id, c->name, (now_ms - c->created_ms) / 1000, qbuf, c->requests_bytes, omem,
+                     qbuf + c->requests_bytes + omem, c->pending_count, c->reads_pending, c->lib_name, c->lib_ver);
     if (n > 0) reply_raw(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
@@ -319,15 +333,64 @@ static void cmd_info(node_client *c, node_slot *s, resp_request *req) {
         info_line(&b, "executable:quiverd");
     }
     if (want_section(req, "clients", true)) {
+        uint64_t recent_in = 0, recent_out = 0;
+        node_recent_max_buffers(n, &recent_in, &recent_out);
         SECTION("Clients");
         info_line(&b, "connected_clients:%u", n->client_count);
         info_line(&b, "maxclients:%u", n->cfg->max_clients);
+        info_line(&b, "client_recent_max_input_buffer:%" PRIu64, recent_in);
+        info_line(&b, "client_recent_max_output_buffer:%" PRIu64, recent_out);
+        info_line(&b, "blocked_clients:0");
+        /* Quiver's own: the client limits in force (server.h). */
+        info_line(&b, "client_output_buffer_limit:%" PRIu64, n->cfg->client_output_buffer_limit_bytes);
+        info_line(&b, "client_query_buffer_limit:%" PRIu64, n->cfg->client_query_buffer_limit_bytes);
+        info_line(&b, "timeout:%u", n->cfg->timeout_s);
+    }
+    if (want_section(req, "memory", true)) {
+        char h1[32], h2[32], h3[32], h4[32];
+        uint64_t rss = node_memory_rss_bytes(); /* fresh: ~6 us */
+        if (rss == 0) rss = n->used_memory_bytes;
+        node_memory_human(rss, h1, sizeof h1);
+        node_memory_human(n->used_memory_peak_bytes > rss ? n->used_memory_peak_bytes : rss, h2, sizeof h2);
+        node_memory_human(n->cfg->maxmemory_bytes, h3, sizeof h3);
+        node_memory_human(n->clients_memory_bytes, h4, sizeof h4);
+        SECTION("Memory");
+        /* used_memory is the resident set size (memory.h says why). */
+        info_line(&b, "used_memory:%" PRIu64, rss);
+        info_line(&b, "used_memory_human:%s", h1);
+        info_line(&b, "used_memory_rss:%" PRIu64, rss);
+        info_line(&b, "used_memory_peak:%" PRIu64, n->used_memory_peak_bytes > rss ? n->used_memory_peak_bytes : rss);
+        info_line(&b, "used_memory_peak_human:%s", h2);
+        info_line(&b, "maxmemory:%" PRIu64, n->cfg->maxmemory_bytes);
+        info_line(&b, "maxmemory_human:%s", h3);
+        info_line(&b, "maxmemory_policy:noeviction");
+        info_line(&b, "maxmemory_clients:%" PRIu64, n->cfg->maxmemory_clients_bytes);
+        info_line(&b, "mem_clients_normal:%" PRIu64, n->clients_memory_bytes);
+        info_line(&b, "mem_clients_normal_human:%s", h4);
+        info_line(&b, "total_system_memory:%" PRIu64, n->cfg->machine_memory_bytes);
+        info_line(&b, "allocator_trims:%" PRIu64, n->trims_total);
+        info_line(&b, "allocator_trim_last_us:%" PRIu64, n->trim_last_duration_us);
     }
     if (want_section(req, "stats", true)) {
         SECTION("Stats");
         info_line(&b, "total_connections_received:%" PRIu64, n->connections_received);
         info_line(&b, "total_commands_processed:%" PRIu64, n->commands_processed);
         info_line(&b, "rejected_connections:%" PRIu64, n->rejected_connections);
+        info_line(&b, "evicted_clients:%" PRIu64, n->evicted_clients);
+        info_line(&b, "client_query_buffer_limit_disconnections:%" PRIu64, n->query_limit_disconnections);
+        info_line(&b, "client_output_buffer_limit_disconnections:%" PRIu64, n->output_limit_disconnections);
+        info_line(&b, "client_idle_timeout_disconnections:%" PRIu64, n->idle_disconnections);
+        info_line(&b, "oom_rejected_commands:%" PRIu64, n->oom_rejections);
+        info_line(&b, "admissions_inline:%" PRIu64, n->admissions_inline);
+        info_line(&b, "admissions_offloaded:%" PRIu64, n->admissions_offloaded);
+        if (n->offload != NULL) {
+            offload_stats os;
+            offload_get_stats(n->offload, &os);
+            info_line(&b, "offload_threads:%u", os.threads_count);
+            info_line(&b, "offload_queued:%u", os.queued);
+            info_line(&b, "offload_jobs_total:%" PRIu64, os.jobs_total);
+            info_line(&b, "offload_refused_total:%" PRIu64, os.refused_total);
+        }
     }
     if (want_section(req, "raft", true)) {
         SECTION("Raft");
@@ -406,32 +469,32 @@ static void cmd_config(node_client *c, node_slot *s, resp_request *req) {
 /* ---- the table ---- */
 
 static const command commands[] = {
-    {"ping", -1, cmd_ping},
-    {"echo", 2, cmd_echo},
-    {"select", 2, cmd_select},
-    {"command", -1, cmd_command},
-    {"quit", -1, cmd_quit},
-    {"hello", -1, cmd_hello},
-    {"auth", -2, cmd_auth},
-    {"client", -2, cmd_client},
-    {"info", -1, cmd_info},
-    {"config", -2, cmd_config},
-    {"graph.query", -3, router_graph_query},
-    {"graph.ro_query", -3, router_graph_ro_query},
-    {"graph.explain", -3, router_graph_explain},
-    {"graph.delete", 2, router_graph_delete},
-    {"graph.list", 1, router_graph_list},
-    {"quiver.digest", 2, router_digest},
-    {"quiver.cluster", -2, cluster_command},
-    {"quiver.consistency", -1, router_consistency},
-    {"quiver.requestid", 3, router_request_id},
+    {"ping", -1, cmd_ping, false},
+    {"echo", 2, cmd_echo, false},
+    {"select", 2, cmd_select, false},
+    {"command", -1, cmd_command, false},
+    {"quit", -1, cmd_quit, false},
+    {"hello", -1, cmd_hello, false},
+    {"auth", -2, cmd_auth, false},
+    {"client", -2, cmd_client, false},
+    {"info", -1, cmd_info, false},
+    {"config", -2, cmd_config, false},
+    {"graph.query", -3, router_graph_query, true},
+    {"graph.ro_query", -3, router_graph_ro_query, true},
+    {"graph.explain", -3, router_graph_explain, true},
+    {"graph.delete", 2, router_graph_delete, false},
+    {"graph.list", 1, router_graph_list, false},
+    {"quiver.digest", 2, router_digest, false},
+    {"quiver.cluster", -2, cluster_command, false},
+    {"quiver.consistency", -1, router_consistency, false},
+    {"quiver.requestid", 3, router_request_id, false},
 };
 
 /* Commands between nodes, not for clients: dispatched like the others but
  * not counted or described by COMMAND (the peer link, forward.c). */
 static const command internal_commands[] = {
-    {"quiver.forward", 2, router_forward},
-    {"quiver.checkpoint", -2, catchup_command},
+    {"quiver.forward", 2, router_forward, false},
+    {"quiver.checkpoint", -2, catchup_command, false},
 };
 
 uint32_t node_command_count(void) { return (uint32_t)(sizeof(commands) / sizeof(commands[0])); }
@@ -475,6 +538,12 @@ void node_command_dispatch(node_client *c, node_slot *s, resp_request *req) {
     if ((cmd->arity > 0 && req->argc != (uint32_t)cmd->arity) ||
         (cmd->arity < 0 && req->argc < (uint32_t)(-cmd->arity))) {
         reply_errorf(&s->buf, "ERR wrong number of arguments for '%s' command", cmd->name);
+        done(s);
+        return;
+    }
+    if (cmd->denyoom && node_over_maxmemory(c->n)) {
+        c->n->oom_rejections++;
+        reply_error(&s->buf, "OOM command not allowed when used memory > 'maxmemory'.");
         done(s);
         return;
     }

@@ -11,9 +11,13 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "../common/limits.h"
+#include "../common/qassert.h"
+#include "memory.h"
+#include "resp.h"
 
 /* One reader thread per online core, 1..QUIVER_READER_THREADS_COUNT_DEFAULT_MAX. */
 static uint32_t node_reader_threads_default(void) {
@@ -23,12 +27,29 @@ static uint32_t node_reader_threads_default(void) {
     return (uint32_t)cores;
 }
 
+/* Machine-dependent defaults, for --help: this machine's values. */
+static uint64_t default_maxmemory(uint64_t machine) {
+    return machine == 0 ? 0 : node_memory_percent_of(machine, QUIVER_MAXMEMORY_PERCENT_DEFAULT);
+}
+
+static uint64_t default_maxmemory_clients(uint64_t maxmemory, uint64_t machine) {
+    uint64_t base = maxmemory != 0 ? maxmemory : machine;
+    return base == 0 ? 0 : node_memory_percent_of(base, QUIVER_MAXMEMORY_CLIENTS_PERCENT_DEFAULT);
+}
+
 void node_config_usage(FILE *f) {
+    uint64_t machine = node_memory_machine_bytes();
+    uint64_t maxmemory = default_maxmemory(machine);
+    char machine_h[32], maxmemory_h[32], clients_h[32];
+    node_memory_human(machine, machine_h, sizeof machine_h);
+    node_memory_human(maxmemory, maxmemory_h, sizeof maxmemory_h);
+    node_memory_human(default_maxmemory_clients(maxmemory, machine), clients_h, sizeof clients_h);
     fprintf(f,
             "Usage: quiverd [flags]\n"
             "Quiver graph database node: RESP (FalkorDB GRAPH.* commands) on the client port,\n"
             "raft between nodes.  Without flags: a single-node cluster on 127.0.0.1:6379 with\n"
             "its data in ./quiver-data.\n"
+            "BYTES values take Redis' units: 1k = 1000, 1kb = 1024, m/mb, g/gb (any case).\n"
             "\n"
             "  --data-dir DIR              data directory (default %s): RocksDB in DIR/db,\n"
             "                              the raft log in DIR/raft\n"
@@ -44,8 +65,8 @@ void node_config_usage(FILE *f) {
             "                              address, where followers forward writes (default:\n"
             "                              HOST with PORT-%d; none if PORT-%d < 1)\n"
             "  --forward-timeout-ms N      how long a write or read forwarded to the leader may\n"
-            "                              wait for a leader and its answer, retries included\n"
-            "                              (default %d)\n"
+            "                              wait for a leader and its answer, retries included, in\n"
+            "                              milliseconds (default %d)\n"
             "  --read-consistency LEVEL    read level of a new connection until it sends\n"
             "                              QUIVER.CONSISTENCY: linearizable (default), session\n"
             "                              or stale (DESIGN.md 6)\n"
@@ -55,19 +76,105 @@ void node_config_usage(FILE *f) {
             "  --snapshot-threshold N      log entries between raft snapshots (default %u)\n"
             "  --snapshot-trailing N       log entries kept after a snapshot, so a follower that\n"
             "                              was briefly away catches up from the log (default %u)\n"
-            "  --admin-port N              admin HTTP port (/healthz, /status); 0 = off (default 0)\n"
-            "  --election-timeout-ms N     raft election timeout (default %d)\n"
-            "  --heartbeat-timeout-ms N    raft heartbeat timeout (default %d)\n"
-            "  --max-request-bytes N       largest client request (default %llu = 512 MiB)\n"
-            "  --reader-threads N          threads running read queries (default: one per core, %u here)\n"
-            "  --max-clients N             simultaneous client connections (default %d)\n"
+            "  --admin-port N              admin HTTP port (/healthz, /readyz, /status, /metrics);\n"
+            "                              0 = off (default 0)\n"
+            "  --election-timeout-ms N     raft election timeout, milliseconds (default %d)\n"
+            "  --heartbeat-timeout-ms N    raft heartbeat timeout, milliseconds (default %d)\n"
+            "  --reader-threads N          threads running read queries (default: one per core,\n"
+            "                              at most %d: %u here)\n"
+            "\n"
+            "Limits (a request over one gets an error and changes nothing):\n"
+            "  --max-request-bytes BYTES   largest client request, the sum of its argument sizes\n"
+            "                              (default %llu = 64 MiB); a longer bulk is refused at its\n"
+            "                              header\n"
+            "  --max-entry-bytes BYTES     largest raft log entry this node proposes; a write whose\n"
+            "                              command cannot fit in one is refused (default %llu =\n"
+            "                              64 MiB, at most %llu)\n"
+            "  --write-work-max N          work units one write may use, the same on every replica\n"
+            "                              (query/engine.h defines a unit; default %llu)\n"
+            "  --query-memory-max-bytes BYTES\n"
+            "                              memory one query may allocate (default %llu = 4 GiB)\n"
+            "\n"
+            "Clients (Redis' names and meanings):\n"
+            "  --maxclients N              simultaneous client connections, 1..%d (default %d);\n"
+            "                              --max-clients is the same flag\n"
+            "  --timeout SECONDS           close a client idle this long (nothing in flight);\n"
+            "                              0 = never (default %d)\n"
+            "  --client-output-buffer-limit BYTES\n"
+            "                              disconnect a client whose pending replies (finished but\n"
+            "                              not yet written, plus bytes handed to its socket) pass\n"
+            "                              this; also the largest single reply; 0 = no limit but\n"
+            "                              the reply cap (default %llu = 1 GiB)\n"
+            "  --client-query-buffer-limit BYTES\n"
+            "                              memory one partly received request may hold, with %d\n"
+            "                              bytes of bookkeeping per argument; past it: an error\n"
+            "                              and the connection is closed (default:\n"
+            "                              --max-request-bytes + %llu)\n"
+            "  --maxmemory BYTES           used memory (resident set size, sampled every 100 ms)\n"
+            "                              past which GRAPH.QUERY, GRAPH.RO_QUERY, GRAPH.EXPLAIN and\n"
+            "                              forwarded writes are refused with -OOM (PING, INFO,\n"
+            "                              GRAPH.DELETE still work); 0 = no limit (default %d%%\n"
+            "                              of the machine's memory, or of the cgroup limit if\n"
+            "                              lower: %s of %s here)\n"
+            "  --maxmemory-clients BYTES|N%%\n"
+            "                              all clients' buffers together; past it the client using\n"
+            "                              the most is disconnected; N%% is of --maxmemory; 0 = no\n"
+            "                              limit (default %d%%: %s here)\n"
+            "\n"
             "  --help                      this text\n"
             "  --version                   print the version\n",
             NODE_DATA_DIR_DEFAULT, NODE_PORT_DEFAULT, NODE_BIND_DEFAULT, NODE_RAFT_PORT_OFFSET,
             NODE_RAFT_PORT_OFFSET, NODE_RAFT_PORT_OFFSET, NODE_FORWARD_TIMEOUT_MS_DEFAULT,
-            NODE_SNAPSHOT_THRESHOLD_DEFAULT, NODE_SNAPSHOT_TRAILING_DEFAULT, NODE_ELECTION_TIMEOUT_MS_DEFAULT, NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT,
-            (unsigned long long)QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT, node_reader_threads_default(),
-            QUIVER_CLIENTS_COUNT_MAX);
+            NODE_SNAPSHOT_THRESHOLD_DEFAULT, NODE_SNAPSHOT_TRAILING_DEFAULT, NODE_ELECTION_TIMEOUT_MS_DEFAULT,
+            NODE_HEARTBEAT_TIMEOUT_MS_DEFAULT, QUIVER_READER_THREADS_COUNT_DEFAULT_MAX, node_reader_threads_default(),
+            (unsigned long long)QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT,
+            (unsigned long long)QUIVER_ENTRY_PROPOSE_SIZE_MAX_BYTES_DEFAULT,
+            (unsigned long long)QUIVER_ENTRY_SIZE_MAX_BYTES, (unsigned long long)QUIVER_WRITE_WORK_MAX_DEFAULT,
+            (unsigned long long)QUIVER_QUERY_MEMORY_MAX_BYTES, QUIVER_CLIENTS_COUNT_MAX, QUIVER_CLIENTS_COUNT_MAX,
+            QUIVER_CLIENT_TIMEOUT_S_DEFAULT, (unsigned long long)QUIVER_CLIENT_OUTPUT_BUFFER_LIMIT_BYTES_DEFAULT,
+            (int)(RESP_ARG_OVERHEAD_BYTES + RESP_ARGV_SLOT_BYTES), (unsigned long long)QUIVER_CLIENT_QUERY_BUFFER_OVERHEAD_BYTES,
+            QUIVER_MAXMEMORY_PERCENT_DEFAULT, maxmemory_h, machine_h, QUIVER_MAXMEMORY_CLIENTS_PERCENT_DEFAULT,
+            clients_h);
+}
+
+uint64_t node_config_reply_size_max_bytes(const node_config *cfg) {
+    QUIVER_ASSERT(cfg != NULL);
+    uint64_t cap = QUIVER_REPLY_BUFFER_SIZE_MAX_BYTES;
+    if (cfg->client_output_buffer_limit_bytes != 0 && cfg->client_output_buffer_limit_bytes < cap)
+        cap = cfg->client_output_buffer_limit_bytes;
+    return cap;
+}
+
+bool node_config_parse_bytes(const char *s, uint64_t *out) {
+    if (s == NULL || *s < '0' || *s > '9') return false;
+    uint64_t v = 0;
+    const char *p = s;
+    while (*p >= '0' && *p <= '9') {
+        uint64_t d = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10) return false;
+        v = v * 10 + d;
+        p++;
+    }
+    uint64_t mul = 1;
+    if (*p != '\0') {
+        static const struct {
+            const char *unit;
+            uint64_t mul;
+        } units[] = {{"k", 1000ull}, {"kb", 1024ull}, {"m", 1000ull * 1000}, {"mb", 1024ull * 1024},
+                     {"g", 1000ull * 1000 * 1000}, {"gb", 1024ull * 1024 * 1024}};
+        bool known = false;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+            if (strcasecmp(p, units[i].unit) == 0) {
+                mul = units[i].mul;
+                known = true;
+                break;
+            }
+        }
+        if (!known) return false;
+    }
+    if (v > UINT64_MAX / mul) return false;
+    *out = v * mul;
+    return true;
 }
 
 static bool set_err(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -171,13 +278,23 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
     cfg->forward_timeout_ms = NODE_FORWARD_TIMEOUT_MS_DEFAULT;
     cfg->snapshot_threshold = NODE_SNAPSHOT_THRESHOLD_DEFAULT;
     cfg->snapshot_trailing = NODE_SNAPSHOT_TRAILING_DEFAULT;
+    cfg->max_entry_bytes = QUIVER_ENTRY_PROPOSE_SIZE_MAX_BYTES_DEFAULT;
+    cfg->write_work_max = QUIVER_WRITE_WORK_MAX_DEFAULT;
+    cfg->query_memory_max_bytes = QUIVER_QUERY_MEMORY_MAX_BYTES;
+    cfg->client_output_buffer_limit_bytes = QUIVER_CLIENT_OUTPUT_BUFFER_LIMIT_BYTES_DEFAULT;
+    cfg->timeout_s = QUIVER_CLIENT_TIMEOUT_S_DEFAULT;
     const char *peers = NULL;
     bool raft_address_given = false;
+    bool qbuf_given = false, maxmemory_given = false, clients_given = false;
+    uint32_t clients_percent = QUIVER_MAXMEMORY_CLIENTS_PERCENT_DEFAULT; /* 0: clients_bytes given */
+    uint64_t clients_bytes = 0;
 
     enum {
         OPT_DATA_DIR = 256, OPT_PORT, OPT_BIND, OPT_NODE_ID, OPT_RAFT_ADDRESS, OPT_PEERS, OPT_ADMIN_PORT,
         OPT_ELECTION, OPT_HEARTBEAT, OPT_MAX_REQUEST, OPT_READERS, OPT_MAX_CLIENTS, OPT_FORWARD_TIMEOUT, OPT_HELP, OPT_VERSION,
-        OPT_JOIN, OPT_SNAPSHOT_THRESHOLD, OPT_SNAPSHOT_TRAILING, OPT_READ_CONSISTENCY,
+        OPT_JOIN, OPT_SNAPSHOT_THRESHOLD, OPT_SNAPSHOT_TRAILING, OPT_READ_CONSISTENCY, OPT_MAX_ENTRY,
+        OPT_WRITE_WORK_MAX, OPT_QUERY_MEMORY_MAX, OPT_OUTPUT_LIMIT, OPT_QUERY_BUFFER_LIMIT, OPT_TIMEOUT,
+        OPT_MAXMEMORY, OPT_MAXMEMORY_CLIENTS,
     };
     static const struct option options[] = {
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
@@ -192,6 +309,15 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
         {"max-request-bytes", required_argument, NULL, OPT_MAX_REQUEST},
         {"reader-threads", required_argument, NULL, OPT_READERS},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"maxclients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"max-entry-bytes", required_argument, NULL, OPT_MAX_ENTRY},
+        {"write-work-max", required_argument, NULL, OPT_WRITE_WORK_MAX},
+        {"query-memory-max-bytes", required_argument, NULL, OPT_QUERY_MEMORY_MAX},
+        {"client-output-buffer-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
+        {"client-query-buffer-limit", required_argument, NULL, OPT_QUERY_BUFFER_LIMIT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"maxmemory", required_argument, NULL, OPT_MAXMEMORY},
+        {"maxmemory-clients", required_argument, NULL, OPT_MAXMEMORY_CLIENTS},
         {"forward-timeout-ms", required_argument, NULL, OPT_FORWARD_TIMEOUT},
         {"join", no_argument, NULL, OPT_JOIN},
         {"read-consistency", required_argument, NULL, OPT_READ_CONSISTENCY},
@@ -268,13 +394,93 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
             cfg->heartbeat_timeout_ms = (uint32_t)v;
             break;
         case OPT_MAX_REQUEST:
-            if (!parse_u64(optarg, 1024, QUIVER_ENTRY_SIZE_MAX_BYTES, &v)) {
-                set_err(err, err_size_bytes, "--max-request-bytes: '%s' is not 1024..%llu", optarg,
+            if (!node_config_parse_bytes(optarg, &v) || v < 1024 || v > QUIVER_ENTRY_SIZE_MAX_BYTES) {
+                set_err(err, err_size_bytes, "--max-request-bytes: '%s' is not 1024..%llu bytes", optarg,
                         (unsigned long long)QUIVER_ENTRY_SIZE_MAX_BYTES);
                 return NODE_CONFIG_ERROR;
             }
             cfg->max_request_bytes = v;
             break;
+        case OPT_MAX_ENTRY:
+            if (!node_config_parse_bytes(optarg, &v) || v < 65536 || v > QUIVER_ENTRY_SIZE_MAX_BYTES) {
+                set_err(err, err_size_bytes, "--max-entry-bytes: '%s' is not 65536..%llu bytes", optarg,
+                        (unsigned long long)QUIVER_ENTRY_SIZE_MAX_BYTES);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->max_entry_bytes = v;
+            break;
+        case OPT_WRITE_WORK_MAX:
+            if (!parse_u64(optarg, 1, UINT64_MAX, &v)) {
+                set_err(err, err_size_bytes, "--write-work-max: '%s' is not a number of work units >= 1", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->write_work_max = v;
+            break;
+        case OPT_QUERY_MEMORY_MAX:
+            if (!node_config_parse_bytes(optarg, &v) || v < (1u << 20) || v > (1ull << 40)) {
+                set_err(err, err_size_bytes, "--query-memory-max-bytes: '%s' is not 1mb..1024gb", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->query_memory_max_bytes = v;
+            break;
+        case OPT_OUTPUT_LIMIT:
+            if (!node_config_parse_bytes(optarg, &v) || (v != 0 && v < 65536) || v > (1ull << 50)) {
+                set_err(err, err_size_bytes, "--client-output-buffer-limit: '%s' is not 0 or at least 65536 bytes",
+                        optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->client_output_buffer_limit_bytes = v;
+            break;
+        case OPT_QUERY_BUFFER_LIMIT:
+            if (!node_config_parse_bytes(optarg, &v) || v < QUIVER_CLIENT_QUERY_BUFFER_LIMIT_BYTES_MIN ||
+                v > (1ull << 50)) {
+                set_err(err, err_size_bytes, "--client-query-buffer-limit: '%s' is not at least %llu bytes", optarg,
+                        (unsigned long long)QUIVER_CLIENT_QUERY_BUFFER_LIMIT_BYTES_MIN);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->client_query_buffer_limit_bytes = v;
+            qbuf_given = true;
+            break;
+        case OPT_TIMEOUT:
+            if (!parse_u64(optarg, 0, 365u * 24 * 3600, &v)) {
+                set_err(err, err_size_bytes, "--timeout: '%s' is not 0..31536000 seconds", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->timeout_s = (uint32_t)v;
+            break;
+        case OPT_MAXMEMORY:
+            if (!node_config_parse_bytes(optarg, &v) || (v != 0 && v < (1u << 20))) {
+                set_err(err, err_size_bytes, "--maxmemory: '%s' is not 0 or at least 1mb", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            cfg->maxmemory_bytes = v;
+            maxmemory_given = true;
+            break;
+        case OPT_MAXMEMORY_CLIENTS: {
+            size_t len = strlen(optarg);
+            clients_given = true;
+            if (len >= 2 && optarg[len - 1] == '%') {
+                char num[16];
+                if (len - 1 >= sizeof num) {
+                    set_err(err, err_size_bytes, "--maxmemory-clients: '%s' is not 1%%..100%%", optarg);
+                    return NODE_CONFIG_ERROR;
+                }
+                memcpy(num, optarg, len - 1);
+                num[len - 1] = '\0';
+                if (!parse_u64(num, 1, 100, &v)) {
+                    set_err(err, err_size_bytes, "--maxmemory-clients: '%s' is not 1%%..100%%", optarg);
+                    return NODE_CONFIG_ERROR;
+                }
+                clients_percent = (uint32_t)v;
+            } else if (node_config_parse_bytes(optarg, &v) && (v == 0 || v >= (1u << 20))) {
+                clients_percent = 0;
+                clients_bytes = v;
+            } else {
+                set_err(err, err_size_bytes, "--maxmemory-clients: '%s' is not 0, at least 1mb, or 1%%..100%%", optarg);
+                return NODE_CONFIG_ERROR;
+            }
+            break;
+        }
         case OPT_READERS:
             if (!parse_u64(optarg, 1, NODE_READER_THREADS_COUNT_MAX, &v)) {
                 set_err(err, err_size_bytes, "--reader-threads: '%s' is not 1..%d", optarg, NODE_READER_THREADS_COUNT_MAX);
@@ -284,7 +490,7 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
             break;
         case OPT_MAX_CLIENTS:
             if (!parse_u64(optarg, 1, QUIVER_CLIENTS_COUNT_MAX, &v)) {
-                set_err(err, err_size_bytes, "--max-clients: '%s' is not 1..%d", optarg, QUIVER_CLIENTS_COUNT_MAX);
+                set_err(err, err_size_bytes, "--maxclients: '%s' is not 1..%d", optarg, QUIVER_CLIENTS_COUNT_MAX);
                 return NODE_CONFIG_ERROR;
             }
             cfg->max_clients = (uint32_t)v;
@@ -369,6 +575,16 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
         set_err(err, err_size_bytes, "--heartbeat-timeout-ms (%u) must be below --election-timeout-ms (%u)",
                 cfg->heartbeat_timeout_ms, cfg->election_timeout_ms);
         return NODE_CONFIG_ERROR;
+    }
+    /* Limits that follow others, and the machine-dependent defaults. */
+    if (!qbuf_given) cfg->client_query_buffer_limit_bytes = cfg->max_request_bytes + QUIVER_CLIENT_QUERY_BUFFER_OVERHEAD_BYTES;
+    cfg->machine_memory_bytes = node_memory_machine_bytes();
+    if (!maxmemory_given) cfg->maxmemory_bytes = default_maxmemory(cfg->machine_memory_bytes);
+    if (clients_given && clients_percent == 0) {
+        cfg->maxmemory_clients_bytes = clients_bytes;
+    } else {
+        uint64_t base = cfg->maxmemory_bytes != 0 ? cfg->maxmemory_bytes : cfg->machine_memory_bytes;
+        cfg->maxmemory_clients_bytes = base == 0 ? 0 : node_memory_percent_of(base, clients_percent);
     }
     snprintf(cfg->db_dir, sizeof(cfg->db_dir), "%s/db", cfg->data_dir);
     snprintf(cfg->raft_dir, sizeof(cfg->raft_dir), "%s/raft", cfg->data_dir);

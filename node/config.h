@@ -10,12 +10,22 @@
  * configuration: Quiver has no authentication, so listening on every
  * interface must be asked for (--bind 0.0.0.0, e.g. inside a container).
  *
+ * Client limits (DESIGN.md 7a) use Redis' names and meanings where Redis
+ * has them: --maxclients (alias --max-clients), --timeout,
+ * --client-output-buffer-limit (the hard limit of the normal class, in
+ * bytes), --client-query-buffer-limit, --maxmemory, --maxmemory-clients.
+ * Byte values take Redis' units: 1k = 1000, 1kb = 1024, m/mb, g/gb
+ * (case-insensitive); --maxmemory-clients also takes N% (of --maxmemory).
+ * Defaults that depend on the machine (--maxmemory, --maxmemory-clients)
+ * are resolved here, once, and --help prints the values of this machine.
+ *
  * Thread: parse once in main, before anything starts; read-only afterwards.
  */
 #ifndef QUIVER_NODE_CONFIG_H
 #define QUIVER_NODE_CONFIG_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -77,7 +87,28 @@ typedef struct node_config {
     bool join;                                /* --join: do not bootstrap; wait for QUIVER.CLUSTER ADD */
     uint32_t snapshot_threshold;              /* --snapshot-threshold: entries between snapshots */
     uint32_t snapshot_trailing;               /* --snapshot-trailing: entries kept after one */
+    /* Replication budgets (repl_config, raft/replication.h): */
+    uint64_t max_entry_bytes;                 /* --max-entry-bytes: largest log entry this node proposes */
+    uint64_t write_work_max;                  /* --write-work-max: work units per write (query/engine.h) */
+    uint64_t query_memory_max_bytes;          /* --query-memory-max-bytes: arena cap per query */
+    /* Client limits (server.h): */
+    uint64_t client_output_buffer_limit_bytes;/* --client-output-buffer-limit; 0 = none */
+    uint64_t client_query_buffer_limit_bytes; /* --client-query-buffer-limit (resolved, never 0) */
+    uint32_t timeout_s;                       /* --timeout: idle seconds before a client is closed; 0 = never */
+    uint64_t maxmemory_bytes;                 /* --maxmemory (resolved); 0 = none */
+    uint64_t maxmemory_clients_bytes;         /* --maxmemory-clients (resolved); 0 = none */
+    uint64_t machine_memory_bytes;            /* what the defaults were computed from (memory.h) */
 } node_config;
+
+/* The largest reply this node builds for one request: the reply buffer cap,
+ * lowered to --client-output-buffer-limit (a longer reply could never be
+ * delivered: the client would be disconnected).  Thread: any. */
+uint64_t node_config_reply_size_max_bytes(const node_config *cfg);
+
+/* Parse a byte count the way Redis reads memory settings: digits with an
+ * optional unit k (1000), kb (1024), m, mb, g, gb (any case), nothing
+ * else.  Returns false on anything else or overflow.  Pure. */
+bool node_config_parse_bytes(const char *s, uint64_t *out);
 
 typedef enum node_config_result {
     NODE_CONFIG_RUN = 0,      /* start the server */

@@ -27,6 +27,7 @@
 
 #include "../raft/replication.h"
 #include "../statemachine/command.h"
+#include "offload.h"
 #include "server.h"
 
 #define FWD_VERSION 1
@@ -114,6 +115,12 @@ typedef struct fwd_reply {
 
 void fwd_reply_parser_init(fwd_reply_parser *p, size_t size_max_bytes);
 void fwd_reply_parser_free(fwd_reply_parser *p);
+/* Hand over the parser's buffer, which holds the reply fwd_reply_next just
+ * returned (its data pointers stay valid in it): the caller owns and frees
+ * the result (may be NULL).  The parser keeps a copy of only the bytes
+ * after that reply (at most what the last feed added) and goes on.  Lets a
+ * large reply be decoded elsewhere without copying it. */
+char *fwd_reply_parser_detach(fwd_reply_parser *p);
 /* Append bytes.  Returns 0, or -1 when the unparsed input would exceed
  * size_max_bytes (the caller closes the link). */
 int fwd_reply_feed(fwd_reply_parser *p, const void *data, size_t len);
@@ -133,10 +140,12 @@ typedef struct fwd_peer {
 } fwd_peer;
 
 /* Start a forwarder for this node (self_id) on loop, proposing through r.
+ * pool: where large responses are decoded (NULL: on the loop thread); it
+ * must outlive the forwarder's last decode (main stops it after raft).
  * peers: every member (self included; copied).  timeout_ms: how long a
  * request may wait for a leader and its answer, retries included.
  * Returns 0 and *out.  Thread: the loop thread. */
-int fwd_start(uv_loop_t *loop, repl *r, uint64_t self_id, const fwd_peer *peers, uint32_t peer_count,
+int fwd_start(uv_loop_t *loop, repl *r, offload *pool, uint64_t self_id, const fwd_peer *peers, uint32_t peer_count,
               uint64_t timeout_ms, fwd **out);
 
 /* Run cmd (request id set by the caller, the origin node) on the leader.
@@ -150,6 +159,13 @@ int fwd_start(uv_loop_t *loop, repl *r, uint64_t self_id, const fwd_peer *peers,
  * cmd and its strings are copied.  Not after fwd_stop.  Thread: the loop
  * thread. */
 void fwd_write(fwd *f, const sm_command *cmd, repl_reply_fn cb, void *ctx);
+
+/* fwd_write without copying the text: text_owned (malloc'd, == cmd->text.ptr,
+ * NUL-terminated at cmd->text.len; NULL: copy as fwd_write) moves into the
+ * forwarder, which frees it.  A large text is then copied once on the loop
+ * thread (into the link's send buffer) instead of three times.  Thread:
+ * the loop thread. */
+void fwd_write_owned(fwd *f, const sm_command *cmd, char *text_owned, repl_reply_fn cb, void *ctx);
 
 /* Ask the leader for a read index (a barrier confirming its leadership);
  * cb gets REPL_OK + the index this node must have applied before a
@@ -169,7 +185,12 @@ void fwd_read_gate(fwd *f, repl *r, repl_read_fn cb, void *ctx);
  * write with the origin's request id (repl_propose; never forwarded again:
  * a node that does not lead answers REPL_NOT_LEADER and the origin retries)
  * or run a read barrier, and answer a bulk forward response.  A blob that
- * does not decode gets "-ERR malformed QUIVER.FORWARD request: ...".
+ * does not decode gets "-ERR malformed QUIVER.FORWARD request: ...".  A
+ * write is checked as a client's would be, before proposing: over
+ * --maxmemory "-OOM command not allowed when used memory > 'maxmemory'.";
+ * over --max-entry-bytes, or refused by admission (admission.h, off the
+ * loop thread for long texts), or not a write at all: a REPL_INVALID
+ * response with the error text.
  * Thread: the loop thread (a command handler, commands.h). */
 void fwd_serve(node_client *c, node_slot *s, resp_request *req);
 

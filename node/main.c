@@ -4,8 +4,13 @@
  * run the libuv loop until SIGINT/SIGTERM, then shut down in the reverse
  * order: stop accepting and close clients, stop the readers, stop raft (it
  * answers or fails every pending proposal and stops the apply thread),
- * close RocksDB (which flushes atomically, so the applied index on disk
- * matches the data).
+ * stop the offload pool (admissions, encodings; after raft, whose last
+ * answers may still hand it work, which it then refuses), close RocksDB
+ * (which flushes atomically, so the applied index on disk matches the
+ * data).
+ *
+ * Memory: glibc's allocator is set up before any thread starts
+ * (node_memory_configure_allocator, memory.h).
  *
  * Exit status: 0 after a clean shutdown, 1 when start-up fails (the message
  * names the file, port or flag), 2 for bad flags (with the usage text).
@@ -33,6 +38,8 @@
 #include "catchup.h"
 #include "config.h"
 #include "forward.h"
+#include "memory.h"
+#include "offload.h"
 #include "readers.h"
 #include "router.h"
 #include "server.h"
@@ -44,6 +51,7 @@ typedef struct app {
     node_config cfg;
     qs_db *db;
     readers *readers;
+    offload *offload;
     repl *repl;
     node server;
     admin admin;
@@ -129,9 +137,18 @@ static void close_walk_cb(uv_handle_t *h, void *arg) {
     if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+static void offload_stop_app(app *a) {
+    if (a->offload == NULL) return;
+    offload *o = a->offload;
+    a->offload = NULL;
+    a->server.offload = NULL;
+    offload_stop(o); /* calls what is pending; later submits are refused */
+}
+
 static void repl_stopped(void *ctx) {
     app *a = ctx;
     a->repl = NULL;
+    offload_stop_app(a);
     /* Whatever is left (signal handles, the timer) closes now; uv_run ends. */
     uv_walk(&a->loop, close_walk_cb, NULL);
 }
@@ -158,6 +175,7 @@ static void shutdown_app(app *a) {
         a->server.repl = NULL;
         repl_stop(r, repl_stopped, a);
     } else {
+        offload_stop_app(a);
         uv_walk(&a->loop, close_walk_cb, NULL);
     }
 }
@@ -196,6 +214,8 @@ int main(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN);
     g_argv = argv;
+    if (!node_memory_configure_allocator())
+        fprintf(stderr, "quiverd: warning: mallopt (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) refused; freed memory may stay with the process longer\n");
 
     if (!check_data_dir(a.cfg.data_dir, err, sizeof(err))) {
         fprintf(stderr, "quiverd: %s\n", err);
@@ -222,6 +242,15 @@ int main(int argc, char **argv) {
         qs_close(a.db);
         return 1;
     }
+    readers_set_query_memory_max(a.readers, a.cfg.query_memory_max_bytes);
+    rc = offload_start(&a.loop, OFFLOAD_THREADS_COUNT_DEFAULT, &a.offload);
+    if (rc != 0) {
+        fprintf(stderr, "quiverd: cannot start %d offload threads: %s\n", OFFLOAD_THREADS_COUNT_DEFAULT, strerror(-rc));
+        readers_stop(a.readers);
+        uv_run(&a.loop, UV_RUN_NOWAIT);
+        qs_close(a.db);
+        return 1;
+    }
 
     repl_config rcfg = {
         .node_id = a.cfg.node_id,
@@ -234,6 +263,9 @@ int main(int argc, char **argv) {
         .snapshot_threshold = a.cfg.snapshot_threshold,
         .snapshot_trailing = a.cfg.snapshot_trailing,
         .join = a.cfg.join,
+        .write_work_max = a.cfg.write_work_max,
+        .query_memory_max_bytes = a.cfg.query_memory_max_bytes,
+        .entry_size_max_bytes = a.cfg.max_entry_bytes,
         .on_checkpoint_needed = restart_self,
         .checkpoint_ctx = &a,
     };
@@ -246,6 +278,7 @@ int main(int argc, char **argv) {
          * start again from the top with it in place. */
         fprintf(stderr, "quiverd: %s\n", err);
         readers_stop(a.readers);
+        offload_stop_app(&a);
         uv_run(&a.loop, UV_RUN_DEFAULT);
         qs_close(a.db);
         if (catchup_fetch(&a.cfg, need.marker_index, need.cluster_id, err, sizeof(err)) != 0) {
@@ -257,12 +290,15 @@ int main(int argc, char **argv) {
     if (rc != 0) {
         fprintf(stderr, "quiverd: cannot start raft (%s, log in %s): %s\n", a.cfg.raft_address, a.cfg.raft_dir, err);
         readers_stop(a.readers);
+        offload_stop_app(&a);
         uv_run(&a.loop, UV_RUN_NOWAIT);
         qs_close(a.db);
         return 1;
     }
 
-    if (node_server_start(&a.server, &a.loop, &a.cfg, a.db, a.repl, a.readers, err, sizeof(err)) != 0) {
+    int server_rc = node_server_start(&a.server, &a.loop, &a.cfg, a.db, a.repl, a.readers, err, sizeof(err));
+    a.server.offload = a.offload; /* node_server_start cleared the struct */
+    if (server_rc != 0) {
         fprintf(stderr, "quiverd: %s\n", err);
         a.readers = (readers_stop(a.readers), NULL);
         repl_stop(a.repl, repl_stopped, &a);
@@ -295,7 +331,8 @@ int main(int argc, char **argv) {
             peers[i].id = a.cfg.peers[i].id;
             snprintf(peers[i].client_address, sizeof(peers[i].client_address), "%s", a.cfg.peer_client_addresses[i]);
         }
-        fwd_start(&a.loop, a.repl, a.cfg.node_id, peers, a.cfg.peer_count, a.cfg.forward_timeout_ms, &a.server.fwd);
+        fwd_start(&a.loop, a.repl, a.offload, a.cfg.node_id, peers, a.cfg.peer_count, a.cfg.forward_timeout_ms,
+                  &a.server.fwd);
     }
 
     uv_signal_init(&a.loop, &a.sigint);

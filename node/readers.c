@@ -36,6 +36,7 @@ struct readers {
     uint32_t threads_count;
     pthread_t *threads;
     uv_async_t async;
+    uint64_t query_memory_max_bytes; /* query_request.memory_max_bytes of every read; 0: the default */
 };
 
 read_job *read_job_new(read_kind kind) {
@@ -85,6 +86,7 @@ static void run_job(readers *r, read_job *j) {
             .timeout_ms = j->timeout_ms,
             .read_only = j->read_only,
             .explain = j->kind == READ_EXPLAIN,
+            .memory_max_bytes = r->query_memory_max_bytes,
         };
         query_result *res = query_run_read(view, &q);
         QUIVER_ASSERT(res != NULL);
@@ -140,7 +142,12 @@ static void run_job(readers *r, read_job *j) {
     }
     }
     qs_view_close(view);
-    reply_fix_overflow(&j->out);
+    if (!reply_fix_overflow(&j->out)) reply_buf_shrink(&j->out);
+    /* The request is not needed any more: free it here, not on the loop
+     * thread (unmapping a 64 MiB text costs the loop ~10 ms). */
+    resp_request_free(&j->req);
+    j->graph = j->text = NULL;
+    j->graph_len = j->text_len = 0;
 }
 
 static void *reader_main(void *arg) {
@@ -199,16 +206,30 @@ int readers_start(uv_loop_t *loop, qs_db *db, uint32_t threads_count, readers_do
     if (r->threads == NULL) QUIVER_FATAL("out of memory (readers)");
     uv_async_init(loop, &r->async, async_cb);
     r->async.data = r;
-    for (uint32_t i = 0; i < threads_count; i++) {
-        int rc = pthread_create(&r->threads[i], NULL, reader_main, r);
-        if (rc != 0) {
-            readers_stop(r);
-            return -rc;
-        }
-        r->threads_count++;
+    /* Exactly this stack on every reader: the query engine's stack budget
+     * (QUIVER_QUERY_STACK_BUDGET_BYTES) then trips at the same depth
+     * whatever `ulimit -s` says (common/limits.h). */
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) rc = pthread_attr_setstacksize(&attr, QUIVER_QUERY_THREAD_STACK_SIZE_BYTES);
+    for (uint32_t i = 0; rc == 0 && i < threads_count; i++) {
+        rc = pthread_create(&r->threads[i], &attr, reader_main, r);
+        if (rc == 0) r->threads_count++;
+    }
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        readers_stop(r);
+        return -rc;
     }
     *out = r;
     return 0;
+}
+
+void readers_set_query_memory_max(readers *r, uint64_t bytes) {
+    QUIVER_ASSERT(r != NULL);
+    pthread_mutex_lock(&r->mu);
+    r->query_memory_max_bytes = bytes;
+    pthread_mutex_unlock(&r->mu);
 }
 
 bool readers_submit(readers *r, read_job *job) {

@@ -12,7 +12,14 @@
  *
  * Trade-off: encoding on the reader thread moves the most expensive part of
  * a big read off the loop thread, at the cost of holding the encoded reply
- * (bounded by the reply buffer cap) instead of the result set.
+ * (bounded by the reply buffer cap, job->out.size_max_bytes, which the
+ * router sets to the node's largest deliverable reply) instead of the
+ * result set.  A reply with much unused capacity is shrunk before it is
+ * handed back (reply_buf_shrink).
+ *
+ * Threads are created with QUIVER_QUERY_THREAD_STACK_SIZE_BYTES of stack
+ * (common/limits.h: the query engine's stack check must trip at the same
+ * depth on every node).
  *
  * Thread: readers_start/submit/stop on the loop thread; the work on the
  * pool's threads; done callbacks on the loop thread.
@@ -40,7 +47,7 @@ typedef struct read_job read_job;
 struct read_job {
     read_job *next;
     read_kind kind;
-    resp_request req;      /* owns the strings below */
+    resp_request req;      /* owns the strings below; freed by the reader once the job ran */
     const char *graph;     /* into req */
     size_t graph_len;
     const char *text;      /* into req; NULL for LIST/DIGEST */
@@ -71,6 +78,11 @@ typedef void (*readers_done_fn)(void *ctx, read_job *job);
  * negative errno (thread creation failed).  Thread: loop. */
 int readers_start(uv_loop_t *loop, qs_db *db, uint32_t threads_count, readers_done_fn done, void *done_ctx,
                   readers **out);
+
+/* Cap every read's query memory (query_request.memory_max_bytes;
+ * --query-memory-max-bytes); 0: the query engine's default.  Call before
+ * the first submit.  Thread: loop. */
+void readers_set_query_memory_max(readers *r, uint64_t bytes);
 
 /* Queue a job (ownership moves to the pool).  Returns false, keeping
  * ownership with the caller, when QUIVER_READ_QUEUE_COUNT_MAX jobs already

@@ -436,9 +436,28 @@ void reply_statistics_with(reply_buf *b, const query_stats *s, const char *extra
     if (extra != NULL) reply_bulk_cstr(b, extra);
 }
 
+void reply_buf_shrink(reply_buf *b) {
+    if (b->data == NULL || b->cap - b->len <= REPLY_BUF_SLACK_MAX_BYTES) return;
+    if (b->len == 0) {
+        free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+        return;
+    }
+    char *d = realloc(b->data, b->len);
+    if (d == NULL) return; /* keeping the larger block is correct, only wasteful */
+    b->data = d;
+    b->cap = b->len;
+}
+
 bool reply_fix_overflow(reply_buf *b) {
     if (!b->overflow) return false;
     size_t cap = b->size_max_bytes;
+    /* Give the memory of the half-built reply back at once: the error is
+     * a few bytes, the buffer may be as large as the cap. */
+    free(b->data);
+    b->data = NULL;
+    b->cap = 0;
     reply_buf_clear(b);
     /* The error itself must get through even under a tiny cap. */
     b->size_max_bytes = cap < 256 ? 256 : cap;

@@ -143,8 +143,15 @@ void reply_query_result_with(reply_buf *b, const query_result *r, bool compact, 
  * bulk strings, or the error. */
 void reply_explain_result(reply_buf *b, const query_result *r);
 
-/* If b overflowed, replace its contents with an error naming the limit.
- * Returns true when it did. */
+/* If b overflowed, replace its contents with an error naming the limit
+ * (the large buffer is freed first).  Returns true when it did. */
 bool reply_fix_overflow(reply_buf *b);
+
+/* Give back the unused part of b's allocation when it exceeds
+ * REPLY_BUF_SLACK_MAX_BYTES (doubling can leave up to half of a large
+ * reply's buffer unused while the reply waits to be written).  Never fails
+ * (a failed realloc keeps the buffer as it is).  Thread: b's. */
+#define REPLY_BUF_SLACK_MAX_BYTES (256u * 1024)
+void reply_buf_shrink(reply_buf *b);
 
 #endif

@@ -12,6 +12,10 @@
  * Memory grows only with bytes received: an announced bulk length reserves
  * at most RESP_BULK_PREALLOC_MAX_BYTES up front, then doubles as data
  * arrives.  The same holds for the argument vector and its announced count.
+ * Every allocation of the request being assembled is counted in
+ * buffered_bytes (the query buffer, resp.h); the limit is checked where
+ * memory would grow, against what the header announces, so a request that
+ * cannot fit is refused before its bytes are buffered.
  */
 #include "resp.h"
 
@@ -38,7 +42,22 @@ void resp_parser_init(resp_parser *p, uint64_t request_size_max_bytes) {
     memset(p, 0, sizeof(*p));
     p->request_size_max_bytes =
         request_size_max_bytes ? request_size_max_bytes : QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT;
+    p->query_buffer_limit_bytes = p->request_size_max_bytes + QUIVER_CLIENT_QUERY_BUFFER_OVERHEAD_BYTES;
     p->state = RESP_ST_START;
+}
+
+void resp_parser_set_query_buffer_limit(resp_parser *p, uint64_t limit_bytes) {
+    QUIVER_ASSERT(p != NULL && p->buffered_bytes == 0);
+    if (limit_bytes != 0) p->query_buffer_limit_bytes = limit_bytes;
+}
+
+/* What the request being assembled holds, besides the line buffer: its
+ * argument vector and every argument allocation (argv[argc] included while
+ * a bulk is being received). */
+static uint64_t request_bytes(const resp_parser *p) {
+    uint64_t n = (uint64_t)p->argv_cap * RESP_ARGV_SLOT_BYTES;
+    for (uint32_t i = 0; i < p->req.argc; i++) n += p->req.argv_len[i] + 1 + RESP_ARG_OVERHEAD_BYTES;
+    return n;
 }
 
 void resp_request_free(resp_request *r) {
@@ -58,6 +77,7 @@ void resp_parser_free(resp_parser *p) {
     free(p->line);
     memset(p, 0, sizeof(*p));
     p->state = RESP_ST_FAILED;
+    QUIVER_ASSERT(p->buffered_bytes == 0);
 }
 
 static resp_parse_status fail(resp_parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -72,6 +92,8 @@ static resp_parse_status fail(resp_parser *p, const char *fmt, ...) {
         if (p->req.argv != NULL) free(p->req.argv[p->req.argc]);
     }
     resp_request_free(&p->req);
+    p->argv_cap = 0;
+    p->buffered_bytes = p->line_cap;
     p->state = RESP_ST_FAILED;
     return RESP_PARSE_ERROR;
 }
@@ -80,6 +102,7 @@ static void line_append(resp_parser *p, char c) {
     if (p->line_len + 1 >= p->line_cap) {
         size_t cap = p->line_cap ? p->line_cap * 2 : 64;
         p->line = xrealloc(p->line, cap);
+        p->buffered_bytes += cap - p->line_cap;
         p->line_cap = cap;
     }
     p->line[p->line_len++] = c;
@@ -115,20 +138,25 @@ static bool parse_int64(const char *s, size_t len, int64_t *out) {
     return true;
 }
 
-static void req_reserve_argv(resp_request *r, uint32_t *cap, uint32_t need) {
+/* Grow r's argument vector to need slots; *buffered (NULL: not counted)
+ * follows the growth. */
+static void req_reserve_argv(resp_request *r, uint32_t *cap, uint32_t need, uint64_t *buffered) {
     if (need <= *cap) return;
     uint32_t c = *cap ? *cap : 4;
     while (c < need) c *= 2;
     r->argv = xrealloc(r->argv, sizeof(char *) * c);
     r->argv_len = xrealloc(r->argv_len, sizeof(size_t) * c);
+    if (buffered != NULL) *buffered += (uint64_t)(c - *cap) * RESP_ARGV_SLOT_BYTES;
     *cap = c;
 }
 
 static void take_request(resp_parser *p, resp_request *out) {
+    QUIVER_ASSERT(p->buffered_bytes == p->line_cap + request_bytes(p));
     *out = p->req;
     memset(&p->req, 0, sizeof(p->req));
     p->argv_cap = 0;
     p->argc_expected = 0;
+    p->buffered_bytes = p->line_cap;
     p->state = RESP_ST_START;
 }
 
@@ -224,7 +252,7 @@ bool resp_split_inline(const char *line, size_t len, resp_request *out, char *er
             if (i < len) i++;
         }
         cur[cur_len] = '\0';
-        req_reserve_argv(out, &cap, out->argc + 1);
+        req_reserve_argv(out, &cap, out->argc + 1, NULL);
         out->argv[out->argc] = cur;
         out->argv_len[out->argc] = cur_len;
         out->argc++;
@@ -271,6 +299,13 @@ resp_parse_status resp_parse(resp_parser *p, const char *data, size_t len, size_
             }
             for (size_t k = 0; k < take; k++) line_append(p, data[i + k]);
             i += take;
+            if (p->buffered_bytes > p->query_buffer_limit_bytes) {
+                *consumed = i;
+                p->error_query_buffer = true;
+                return fail(p, "ERR max query buffer length reached: the inline request being received holds more "
+                               "than %llu bytes (the --client-query-buffer-limit)",
+                            (unsigned long long)p->query_buffer_limit_bytes);
+            }
             if (nl == NULL) break;
             i++; /* the '\n' */
             size_t l = p->line_len;
@@ -328,7 +363,7 @@ resp_parse_status resp_parse(resp_parser *p, const char *data, size_t len, size_
                 p->argc_expected = (uint32_t)n;
                 uint32_t pre = p->argc_expected < RESP_ARGV_PREALLOC_COUNT_MAX ? p->argc_expected
                                                                                  : RESP_ARGV_PREALLOC_COUNT_MAX;
-                req_reserve_argv(&p->req, &p->argv_cap, pre);
+                req_reserve_argv(&p->req, &p->argv_cap, pre, &p->buffered_bytes);
                 p->state = RESP_ST_BULK_PREFIX;
             } else {
                 if (!ok || n < 0) {
@@ -341,12 +376,26 @@ resp_parse_status resp_parse(resp_parser *p, const char *data, size_t len, size_
                     return fail(p, "ERR Protocol error: request of more than %llu bytes (the --max-request-bytes limit)",
                                 (unsigned long long)p->request_size_max_bytes);
                 }
+                /* The whole argument, its bookkeeping and the vector's
+                 * next growth must fit the query buffer: refused now,
+                 * before a byte of it is buffered. */
+                uint64_t argv_growth = p->req.argc + 1 > p->argv_cap ? (uint64_t)p->argv_cap * RESP_ARGV_SLOT_BYTES : 0;
+                if (p->buffered_bytes + (uint64_t)n + 1 + RESP_ARG_OVERHEAD_BYTES + argv_growth >
+                    p->query_buffer_limit_bytes) {
+                    *consumed = i;
+                    p->error_query_buffer = true;
+                    return fail(p,
+                                "ERR max query buffer length reached: the request being received would hold more "
+                                "than %llu bytes (the --client-query-buffer-limit)",
+                                (unsigned long long)p->query_buffer_limit_bytes);
+                }
                 p->bulk_len = (uint64_t)n;
                 p->bulk_received = 0;
                 p->bulk_cap = (size_t)(p->bulk_len + 1 < RESP_BULK_PREALLOC_MAX_BYTES ? p->bulk_len + 1
                                                                                      : RESP_BULK_PREALLOC_MAX_BYTES);
-                req_reserve_argv(&p->req, &p->argv_cap, p->req.argc + 1);
+                req_reserve_argv(&p->req, &p->argv_cap, p->req.argc + 1, &p->buffered_bytes);
                 p->req.argv[p->req.argc] = xrealloc(NULL, p->bulk_cap);
+                p->buffered_bytes += p->bulk_cap + RESP_ARG_OVERHEAD_BYTES;
                 p->state = p->bulk_len == 0 ? RESP_ST_BULK_CR : RESP_ST_BULK_DATA;
             }
             break;
@@ -375,6 +424,7 @@ resp_parse_status resp_parse(resp_parser *p, const char *data, size_t len, size_
                 if (cap > p->bulk_len + 1) cap = (size_t)p->bulk_len + 1;
                 arg = xrealloc(arg, cap);
                 p->req.argv[p->req.argc] = arg;
+                p->buffered_bytes += cap - p->bulk_cap;
                 p->bulk_cap = cap;
             }
             memcpy(arg + p->bulk_received, data + i, take);

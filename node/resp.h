@@ -15,10 +15,16 @@
  *
  * Limits (common/limits.h): arguments per request QUIVER_RESP_ARGS_COUNT_MAX;
  * an inline line or a header line QUIVER_RESP_INLINE_SIZE_MAX_BYTES; the sum
- * of argument sizes request_size_max_bytes (--max-request-bytes).  Memory
- * for an argument grows with the bytes actually received, never with the
- * length a client merely announces, so "$536870911\r\n" followed by nothing
- * costs nothing.
+ * of argument sizes request_size_max_bytes (--max-request-bytes); the memory
+ * the parser holds for a partly received request query_buffer_limit_bytes
+ * (--client-query-buffer-limit), which counts the bookkeeping of every
+ * argument too (RESP_ARG_OVERHEAD_BYTES each: the allocator's chunk header
+ * and the argument vector's slot), so a million one-byte arguments cost what
+ * they really cost.  A bulk length announced over either limit is refused at
+ * its header, before any byte of it is buffered.  Memory for an argument
+ * grows with the bytes actually received, never with the length a client
+ * merely announces, so "$60000000\r\n" followed by nothing costs at most
+ * RESP_BULK_PREALLOC_MAX_BYTES.
  *
  * Errors: after RESP_PARSE_ERROR the framing is lost (we cannot know where
  * the next request starts), so the server replies with the message and
@@ -62,8 +68,17 @@ typedef enum resp_state {
     RESP_ST_FAILED,        /* a protocol error happened; nothing more is parsed */
 } resp_state;
 
+/* Bytes counted per argument besides its data (resp_parser_buffered_bytes):
+ * glibc's chunk header and rounding (16 to 32 bytes) plus the argv /
+ * argv_len slots (16 bytes), rounded up. */
+#define RESP_ARG_OVERHEAD_BYTES 48
+#define RESP_ARGV_SLOT_BYTES (sizeof(char *) + sizeof(size_t))
+
 typedef struct resp_parser {
     uint64_t request_size_max_bytes;
+    uint64_t query_buffer_limit_bytes; /* bound on buffered_bytes */
+    uint64_t buffered_bytes;  /* memory held for the request being assembled (see the top) */
+    bool error_query_buffer;  /* the error was the query buffer limit */
     resp_state state;
     /* header or inline line being read */
     char *line;
@@ -80,9 +95,22 @@ typedef struct resp_parser {
 } resp_parser;
 
 /* Initialise a parser.  request_size_max_bytes bounds the sum of argument
- * sizes of one request (0 means QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT).
- * Never fails.  Thread: the connection's (loop) thread. */
+ * sizes of one request (0 means QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT); the
+ * query buffer limit starts at request_size_max_bytes +
+ * QUIVER_CLIENT_QUERY_BUFFER_OVERHEAD_BYTES (resp_parser_set_query_buffer_limit
+ * changes it).  Never fails.  Thread: the connection's (loop) thread. */
 void resp_parser_init(resp_parser *p, uint64_t request_size_max_bytes);
+
+/* Bound the memory held for a partly received request (see the top), in
+ * bytes; 0 keeps the default.  Past it resp_parse fails with "ERR max query
+ * buffer length reached ..." and sets p->error_query_buffer.  Call before
+ * the first resp_parse.  Thread: the connection's. */
+void resp_parser_set_query_buffer_limit(resp_parser *p, uint64_t limit_bytes);
+
+/* Bytes the parser holds now for the request being assembled (its
+ * arguments' allocations with RESP_ARG_OVERHEAD_BYTES each, the argument
+ * vector, the header/inline line buffer).  Thread: the connection's. */
+static inline uint64_t resp_parser_buffered_bytes(const resp_parser *p) { return p->buffered_bytes; }
 
 /* Free what the parser holds (a partial request included). */
 void resp_parser_free(resp_parser *p);
@@ -92,7 +120,9 @@ void resp_parser_free(resp_parser *p);
  * ends (RESP_PARSE_INCOMPLETE: all len bytes consumed and remembered), or a
  * protocol error (RESP_PARSE_ERROR: p->error set; the parser refuses any
  * further input).  *consumed tells how many bytes were used; call again
- * with the rest.  Empty requests ("*0\r\n", "*-1\r\n", blank inline lines)
+ * with the rest.  A limit error (request size, query buffer, argument
+ * count) is reported as soon as the header that would pass it is read.
+ * Empty requests ("*0\r\n", "*-1\r\n", blank inline lines)
  * are skipped silently, as Redis does.  Allocation failure aborts
  * (QUIVER_FATAL): the limits above keep allocations bounded. */
 resp_parse_status resp_parse(resp_parser *p, const char *data, size_t len, size_t *consumed,

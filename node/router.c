@@ -9,6 +9,13 @@
  *   GRAPH.DELETE graph
  *   GRAPH.LIST
  *   QUIVER.DIGEST graph
+ *
+ * A GRAPH.QUERY / GRAPH.RO_QUERY text goes through admission (admission.h:
+ * query_admit, inline for short texts, on the offload pool for long ones)
+ * before it is classified, proposed or read; a write whose command cannot
+ * fit in one raft entry (--max-entry-bytes) is refused at once.  A write's
+ * result is encoded into RESP on the loop thread when it is small, on the
+ * offload pool when its result arena passes ROUTER_INLINE_RESULT_SIZE_MAX_BYTES.
  */
 #include "router.h"
 
@@ -21,9 +28,14 @@
 #include "../common/limits.h"
 #include "../common/qassert.h"
 #include "../query/query.h"
+#include "../statemachine/command.h"
+#include "admission.h"
 
-#define ROUTER_CLASSIFY_ERROR_SIZE_MAX_BYTES 1024
 #define ROUTER_SESSION_WAIT_MS_DEFAULT 5000 /* when neither TIMEOUT nor --forward-timeout-ms is set */
+/* A write result whose arena holds more than this is encoded into RESP on
+ * the offload pool, not on the loop thread (the encoding walks every cell;
+ * 64 KiB of result encodes in well under a millisecond). */
+#define ROUTER_INLINE_RESULT_SIZE_MAX_BYTES (64u * 1024)
 
 typedef struct query_opts {
     bool compact;
@@ -350,8 +362,9 @@ void router_read_done(void *ctx, read_job *job) {
     node_slot_done(s);
 }
 
-static read_job *job_from(read_kind kind, resp_request *req, bool with_text) {
+static read_job *job_from(const node *n, read_kind kind, resp_request *req, bool with_text) {
     read_job *job = read_job_new(kind);
+    job->out.size_max_bytes = node_reply_size_max(n); /* never build what could not be delivered */
     job->req = *req;
     memset(req, 0, sizeof(*req));
     if (job->req.argc > 1) {
@@ -380,6 +393,59 @@ typedef struct write_ctx {
     write_kind kind;
 } write_ctx;
 
+/* A large write result encoded on the offload pool (write_cb). */
+typedef struct encode_job {
+    offload_job base; /* first: the pool's handle */
+    node_slot *s;     /* held (in flight) until done */
+    query_result *r;  /* freed by the work */
+    bool compact;
+    reply_buf out;
+} encode_job;
+
+static void encode_work(offload_job *base) {
+    encode_job *j = (encode_job *)base;
+    reply_query_result(&j->out, j->r, j->compact);
+    if (!reply_fix_overflow(&j->out)) reply_buf_shrink(&j->out);
+    query_result_free(j->r); /* a large arena: unmapped here, not on the loop */
+    j->r = NULL;
+}
+
+static void encode_done(offload_job *base) {
+    encode_job *j = (encode_job *)base;
+    node_slot *s = j->s;
+    if (base->cancelled) { /* the pool stopped first: shutting down, encode here */
+        encode_work(base);
+    }
+    reply_buf tmp = s->buf;
+    s->buf = j->out;
+    j->out = tmp;
+    reply_buf_free(&j->out);
+    free(j);
+    node_slot_done(s);
+}
+
+/* Encode r into s's reply: here when small, on the offload pool when large
+ * (s stays held until then).  Takes r. */
+static void reply_write_result(node_slot *s, query_result *r) {
+    node *n = s->client->n;
+    if (r->arena.used_bytes > ROUTER_INLINE_RESULT_SIZE_MAX_BYTES && n->offload != NULL) {
+        encode_job *j = calloc(1, sizeof *j);
+        if (j == NULL) QUIVER_FATAL("out of memory (encode job)");
+        j->base.work = encode_work;
+        j->base.done = encode_done;
+        j->s = s;
+        j->r = r;
+        j->compact = s->compact;
+        reply_buf_init(&j->out, s->buf.size_max_bytes);
+        if (offload_submit(n->offload, &j->base)) return;
+        reply_buf_free(&j->out);
+        free(j); /* refused (stopping, or full): encode here */
+    }
+    reply_query_result(&s->buf, r, s->compact);
+    query_result_free(r);
+    node_slot_done(s);
+}
+
 static void write_cb(void *ctx, repl_status_code st, query_result *r, uint64_t index, const char *error) {
     write_ctx *w = ctx;
     node_slot *s = w->s;
@@ -402,7 +468,8 @@ static void write_cb(void *ctx, repl_status_code st, query_result *r, uint64_t i
         else
             reply_error(&s->buf, r->error ? r->error : "ERR graph deletion failed");
     } else {
-        reply_query_result(&s->buf, r, s->compact);
+        reply_write_result(s, r); /* takes r, answers s */
+        return;
     }
     query_result_free(r);
     node_slot_done(s);
@@ -417,6 +484,17 @@ static void deferred_write_delete(node_client *c, node_slot *s, resp_request *re
 static void start_write(node_client *c, node_slot *s, write_kind kind, resp_request *req, bool allow_defer) {
     node *n = c->n;
     if (allow_defer) {
+        /* One command per entry at least: a write that cannot fit alone is
+         * refused now, not after waiting (raft/ refuses it too). */
+        uint64_t entry = router_write_entry_size(req->argv_len[1], kind == WRITE_QUERY ? req->argv_len[2] : 0);
+        if (n->cfg->max_entry_bytes != 0 && entry > n->cfg->max_entry_bytes) {
+            reply_errorf(&s->buf,
+                         "ERR the write does not fit in one raft log entry: %" PRIu64
+                         " bytes encoded, --max-entry-bytes is %" PRIu64,
+                         entry, n->cfg->max_entry_bytes);
+            node_slot_done(s);
+            return;
+        }
         node_slot_mark_write(s);
         if (c->request_id_set) { /* QUIVER.REQUESTID: this write takes the id (router.h) */
             s->has_request_id = true;
@@ -451,10 +529,20 @@ static void start_write(node_client *c, node_slot *s, write_kind kind, resp_requ
     w->s = s;
     w->kind = kind;
     node_slot_hold(s);
-    if (n->fwd != NULL)
+    if (n->fwd != NULL && kind == WRITE_QUERY && n->cluster->write_owned != NULL &&
+        req->argv_len[2] >= ROUTER_INLINE_RESULT_SIZE_MAX_BYTES) {
+        /* A large text moves into the forwarder instead of being copied. */
+        char *text = req->argv[2];
+        QUIVER_ASSERT(req->size_bytes >= req->argv_len[2]);
+        req->size_bytes -= req->argv_len[2];
+        req->argv[2] = NULL;
+        req->argv_len[2] = 0;
+        n->cluster->write_owned(n->fwd, &cmd, text, write_cb, w); /* cb never runs inside */
+    } else if (n->fwd != NULL) {
         n->cluster->write(n->fwd, &cmd, write_cb, w); /* copies cmd; cb never runs inside */
-    else
+    } else {
         repl_propose(n->repl, &cmd, write_cb, w); /* copies cmd; cb never runs inside */
+    }
 }
 
 static void deferred_write_query(node_client *c, node_slot *s, resp_request *req) {
@@ -483,7 +571,7 @@ static void query_read(node_client *c, node_slot *s, resp_request *req, query_cm
     query_opts o;
     if (qc != QCMD_EXPLAIN && !parse_opts(s, req, 3, &o)) return;
     if (qc == QCMD_EXPLAIN) memset(&o, 0, sizeof(o));
-    read_job *job = job_from(qc == QCMD_EXPLAIN ? READ_EXPLAIN : READ_QUERY, req, true);
+    read_job *job = job_from(c->n, qc == QCMD_EXPLAIN ? READ_EXPLAIN : READ_QUERY, req, true);
     job->compact = o.compact;
     job->timeout_ms = o.timeout_ms;
     job->read_only = qc == QCMD_RO_QUERY;
@@ -498,39 +586,53 @@ static void deferred_explain(node_client *c, node_slot *s, resp_request *req) {
     query_read(c, s, req, QCMD_EXPLAIN, false);
 }
 
+typedef struct admitted_arg {
+    query_cmd qc;
+    query_opts o;
+} admitted_arg;
+_Static_assert(sizeof(admitted_arg) <= ADMISSION_ARG_SIZE_MAX_BYTES, "fits the admission job");
+
+/* After admission (admission.h): refuse, read, or write. */
+static void graph_query_admitted(node_client *c, node_slot *s, resp_request *req, const admission_result *res,
+                                 void *arg) {
+    const admitted_arg *a = arg;
+    if (res->rc != 0) {
+        reply_error(&s->buf, res->error);
+        node_slot_done(s);
+        return;
+    }
+    if (!res->admission.writes) {
+        if (c->closing) { /* nobody will read the reply */
+            node_slot_done(s);
+            return;
+        }
+        query_read(c, s, req, a->qc, true);
+        return;
+    }
+    if (a->qc == QCMD_RO_QUERY) {
+        reply_error(&s->buf, "graph.RO_QUERY is to be executed only on read-only queries");
+        node_slot_done(s);
+        return;
+    }
+    s->compact = a->o.compact;
+    start_write(c, s, WRITE_QUERY, req, true);
+}
+
 static void graph_query(node_client *c, node_slot *s, resp_request *req, query_cmd qc) {
     if (!check_graph_name(s, req, 1)) return;
-    query_opts o;
+    admitted_arg a = {.qc = qc};
     if (qc != QCMD_EXPLAIN) {
-        if (!parse_opts(s, req, 3, &o)) return;
+        if (!parse_opts(s, req, 3, &a.o)) return;
     } else if (req->argc != 3) {
         reply_error(&s->buf, "ERR wrong number of arguments for 'graph.explain' command");
         node_slot_done(s);
         return;
     }
-    if (qc == QCMD_EXPLAIN) {
+    if (qc == QCMD_EXPLAIN) { /* a read: the reader parses and plans it */
         query_read(c, s, req, qc, true);
         return;
     }
-    bool writes = false;
-    char err[ROUTER_CLASSIFY_ERROR_SIZE_MAX_BYTES];
-    err[0] = '\0';
-    if (query_classify(req->argv[2], req->argv_len[2], &writes, err, sizeof(err)) != 0) {
-        reply_error(&s->buf, err[0] ? err : "ERR syntax error");
-        node_slot_done(s);
-        return;
-    }
-    if (!writes) {
-        query_read(c, s, req, qc, true);
-        return;
-    }
-    if (qc == QCMD_RO_QUERY) {
-        reply_error(&s->buf, "graph.RO_QUERY is to be executed only on read-only queries");
-        node_slot_done(s);
-        return;
-    }
-    s->compact = o.compact;
-    start_write(c, s, WRITE_QUERY, req, true);
+    admission_start(c, s, req, req->argv[2], req->argv_len[2], graph_query_admitted, &a, sizeof a);
 }
 
 void router_graph_query(node_client *c, node_slot *s, resp_request *req) { graph_query(c, s, req, QCMD_QUERY); }
@@ -545,7 +647,7 @@ void router_graph_delete(node_client *c, node_slot *s, resp_request *req) {
 }
 
 static void deferred_list(node_client *c, node_slot *s, resp_request *req) {
-    start_read(c, s, job_from(READ_GRAPH_LIST, req, false));
+    start_read(c, s, job_from(c->n, READ_GRAPH_LIST, req, false));
 }
 
 void router_graph_list(node_client *c, node_slot *s, resp_request *req) {
@@ -558,7 +660,7 @@ void router_graph_list(node_client *c, node_slot *s, resp_request *req) {
 }
 
 static void deferred_digest(node_client *c, node_slot *s, resp_request *req) {
-    start_read(c, s, job_from(READ_DIGEST, req, false));
+    start_read(c, s, job_from(c->n, READ_DIGEST, req, false));
 }
 
 void router_digest(node_client *c, node_slot *s, resp_request *req) {
@@ -569,6 +671,10 @@ void router_digest(node_client *c, node_slot *s, resp_request *req) {
         return;
     }
     deferred_digest(c, s, req);
+}
+
+uint64_t router_write_entry_size(size_t graph_len, size_t text_len) {
+    return sm_entry_padded_size(SM_ENTRY_OVERHEAD_BYTES + SM_COMMAND_FIXED_BYTES + graph_len + text_len);
 }
 
 /* ---- QUIVER.FORWARD (served by forward.c) ---- */

@@ -3,10 +3,16 @@
  * raft proposal (repl_propose, one command per request, group-committed by
  * raft/), reads become a reader-pool job on a RocksDB snapshot.
  *
- * A GRAPH.QUERY is classified by parsing only (query_classify): CREATE,
- * MERGE, SET, REMOVE, DELETE and index DDL are writes.  A write's reply is
- * the result the apply thread produced; a read's is encoded on the reader
- * thread.
+ * A GRAPH.QUERY is admitted (admission.h: query_admit parses, checks the
+ * limits and plans it; inline for short texts, off the loop thread for long
+ * ones) and classified by the same parse: CREATE, MERGE, SET, REMOVE,
+ * DELETE and index DDL are writes.  A text that admission refuses gets its
+ * error and changes nothing.  A write whose command would not fit in one
+ * raft log entry (router_write_entry_size > --max-entry-bytes) gets "ERR the
+ * write does not fit in one raft log entry ..." before anything is
+ * proposed or forwarded.  A write's reply is the result the apply thread
+ * produced (encoded on the offload pool when large); a read's is encoded on
+ * the reader thread, with its reply capped at node_reply_size_max.
  *
  * In a multi-node cluster (n->fwd != NULL) every write goes through the
  * forwarder (forward.h): proposed here when this node leads, else sent to
@@ -95,6 +101,11 @@ void router_request_id(node_client *c, node_slot *s, resp_request *req);
 /* The reader pool's done callback (readers_start(..., router_read_done, n)).
  * Counts the read in n->reads_served_total by its level. */
 void router_read_done(void *ctx, read_job *job);
+
+/* The encoded size of a log entry holding one write command with a graph
+ * name and a text of these lengths (statemachine/command.h's format,
+ * padding included).  Any thread. */
+uint64_t router_write_entry_size(size_t graph_len, size_t text_len);
 
 /* "linearizable", "session" or "stale" (static strings).  Any thread. */
 const char *router_consistency_name(node_consistency level);

@@ -37,11 +37,49 @@
  *
  * Readiness (/readyz, INFO raft node_ready): see node_ready below.
  *
- * Bounds: at most NODE_CLIENT_PENDING_COUNT_MAX requests waiting per
- * connection and NODE_CLIENT_OUTPUT_SIZE_MAX_BYTES of replies being written;
- * past either, the connection stops reading (TCP back-pressure) until it
- * drains.  At most cfg->max_clients connections; the next one is told
- * "max number of clients reached" and closed.
+ * Memory and work per connection (DESIGN.md 7a; Redis' names where Redis
+ * has the limit).  Requests are parsed from what arrived one at a time; a
+ * connection DISPATCHES nothing more -- the unparsed rest of what it sent
+ * stays in its input buffer (at most one read, NODE_READ_BUFFER_SIZE_BYTES)
+ * and its socket is not read (TCP back-pressure) -- while any of these
+ * holds (soft limits: it resumes when they drain):
+ *   - NODE_CLIENT_PENDING_COUNT_MAX requests are queued (answered or not);
+ *   - NODE_CLIENT_READS_IN_FLIGHT_COUNT_MAX reads are unanswered: each may
+ *     produce a reply as large as the reply cap, so their number is what
+ *     bounds the memory they can produce;
+ *   - the requests parsed and not yet answered hold
+ *     NODE_CLIENT_REQUESTS_PAUSE_SIZE_BYTES (a deferred read keeps its text);
+ *   - its pending replies (finished, not yet written, plus bytes handed to
+ *     the socket) reach the output soft limit (node_client_output_pause_bytes);
+ *   - a request of it is being admitted off the loop thread (admission.h):
+ *     nothing after it may run before it is classified (order, above).
+ * Hard limits disconnect (the client's buffers are freed):
+ *   - --client-output-buffer-limit: pending replies past it (Redis' hard
+ *     limit; no error is sent, as in Redis);
+ *   - --client-query-buffer-limit: a partly received request holding more
+ *     (resp.h counts it); it gets "-ERR max query buffer length reached
+ *     ..." first;
+ *   - --maxmemory-clients: when every open client's memory together (query
+ *     buffer + input buffer + unanswered requests + pending replies) passes
+ *     it, the client using the most is disconnected, then the next, until
+ *     the sum is below (Redis 7's client eviction);
+ *   - --timeout: a client idle that long (no request unanswered) is closed.
+ * Disconnects for a limit happen at the end of the loop iteration (a check
+ * handle), never inside a command.  At most cfg->max_clients connections;
+ * the next one is told "max number of clients reached" and closed.
+ *
+ * --maxmemory: a cron timer (NODE_CRON_INTERVAL_MS) samples the resident
+ * set size (memory.h); while it is above --maxmemory, commands that run
+ * queries are refused with Redis' "-OOM command not allowed when used
+ * memory > 'maxmemory'." (node_over_maxmemory; commands.c marks them).
+ * The same timer closes idle clients, keeps the recent maximum buffer sizes
+ * that INFO shows (client_recent_max_input_buffer / _output_buffer, over
+ * the last NODE_RECENT_MAX_SLOTS_COUNT seconds, as Redis), and asks the
+ * offload pool to return freed memory to the system (malloc_trim) when no
+ * request is unanswered and either the resident size grew by
+ * NODE_TRIM_GROWTH_BYTES since the last trim or that much was freed in
+ * large buffers (replies written or dropped, large requests), or when the
+ * node is over --maxmemory; at most once per NODE_TRIM_INTERVAL_MS.
  *
  * Thread: everything here runs on the loop thread.
  */
@@ -59,9 +97,37 @@
 #include "reply.h"
 #include "resp.h"
 
+#include "memory.h"
+#include "offload.h"
+
 #define NODE_CLIENT_PENDING_COUNT_MAX 1024
+/* Output soft limit: pending replies past it pause the connection (below
+ * the hard limit: half of it when --client-output-buffer-limit is lower). */
 #define NODE_CLIENT_OUTPUT_SIZE_MAX_BYTES (64u * 1024 * 1024)
+/* Reads of one connection unanswered at once (running, queued or waiting
+ * for the connection's earlier writes).  Two reader threads per core at most
+ * run anyway; 8 keep a pipelining client's reads overlapping while bounding
+ * what they can produce to 8 replies. */
+#define NODE_CLIENT_READS_IN_FLIGHT_COUNT_MAX 8
+/* Request bytes of one connection parsed and not yet answered. */
+#define NODE_CLIENT_REQUESTS_PAUSE_SIZE_BYTES (64u * 1024 * 1024)
 #define NODE_READ_BUFFER_SIZE_BYTES (64 * 1024)
+/* Bytes read from one connection per loop iteration.  libuv reads a
+ * readable socket up to 32 times in one go; a client uploading a large
+ * request would then cost the loop 2 MiB of copying per iteration, which
+ * with first-touch page faults measured 12-30 ms on this VM.  Past the
+ * budget the connection stops reading until the next iteration. */
+#define NODE_READ_ITERATION_SIZE_MAX_BYTES (256 * 1024)
+/* Request bytes dispatched plus reply bytes produced at once, per
+ * connection per loop iteration: past it the connection dispatches again
+ * in the next iteration (at least one request always runs).  Bounds what a
+ * pipeline of commands answered on the loop thread (a checkpoint READ of
+ * 4 MiB, an ECHO of a large argument) costs one iteration. */
+#define NODE_DISPATCH_ITERATION_SIZE_MAX_BYTES (1024 * 1024)
+#define NODE_CRON_INTERVAL_MS 100          /* memory sample, idle clients, recent maxima, trims */
+#define NODE_RECENT_MAX_SLOTS_COUNT 8      /* seconds over which INFO's client_recent_max_* are kept */
+#define NODE_TRIM_GROWTH_BYTES (64u * 1024 * 1024) /* RSS growth since the last trim that asks for one */
+#define NODE_TRIM_INTERVAL_MS 5000         /* at most one malloc_trim this often */
 #define NODE_CLIENT_NAME_SIZE_MAX_BYTES 128
 #define NODE_WRITE_BUFS_COUNT_MAX 64   /* slots gathered into one uv_write */
 #define NODE_READY_POLL_INTERVAL_MS 10 /* start-up readiness checks (node_ready) */
@@ -98,6 +164,8 @@ struct node_slot {
     node_slot *prev, *next;
     node_client *client;
     reply_buf buf;
+    uint64_t request_bytes;   /* its request's size, counted in client->requests_bytes until answered */
+    uint64_t reply_counted_bytes; /* buf.len counted in client->reply_bytes (ready, not yet written) */
     bool ready;          /* buf holds the complete reply */
     bool in_flight;      /* an asynchronous operation holds this slot */
     bool is_write;       /* a write (deferred or proposed) not yet answered */
@@ -122,7 +190,21 @@ struct node_client {
     bool reading;             /* uv_read_start active */
     bool stop_parsing;        /* after QUIT or a protocol error */
     bool in_deferred;         /* run_deferred is on the stack: no flush, no re-entry */
+    bool in_input;            /* parsing and dispatching: no re-entry */
+    bool admitting;           /* a request is admitted off the loop: dispatch nothing after it */
+    uint8_t close_reason;     /* node_close_reason; != NONE: closed at the end of this loop iteration */
     resp_parser parser;
+    char *inbuf;              /* unparsed input kept while dispatch is paused (malloc'd, <= one read) */
+    size_t inbuf_len, inbuf_off;
+    uint64_t requests_bytes;  /* sizes of its requests parsed and not yet answered */
+    uint64_t reply_bytes;     /* finished replies queued, not yet handed to the socket */
+    uint64_t mem_counted_bytes; /* its share of node.clients_memory_bytes */
+    uint64_t last_interaction_ms; /* uv_now of its last read or completed socket write */
+    uint64_t read_iteration;  /* node.iteration of its last read */
+    uint64_t read_iteration_bytes; /* bytes read in that iteration */
+    bool read_throttled;      /* past an iteration budget: reads and dispatches again next iteration */
+    uint64_t dispatch_iteration; /* node.iteration of its last dispatch */
+    uint64_t dispatch_iteration_bytes; /* request + immediate reply bytes in that iteration */
     node_slot *head, *tail;
     uint32_t pending_count;   /* slots in the queue */
     uint32_t writes_in_flight;/* slots with is_write */
@@ -138,12 +220,21 @@ struct node_client {
     sm_request_id request_id; /* valid when request_id_set */
 };
 
+/* Why a client was disconnected by the server (counted in INFO stats). */
+typedef enum node_close_reason {
+    NODE_CLOSE_NONE = 0,
+    NODE_CLOSE_OUTPUT_LIMIT,   /* --client-output-buffer-limit */
+    NODE_CLOSE_CLIENTS_MEMORY, /* --maxmemory-clients: evicted */
+    NODE_CLOSE_IDLE,           /* --timeout */
+} node_close_reason;
+
 struct node {
     uv_loop_t *loop;
     const node_config *cfg;
     qs_db *db;
     repl *repl;               /* NULL in tests without raft */
     readers *readers;
+    offload *offload;         /* set by main: long admissions, large encodings, trims; NULL: all inline */
     fwd *fwd;                 /* multi-node clusters: writes and reads go through the leader (forward.h); NULL alone */
     const struct node_cluster_ops *cluster; /* set by main (forward.c's table); NULL in tests without it */
     uv_tcp_t listener;
@@ -176,6 +267,36 @@ struct node {
     bool startup_gate_done;       /* applied >= the leader's read index once */
     bool startup_ready_once;      /* node_ready was true once (timer stopped) */
     uint64_t startup_commit_index;/* the first commit index seen once a leader was known */
+    /* Memory and client limits (see the top): */
+    uv_timer_t cron_timer;        /* NODE_CRON_INTERVAL_MS */
+    bool cron_timer_open;
+    uv_check_t close_check;       /* closes clients marked by a limit, at the end of the iteration */
+    bool close_check_open;
+    uv_check_t iteration_check;   /* counts loop iterations; lets throttled clients read again */
+    bool iteration_check_open;
+    uint64_t iteration;
+    uint32_t throttled_count;     /* clients with read_throttled */
+    uint64_t clients_memory_bytes;/* sum of mem_counted_bytes of open clients */
+    uint64_t requests_unanswered; /* slots of every connection not yet answered */
+    uint64_t used_memory_bytes;   /* resident set size, last sample */
+    uint64_t used_memory_peak_bytes;
+    uint64_t recent_max_input_bytes[NODE_RECENT_MAX_SLOTS_COUNT];  /* per second, ring */
+    uint64_t recent_max_output_bytes[NODE_RECENT_MAX_SLOTS_COUNT];
+    uint64_t recent_second;       /* the second (uv_now / 1000) the current slot is for */
+    uint64_t last_idle_check_ms;
+    uint64_t evicted_clients;     /* --maxmemory-clients (Redis: evicted_clients) */
+    uint64_t output_limit_disconnections; /* Redis 7.4: client_output_buffer_limit_disconnections */
+    uint64_t query_limit_disconnections;  /* Redis 7.4: client_query_buffer_limit_disconnections */
+    uint64_t idle_disconnections;
+    uint64_t oom_rejections;      /* commands refused with -OOM */
+    uint64_t admissions_inline;   /* admission.h */
+    uint64_t admissions_offloaded;
+    bool trim_inflight;
+    uint64_t trim_last_ms;        /* uv_now when the last trim was asked for */
+    uint64_t trim_rss_after_bytes;/* RSS after the last trim (or at start) */
+    uint64_t trim_freed_bytes;    /* large buffers freed since the last trim */
+    uint64_t trims_total;
+    uint64_t trim_last_duration_us;
     char read_buffer[NODE_READ_BUFFER_SIZE_BYTES]; /* one for all: parsed at once, in read_cb */
     void (*on_stopped)(node *n); /* optional: called when every client is closed after node_server_stop */
 };
@@ -188,6 +309,9 @@ typedef struct node_cluster_ops {
     void (*serve_forward)(node_client *c, node_slot *s, resp_request *req);
     /* A client write through the leader (fwd_write). */
     void (*write)(fwd *f, const sm_command *cmd, repl_reply_fn cb, void *ctx);
+    /* The same, taking the malloc'd text buffer instead of copying it
+     * (fwd_write_owned); NULL: router.c uses write. */
+    void (*write_owned)(fwd *f, const sm_command *cmd, char *text_owned, repl_reply_fn cb, void *ctx);
     /* cb(REPL_OK) once a snapshot taken now is linearizable (fwd_read_gate). */
     void (*read_gate)(fwd *f, repl *r, repl_read_fn cb, void *ctx);
     /* Counters for INFO (fwd_get_stats). */
@@ -236,6 +360,44 @@ void node_client_write_answered(node_client *c, node_slot *s);
 
 /* Wall clock in ms since the epoch. */
 uint64_t node_now_ms(void);
+
+/* Keep c alive across asynchronous steps (node_client_unref frees it once
+ * it is closed and nothing else refers to it).  Thread: loop. */
+void node_client_ref(node_client *c);
+void node_client_unref(node_client *c);
+
+/* Off-loop work for s, the newest slot of c (admission.h): s is held (in
+ * flight) and c dispatches nothing more until node_client_offload_end. */
+void node_client_offload_begin(node_client *c, node_slot *s);
+
+/* The off-loop work of s is over: s is no longer held and not answered
+ * (the caller goes on with it: holds it again or answers it).  The caller
+ * holds a reference (node_client_ref) across this call and what it does
+ * with s, then calls node_client_resume and node_client_unref. */
+void node_client_offload_end(node_client *c, node_slot *s);
+
+/* Free req (left empty): on the offload pool when it is large
+ * (NODE_FREE_OFFLOAD_SIZE_MIN_BYTES; unmapping a large argument costs the
+ * loop thread ~0.2 ms per MB on this VM), else here.  Thread: loop. */
+#define NODE_FREE_OFFLOAD_SIZE_MIN_BYTES (1024u * 1024)
+void node_request_release(node *n, resp_request *req);
+
+/* Dispatch what c's input buffer holds if its limits allow, send the
+ * replies that are ready, and read again when there is room.  Safe to call
+ * on a closing client (does nothing).  The caller holds a reference. */
+void node_client_resume(node_client *c);
+
+/* True while the last memory sample is above --maxmemory (0: never).
+ * Thread: loop. */
+bool node_over_maxmemory(const node *n);
+
+/* The largest reply a command of this node builds (node_config_reply_size_max_bytes). */
+size_t node_reply_size_max(const node *n);
+
+/* INFO's client_recent_max_input_buffer and _output_buffer: the largest
+ * query buffer (with the input buffer) and the largest pending output of
+ * any client over the last NODE_RECENT_MAX_SLOTS_COUNT seconds.  Thread: loop. */
+void node_recent_max_buffers(const node *n, uint64_t *input_bytes, uint64_t *output_bytes);
 
 /* Readiness for /readyz and INFO (issue 3: "ready once it knows a leader
  * and has applied up to the commit index it learned at start"):

@@ -284,11 +284,77 @@ static void test_reply_parser(void **state) {
     fwd_reply_parser_free(&p);
 }
 
+/* A large reply handed over whole: its data stays valid in the detached
+ * buffer, and the parser goes on with the bytes after it. */
+static void test_reply_parser_detach(void **state) {
+    (void)state;
+    fwd_reply_parser p;
+    fwd_reply_parser_init(&p, 1 << 20);
+    size_t big = 200000;
+    char *in = malloc(big + 64);
+    int h = sprintf(in, "$%zu\r\n", big);
+    memset(in + h, 'z', big);
+    memcpy(in + h + big, "\r\n+OK\r\n$3\r\nab", 13);
+    size_t len = (size_t)h + big + 13;
+    assert_int_equal(fwd_reply_feed(&p, in, len), 0);
+    fwd_reply r;
+    assert_int_equal(fwd_reply_next(&p, &r), 1);
+    assert_int_equal(r.kind, '$');
+    assert_int_equal(r.len, big);
+    char *owned = fwd_reply_parser_detach(&p);
+    assert_non_null(owned);
+    assert_true(r.data >= owned && r.data + r.len <= owned + len); /* still inside the handed-over buffer */
+    assert_int_equal(r.data[0], 'z');
+    assert_int_equal(r.data[big - 1], 'z');
+    /* The parser kept only the rest: a status, then a partial bulk. */
+    assert_int_equal(fwd_reply_next(&p, &r), 1);
+    assert_int_equal(r.kind, '+');
+    assert_memory_equal(r.data, "OK", 2);
+    assert_int_equal(fwd_reply_next(&p, &r), 0);
+    assert_int_equal(fwd_reply_feed(&p, "c\r\n", 3), 0);
+    assert_int_equal(fwd_reply_next(&p, &r), 1);
+    assert_int_equal(r.len, 3);
+    assert_memory_equal(r.data, "abc", 3);
+    free(owned);
+    /* Detaching with nothing left: an empty parser that still works. */
+    char *again = fwd_reply_parser_detach(&p);
+    assert_int_equal(fwd_reply_feed(&p, "-ERR x\r\n", 8), 0);
+    assert_int_equal(fwd_reply_next(&p, &r), 1);
+    assert_int_equal(r.kind, '-');
+    free(again);
+    fwd_reply_parser_free(&p);
+    free(in);
+}
+
+/* The encoder writes the text once, straight into its buffer: the bytes
+ * (and the checksum over them) are exactly the format of forward.h. */
+static void test_request_encoding_is_stable(void **state) {
+    (void)state;
+    fwd_request q = {.type = FWD_TYPE_WRITE, .cmd = write_cmd("g", "CREATE ()")};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(fwd_request_encode(&q, &buf, &len), SM_CODEC_OK);
+    assert_int_equal(len, 1 + 1 + 1 + 8 + 8 + 4 + 1 + 4 + 9 + 8);
+    assert_int_equal(buf[0], FWD_VERSION);
+    assert_int_equal(buf[1], FWD_TYPE_WRITE);
+    assert_int_equal(buf[2], SM_CMD_QUERY);
+    assert_memory_equal(buf + 1 + 1 + 1 + 8 + 8 + 4 + 1 + 4, "CREATE ()", 9);
+    uint64_t sum = 0;
+    for (int i = 0; i < 8; i++) sum = sum << 8 | buf[len - 8 + i];
+    assert_true(sum == XXH3_64bits(buf, len - 8));
+    free(buf);
+    fwd_request rq = {.type = FWD_TYPE_READ_INDEX};
+    assert_int_equal(fwd_request_encode(&rq, &buf, &len), SM_CODEC_OK);
+    assert_int_equal(len, 1 + 1 + 8);
+    free(buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_roundtrip),  cmocka_unit_test(test_request_invalid),
         cmocka_unit_test(test_request_corruption), cmocka_unit_test(test_versions_and_fields),
         cmocka_unit_test(test_response_roundtrip), cmocka_unit_test(test_reply_parser),
+        cmocka_unit_test(test_reply_parser_detach), cmocka_unit_test(test_request_encoding_is_stable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

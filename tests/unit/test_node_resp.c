@@ -283,32 +283,96 @@ static void test_over_size_limit(void **state) {
 
 static void test_huge_announced_bulk_costs_nothing(void **state) {
     (void)state;
-    /* 512 MiB announced, 3 bytes sent: the parser must not reserve 512 MiB
-     * (ASan would report the allocation size; here we check it stays
-     * incomplete and frees cleanly). */
+    /* 60 MiB announced (under the 64 MiB default), 3 bytes sent: the parser
+     * must not reserve 60 MiB (ASan would report the allocation size; here
+     * we check it stays incomplete, what it counts, and that it frees
+     * cleanly). */
     resp_parser p;
     resp_parser_init(&p, 0);
-    const char *in = "*1\r\n$536870912\r\nabc";
+    const char *in = "*1\r\n$62914560\r\nabc";
     size_t used;
     resp_request r;
     assert_int_equal(resp_parse(&p, in, strlen(in), &used, &r), RESP_PARSE_INCOMPLETE);
     assert_true(p.bulk_cap <= 64 * 1024);
+    assert_true(resp_parser_buffered_bytes(&p) <= 64 * 1024 + RESP_ARG_OVERHEAD_BYTES + 1024);
+    resp_parser_free(&p);
+    /* Over the request limit: refused at the header, nothing buffered. */
+    resp_parser_init(&p, 0);
+    in = "*1\r\n$536870912\r\nabc";
+    assert_int_equal(resp_parse(&p, in, strlen(in), &used, &r), RESP_PARSE_ERROR);
+    assert_int_equal(used, strlen("*1\r\n$536870912\r\n"));
+    assert_non_null(strstr(p.error, "--max-request-bytes"));
     resp_parser_free(&p);
 }
 
 static void test_many_args(void **state) {
     (void)state;
-    /* 5000 arguments: the argv grows past its preallocation. */
-    size_t cap = 5000 * 12 + 32;
+    /* QUIVER_RESP_ARGS_COUNT_MAX arguments: the argv grows past its
+     * preallocation; one more is refused at the array header. */
+    enum { N = QUIVER_RESP_ARGS_COUNT_MAX };
+    size_t cap = N * 12 + 32;
     char *in = malloc(cap);
-    size_t n = (size_t)sprintf(in, "*5000\r\n");
-    for (int i = 0; i < 5000; i++) n += (size_t)sprintf(in + n, "$1\r\n%c\r\n", 'a' + i % 26);
+    size_t n = (size_t)sprintf(in, "*%d\r\n", N);
+    for (int i = 0; i < N; i++) n += (size_t)sprintf(in + n, "$1\r\n%c\r\n", 'a' + i % 26);
     parsed p;
     parse_chunked(in, n, 1000, 0, &p);
     assert_int_equal(p.count, 1);
-    assert_int_equal(p.reqs[0].argc, 5000);
-    assert_int_equal(p.reqs[0].argv[4999][0], 'a' + 4999 % 26);
+    assert_int_equal(p.reqs[0].argc, N);
+    assert_int_equal(p.reqs[0].argv[N - 1][0], 'a' + (N - 1) % 26);
     parsed_free(&p);
+    free(in);
+    char head[32];
+    snprintf(head, sizeof head, "*%d\r\n", N + 1);
+    expect_error(head, strlen(head), "invalid multibulk length");
+}
+
+/* The query buffer counts each argument's bookkeeping, and refuses at the
+ * header what would not fit. */
+static void test_query_buffer_limit(void **state) {
+    (void)state;
+    /* 1000 one-byte arguments: ~1000 bytes of data, ~65 KB of memory. */
+    enum { N = 1000 };
+    char *in = malloc(N * 12 + 32);
+    size_t n = (size_t)sprintf(in, "*%d\r\n", N);
+    for (int i = 0; i < N; i++) n += (size_t)sprintf(in + n, "$1\r\nx\r\n");
+    resp_parser p;
+    resp_parser_init(&p, 0);
+    resp_parser_set_query_buffer_limit(&p, 32 * 1024);
+    size_t used = 0, off = 0;
+    resp_request r;
+    resp_parse_status st = RESP_PARSE_INCOMPLETE;
+    while (off < n && st == RESP_PARSE_INCOMPLETE) {
+        size_t chunk = n - off < 100 ? n - off : 100;
+        st = resp_parse(&p, in + off, chunk, &used, &r);
+        off += used;
+        if (st == RESP_PARSE_INCOMPLETE) assert_true(resp_parser_buffered_bytes(&p) <= 32 * 1024);
+    }
+    assert_int_equal(st, RESP_PARSE_ERROR);
+    assert_true(p.error_query_buffer);
+    assert_non_null(strstr(p.error, "max query buffer length"));
+    assert_non_null(strstr(p.error, "--client-query-buffer-limit"));
+    assert_true(off < n / 2); /* stopped well before the end */
+    resp_parser_free(&p);
+
+    /* A bulk over the query buffer (but under the request limit) is refused
+     * at its header. */
+    resp_parser_init(&p, 1024 * 1024);
+    resp_parser_set_query_buffer_limit(&p, 256 * 1024);
+    const char *big = "*2\r\n$4\r\nECHO\r\n$300000\r\nxyz";
+    assert_int_equal(resp_parse(&p, big, strlen(big), &used, &r), RESP_PARSE_ERROR);
+    assert_int_equal(used, strlen("*2\r\n$4\r\nECHO\r\n$300000\r\n"));
+    assert_true(p.error_query_buffer);
+    resp_parser_free(&p);
+
+    /* Under it: parses, and what was counted goes with the request. */
+    resp_parser_init(&p, 1024 * 1024);
+    resp_parser_set_query_buffer_limit(&p, 256 * 1024);
+    const char *ok = "*2\r\n$4\r\nECHO\r\n$3\r\nabc\r\n";
+    assert_int_equal(resp_parse(&p, ok, strlen(ok), &used, &r), RESP_PARSE_OK);
+    assert_false(p.error_query_buffer);
+    assert_true(resp_parser_buffered_bytes(&p) <= 64); /* the header line buffer only */
+    resp_request_free(&r);
+    resp_parser_free(&p);
     free(in);
 }
 
@@ -370,6 +434,7 @@ int main(void) {
         cmocka_unit_test(test_over_size_limit),
         cmocka_unit_test(test_huge_announced_bulk_costs_nothing),
         cmocka_unit_test(test_many_args),
+        cmocka_unit_test(test_query_buffer_limit),
         cmocka_unit_test(test_error_is_sticky),
         cmocka_unit_test(test_free_mid_request),
         cmocka_unit_test(test_split_inline_direct),

@@ -80,9 +80,10 @@ int qs_graph_digest(qs_view *v, uint32_t graph, char out_hex[17]) {
 
 /* "CREATE..." writes; anything else reads and returns one row: the
  * applied index its snapshot saw. */
-int query_classify(const char *text, size_t len, bool *writes, char *err, size_t err_size) {
+int query_admit(const char *text, size_t len, query_admission *out, char *err, size_t err_size) {
     (void)err, (void)err_size;
-    *writes = len >= 6 && memcmp(text, "CREATE", 6) == 0;
+    memset(out, 0, sizeof *out);
+    out->writes = len >= 6 && memcmp(text, "CREATE", 6) == 0;
     return 0;
 }
 
