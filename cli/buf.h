@@ -22,9 +22,11 @@
 
 #include "../common/limits.h"
 
-/* Hard ceiling on one buffer: one request may not exceed the server's
- * request limit either. */
-#define CLI_BUF_SIZE_MAX_BYTES QUIVER_REQUEST_SIZE_MAX_BYTES_DEFAULT
+/* Hard ceiling on one buffer.  Buffers hold requests (bounded far below by
+ * the import's batch size) and rendered replies: a table of the largest
+ * reply a server sends (QUIVER_REPLY_BUFFER_SIZE_MAX_BYTES) with its padding
+ * and borders, hence four times that, not the server's request limit. */
+#define CLI_BUF_SIZE_MAX_BYTES (4ull * QUIVER_REPLY_BUFFER_SIZE_MAX_BYTES)
 
 typedef struct cli_buf {
     char *data;     /* NULL until the first append */
