@@ -28,8 +28,8 @@ if(QUIVER_RAFT_SOURCE_DIR AND EXISTS ${QUIVER_RAFT_SOURCE_DIR}/src/uv_encoding.c
   set(raft_files ${raft_src}/uv_encoding.c ${raft_src}/configuration.c ${raft_src}/byte.c
                  ${raft_src}/heap.c)
   add_executable(fuzz_raft ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_raft.c ${raft_files})
-  target_include_directories(fuzz_raft PRIVATE ${CMAKE_SOURCE_DIR}/tests/fuzz ${raft_src}
-                             ${QUIVER_RAFT_SOURCE_DIR}/include)
+  # The source root, not src/: raft's src/uv.h would hide libuv's <uv.h>.
+  target_include_directories(fuzz_raft PRIVATE ${CMAKE_SOURCE_DIR}/tests/fuzz ${QUIVER_RAFT_SOURCE_DIR})
   # raft's own code: its warnings are not ours to fail on.
   set_source_files_properties(${raft_files} PROPERTIES COMPILE_OPTIONS "-Wno-error;-w")
   target_link_options(fuzz_raft PRIVATE -fsanitize=fuzzer)

@@ -29,9 +29,10 @@
 
 #include "fuzz_util.h"
 
-/* raft's private headers (QUIVER_RAFT_SOURCE_DIR/src) */
-#include "configuration.h"
-#include "uv_encoding.h"
+/* raft's private headers, from QUIVER_RAFT_SOURCE_DIR (not src/ on the include
+ * path: its uv.h would hide libuv's) */
+#include "src/configuration.h"
+#include "src/uv_encoding.h"
 
 /* Payloads up to this size are allocated and laid out; larger ones are only
  * checked against the bounds (the fuzzer's inputs are small). */

@@ -1,0 +1,219 @@
+"""Hostile bytes on a node's raft port (issue 7).
+
+Anyone who can reach the raft port can send raft's wire format (handshake,
+then messages; raft's src/uv_tcp_listen.c, uv_recv.c, uv_encoding.c).  Before
+deploy/patches/0001-uv-validate-messages-from-peers.patch one AppendEntries
+whose entry type is 0 -- 80 bytes after the 40-byte handshake -- killed the
+node with SIGSEGV inside libraft.
+
+Each case connects to a running single-node quiverd's raft port, sends one
+hostile handshake or message, and asserts that the node:
+  - is still alive and answers PING;
+  - closed that connection (when the bytes are malformed, not merely
+    incomplete), so the peer cannot keep state on the node;
+  - still commits a write;
+and at the end that a restart on the same data directory comes back with
+every write.  Traffic only to 127.0.0.1, on ports the harness picked.
+
+Byte layouts (little-endian u64 unless said):
+  handshake: protocol (1), server id, address length (padded to 8, nul
+             included), address bytes
+  message:   preamble word 0 (byte 0 type, byte 2 version), header length,
+             then the header, then the payload
+"""
+import socket
+import struct
+import time
+
+import pytest
+
+import harness
+
+RAFT_APPEND_ENTRIES = 1
+RAFT_INSTALL_SNAPSHOT = 5
+CLOSE_TIMEOUT_S = 10          # deadline for the node to close a hostile connection
+GRAPH = "raftport"
+
+
+def u64(*values):
+    return b"".join(struct.pack("<Q", v) for v in values)
+
+
+def handshake(server_id=2, address=b"127.0.0.1:1"):
+    body = address + b"\0"
+    body += b"\0" * (-len(body) % 8)
+    return u64(1, server_id, len(body)) + body
+
+
+def preamble(msg_type, header_len, version=0):
+    return u64(msg_type | (version << 16), header_len)
+
+
+def append_entries_header(entries, term=0):
+    """entries: list of (type, size); term 0 is older than any real term, so a
+    well-formed message is refused as stale rather than obeyed."""
+    h = u64(term, 0, 0, 0) + u64(len(entries))
+    for etype, size in entries:
+        h += u64(1) + struct.pack("<BBBBI", etype, 0, 0, 0, size)
+    return h + u64(0)
+
+
+def install_snapshot_header(conf, data_len):
+    return u64(0, 1, 1, 1, len(conf)) + conf + u64(data_len, 0)
+
+
+def raft_port(server):
+    args = server.argv()
+    for flag in ("--raft-address", "--raft-addr", "--peer-address", "--bind-raft"):
+        if flag in args:
+            return int(args[args.index(flag) + 1].rsplit(":", 1)[1])
+    return server.port + 1000   # quiverd's default
+
+
+# --- the hostile inputs ------------------------------------------------------
+
+BAD_ENTRY_TYPE = handshake() + preamble(RAFT_APPEND_ENTRIES, 64) + append_entries_header([(0, 8)])
+assert len(BAD_ENTRY_TYPE) == 40 + 80
+
+CASES = {
+    # the crash of the issue: entry type 0 (NULL dereference in libraft)
+    "append_entries_entry_type_0": (BAD_ENTRY_TYPE, True),
+    # a header length of 2^40: must not be allocated
+    "header_length_huge": (handshake() + preamble(RAFT_APPEND_ENTRIES, 1 << 40), True),
+    # entries announcing 4 GiB - 8 bytes each: over the entry bound
+    "payload_huge": (handshake() + preamble(RAFT_APPEND_ENTRIES, 80)
+                     + append_entries_header([(1, 0xFFFFFFF8), (1, 0xFFFFFFF8)]), True),
+    # a count of entries that does not fit in the header (over-read before the patch)
+    "entry_count_past_header": (handshake() + preamble(RAFT_APPEND_ENTRIES, 48)
+                                + u64(0, 0, 0, 0, 1000000, 0), True),
+    # an InstallSnapshot header of 8 bytes (over-read before the patch)
+    "install_snapshot_short": (handshake() + preamble(RAFT_INSTALL_SNAPSHOT, 8) + u64(1), True),
+    # a configuration that fails after a valid server (double free before the patch)
+    "install_snapshot_bad_configuration": (
+        handshake() + (lambda conf: preamble(RAFT_INSTALL_SNAPSHOT, len(install_snapshot_header(conf, 8)))
+                       + install_snapshot_header(conf, 8))(
+            b"\x01" + u64(2) + u64(5) + b"x.y\0\x01" + u64(5) + b"z.w\0\x01"), True),
+    # message type 0 and 200
+    "message_type_unknown": (handshake() + preamble(0, 8) + u64(0) + preamble(200, 8) + u64(0), True),
+    # handshakes: wrong protocol, huge address, address without its nul, zero length
+    "handshake_wrong_protocol": (u64(6, 2, 16) + b"127.0.0.1:1\0\0\0\0\0", True),
+    "handshake_address_huge": (u64(1, 2, 1 << 40), True),
+    "handshake_address_unterminated": (u64(1, 2, 16) + b"127.0.0.1:123456", True),
+    "handshake_address_empty": (u64(1, 2, 0), True),
+    "garbage": (bytes(range(256)) * 4, True),
+    # truncated: half a handshake, then half a message; the node waits, we hang up
+    "handshake_truncated": (u64(1, 2)[:13], False),
+    "message_truncated": (BAD_ENTRY_TYPE[:40 + 50], False),
+}
+
+
+def wait_closed_by_peer(sock, timeout_s):
+    """True once the node closed the connection (EOF or reset), within the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data = sock.recv(4096)
+        except socket.timeout:
+            break
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        if data == b"":
+            return True
+        # raft never answers before a whole message; keep reading until EOF
+    return False
+
+
+def send_hostile(port, data, expect_close):
+    s = socket.create_connection((harness.HOST, port), timeout=10)
+    try:
+        try:
+            s.sendall(data)
+        except (ConnectionResetError, BrokenPipeError):
+            # the node closed while we were still sending: that is the point
+            return
+        if expect_close:
+            assert wait_closed_by_peer(s, CLOSE_TIMEOUT_S), \
+                "the node kept a connection open after malformed raft bytes"
+    finally:
+        s.close()
+
+
+def assert_serving(server, r, expected_count):
+    assert server.alive(), "quiverd died:\n" + server.log_tail()
+    assert r.ping() is True
+    res = harness.verbose(r, GRAPH, "CREATE (:Hit {n: %d})" % expected_count)
+    assert res.stat("Nodes created") == 1
+    got = harness.verbose(r, GRAPH, "MATCH (h:Hit) RETURN count(h)").scalar
+    assert got == expected_count
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    s = harness.Server(tmp_path_factory.mktemp("raftport"))
+    s.start()
+    yield s
+    s.close()
+
+
+def test_each_hostile_input_leaves_the_node_serving(node):
+    port = raft_port(node)
+    r = node.client()
+    count = 0
+    try:
+        for name, (data, expect_close) in CASES.items():
+            try:
+                send_hostile(port, data, expect_close)
+            except AssertionError as e:
+                raise AssertionError("%s: %s" % (name, e))
+            count += 1
+            try:
+                assert_serving(node, r, count)
+            except AssertionError as e:
+                raise AssertionError("after %s: %s" % (name, e))
+    finally:
+        r.close()
+
+
+def test_many_hostile_connections_at_once(node):
+    """The crash input on many connections in one go, then the node still serves."""
+    port = raft_port(node)
+    socks = []
+    try:
+        for _ in range(32):
+            s = socket.create_connection((harness.HOST, port), timeout=10)
+            socks.append(s)
+        for s in socks:
+            try:
+                s.sendall(BAD_ENTRY_TYPE)
+            except (ConnectionResetError, BrokenPipeError):
+                pass
+        for s in socks:
+            assert wait_closed_by_peer(s, CLOSE_TIMEOUT_S)
+    finally:
+        for s in socks:
+            s.close()
+    r = node.client()
+    try:
+        before = harness.verbose(r, GRAPH, "MATCH (h:Hit) RETURN count(h)").scalar
+        assert_serving(node, r, before + 1)
+    finally:
+        r.close()
+
+
+def test_restart_after_hostile_input_keeps_every_write(node):
+    port = raft_port(node)
+    send_hostile(port, BAD_ENTRY_TYPE, True)
+    r = node.client()
+    try:
+        before = harness.verbose(r, GRAPH, "MATCH (h:Hit) RETURN count(h)").scalar
+    finally:
+        r.close()
+    node.restart()
+    r = node.client()
+    try:
+        assert harness.verbose(r, GRAPH, "MATCH (h:Hit) RETURN count(h)").scalar == before
+        send_hostile(raft_port(node), BAD_ENTRY_TYPE, True)
+        assert_serving(node, r, before + 1)
+    finally:
+        r.close()
