@@ -6,6 +6,12 @@ deploy/patches/0001-uv-validate-messages-from-peers.patch one AppendEntries
 whose entry type is 0 -- 80 bytes after the 40-byte handshake -- killed the
 node with SIGSEGV inside libraft.
 
+Before deploy/patches/0002-recv-free-received-entries-once-ignore-committed-
+conflicts.patch one well-formed AppendEntries (a higher term and an entry
+that conflicts with the committed bootstrap entry) killed the node with a
+double free inside libraft; test_append_entries_conflicting_with_a_committed_
+entry sends it (tests/fuzz/crashes/raft-port-hostile-leader.md).
+
 Each case connects to a running single-node quiverd's raft port, sends one
 hostile handshake or message, and asserts that the node:
   - is still alive and answers PING;
@@ -49,12 +55,12 @@ def preamble(msg_type, header_len, version=0):
     return u64(msg_type | (version << 16), header_len)
 
 
-def append_entries_header(entries, term=0):
+def append_entries_header(entries, term=0, entry_term=1):
     """entries: list of (type, size); term 0 is older than any real term, so a
     well-formed message is refused as stale rather than obeyed."""
     h = u64(term, 0, 0, 0) + u64(len(entries))
     for etype, size in entries:
-        h += u64(1) + struct.pack("<BBBBI", etype, 0, 0, 0, size)
+        h += u64(entry_term) + struct.pack("<BBBBI", etype, 0, 0, 0, size)
     return h + u64(0)
 
 
@@ -105,6 +111,19 @@ CASES = {
     "handshake_truncated": (u64(1, 2)[:13], False),
     "message_truncated": (BAD_ENTRY_TYPE[:40 + 50], False),
 }
+
+
+# Well-formed, from a host posing as the leader of term 100: prev 0/0 and one
+# 8-byte command entry 1^100, which conflicts with the committed bootstrap
+# entry 1^1.  A double free in raft 0.22.1 (SIGABRT) until patch 0002; the
+# hex in tests/fuzz/crashes/raft-port-hostile-leader.md is this message plus
+# one stray byte.
+HOSTILE_TERM = 100
+CONFLICT_WITH_COMMITTED = (handshake() + preamble(RAFT_APPEND_ENTRIES, 64, version=1)
+                           + append_entries_header([(1, 8)], term=HOSTILE_TERM,
+                                                   entry_term=HOSTILE_TERM)
+                           + b"\x01" * 8)
+assert len(CONFLICT_WITH_COMMITTED) == 40 + 16 + 64 + 8
 
 
 def wait_closed_by_peer(sock, timeout_s):
@@ -215,5 +234,62 @@ def test_restart_after_hostile_input_keeps_every_write(node):
         assert harness.verbose(r, GRAPH, "MATCH (h:Hit) RETURN count(h)").scalar == before
         send_hostile(raft_port(node), BAD_ENTRY_TYPE, True)
         assert_serving(node, r, before + 1)
+    finally:
+        r.close()
+
+
+def raft_term(server):
+    info = harness.raft_info(server)
+    return None if info is None else info.get("raft_current_term")
+
+
+def wait_raft_term_at_least(server, term, timeout_s=CLOSE_TIMEOUT_S):
+    """Until INFO raft reports a current term >= term: the node read and
+    obeyed the message that carried it."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        assert server.alive(), "quiverd died:\n" + server.log_tail()
+        last = raft_term(server)
+        if last is not None and last >= term:
+            return last
+        time.sleep(0.02)   # poll interval of a condition wait
+    raise AssertionError("raft term still %r after %ss, expected >= %d\n%s"
+                         % (last, timeout_s, term, server.log_tail()))
+
+
+def test_append_entries_conflicting_with_a_committed_entry(node):
+    """The node ignores the conflicting entry, follows the higher term like
+    for any message, elects itself again, keeps serving and commits writes;
+    the term it followed was persisted (the step that carried it succeeded),
+    and a restart comes back with every write."""
+    port = raft_port(node)
+    r = node.client()
+    try:
+        before = harness.verbose(r, GRAPH, "MATCH (h:Hit) RETURN count(h)").scalar
+    finally:
+        r.close()
+
+    s = socket.create_connection((harness.HOST, port), timeout=10)
+    try:
+        s.sendall(CONFLICT_WITH_COMMITTED)
+        wait_raft_term_at_least(node, HOSTILE_TERM)
+    finally:
+        s.close()
+    harness.wait_leader([node])
+    r = node.client()
+    try:
+        assert_serving(node, r, before + 1)
+        info = harness.raft_info(node)
+        assert info["raft_commit_index"] >= 2
+    finally:
+        r.close()
+
+    node.restart()
+    assert raft_term(node) >= HOSTILE_TERM, "the term followed before the restart was not persisted"
+    r = node.client()
+    try:
+        assert harness.verbose(r, GRAPH, "MATCH (h:Hit) RETURN count(h)").scalar == before + 1
+        assert_serving(node, r, before + 2)
     finally:
         r.close()
