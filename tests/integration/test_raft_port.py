@@ -6,11 +6,14 @@ deploy/patches/0001-uv-validate-messages-from-peers.patch one AppendEntries
 whose entry type is 0 -- 80 bytes after the 40-byte handshake -- killed the
 node with SIGSEGV inside libraft.
 
-Before deploy/patches/0002-recv-free-received-entries-once-ignore-committed-
-conflicts.patch one well-formed AppendEntries (a higher term and an entry
-that conflicts with the committed bootstrap entry) killed the node with a
-double free inside libraft; test_append_entries_conflicting_with_a_committed_
-entry sends it (tests/fuzz/crashes/raft-port-hostile-leader.md).
+Well-formed messages from a host posing as a leader
+(tests/fuzz/crashes/raft-port-hostile-leader.md): before deploy/patches/0002
+an AppendEntries with a higher term and an entry that conflicts with the
+committed bootstrap entry killed the node with a double free inside libraft
+(test_append_entries_conflicting_with_a_committed_entry); before
+deploy/patches/0003 an AppendEntries of the term in which the node had just
+re-elected itself corrupted its leader state and got its entry committed
+(test_append_entries_in_the_term_the_node_leads).
 
 Each case connects to a running single-node quiverd's raft port, sends one
 hostile handshake or message, and asserts that the node:
@@ -36,6 +39,7 @@ import pytest
 import harness
 
 RAFT_APPEND_ENTRIES = 1
+RAFT_APPEND_ENTRIES_RESULT = 2
 RAFT_INSTALL_SNAPSHOT = 5
 CLOSE_TIMEOUT_S = 10          # deadline for the node to close a hostile connection
 GRAPH = "raftport"
@@ -124,6 +128,18 @@ CONFLICT_WITH_COMMITTED = (handshake() + preamble(RAFT_APPEND_ENTRIES, 64, versi
                                                    entry_term=HOSTILE_TERM)
                            + b"\x01" * 8)
 assert len(CONFLICT_WITH_COMMITTED) == 40 + 16 + 64 + 8
+
+
+def append_entries(term, prev_index, prev_term, entries=()):
+    """An AppendEntries message (no handshake): entries is a list of
+    (term, type, payload bytes); the payloads are padded to 8 bytes."""
+    h = u64(term, prev_index, prev_term, 0) + u64(len(entries))
+    payload = b""
+    for eterm, etype, data in entries:
+        h += u64(eterm) + struct.pack("<BBBBI", etype, 0, 0, 0, len(data))
+        payload += data + b"\0" * (-len(data) % 8)
+    h += u64(0)
+    return preamble(RAFT_APPEND_ENTRIES, len(h), version=1) + h + payload
 
 
 def wait_closed_by_peer(sock, timeout_s):
@@ -287,6 +303,123 @@ def test_append_entries_conflicting_with_a_committed_entry(node):
 
     node.restart()
     assert raft_term(node) >= HOSTILE_TERM, "the term followed before the restart was not persisted"
+    r = node.client()
+    try:
+        assert harness.verbose(r, GRAPH, "MATCH (h:Hit) RETURN count(h)").scalar == before + 1
+        assert_serving(node, r, before + 2)
+    finally:
+        r.close()
+
+
+class RaftListener:
+    """A raft port of our own on 127.0.0.1, so that the node's replies to a
+    hostile sender that gives this address in its handshake reach the test:
+    the node dials it, sends its handshake, then messages."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind((harness.HOST, 0))
+        self.sock.listen(4)
+        self.address = ("%s:%d" % self.sock.getsockname()).encode()
+        self.conn = None
+
+    def _read(self, n, deadline):
+        data = b""
+        while len(data) < n:
+            self.conn.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = self.conn.recv(n - len(data))
+            if not chunk:
+                raise AssertionError("the node closed its connection to our raft port")
+            data += chunk
+        return data
+
+    def wait_append_entries_result(self, rejected, timeout_s=CLOSE_TIMEOUT_S):
+        """Read the node's messages until an AppendEntries result with the
+        given rejected index; returns the (term, rejected, last_log_index) of
+        every result read, that one last."""
+        deadline = time.monotonic() + timeout_s
+        if self.conn is None:
+            self.sock.settimeout(timeout_s)
+            self.conn, _ = self.sock.accept()
+            _, _, addr_len = struct.unpack("<QQQ", self._read(24, deadline))
+            self._read(addr_len, deadline)
+        results = []
+        while True:
+            word0, header_len = struct.unpack("<QQ", self._read(16, deadline))
+            header = self._read(header_len, deadline)
+            if word0 & 0xFF == RAFT_APPEND_ENTRIES_RESULT:
+                results.append(struct.unpack("<QQQ", header[:24]))
+                if results[-1][1] == rejected:
+                    return results
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+        self.sock.close()
+
+
+def test_append_entries_in_the_term_the_node_leads(node):
+    """A single voter that followed a hostile term elects itself again in that
+    same term (raft 0.22.1 does not start a new term for a single voter).  An
+    AppendEntries of that term then reached raft as if the node were a
+    follower: follower fields written over its leader state, the sender's
+    entry appended to the leader's log and committed, the heap corrupt (glibc
+    aborted at shutdown).  Since patch 0003 the leader ignores it."""
+    port = raft_port(node)
+    r = node.client()
+    try:
+        before = harness.verbose(r, GRAPH, "MATCH (h:Hit) RETURN count(h)").scalar
+    finally:
+        r.close()
+    term = (raft_term(node) or 0) + 100
+    listener = RaftListener()
+    hello = handshake(address=listener.address)
+    try:
+        # 1. A heartbeat of a higher term: the node follows it, then elects
+        #    itself again in that same term.
+        s = socket.create_connection((harness.HOST, port), timeout=10)
+        try:
+            s.sendall(hello + append_entries(term, 0, 0))
+            wait_raft_term_at_least(node, term)
+        finally:
+            s.close()
+        harness.wait_leader([node])
+        assert raft_term(node) == term
+        last = harness.raft_info(node)["raft_commit_index"]
+
+        # 2. An entry of that term after our last one, then a stale probe on
+        #    the same connection: raft handles a connection's messages in
+        #    order, so its reply to the probe means it handled the entry.
+        probe_prev = 7
+        s = socket.create_connection((harness.HOST, port), timeout=10)
+        try:
+            s.sendall(hello + append_entries(term, last, term, [(term, 1, b"\x02" * 8)])
+                      + append_entries(term - 1, probe_prev, term - 1))
+            results = listener.wait_append_entries_result(rejected=probe_prev)
+        finally:
+            s.close()
+        assert results[-1][0] == term, results
+        # (The success reply to the heartbeat of step 1 has last_log_index 0.)
+        assert not any(rejected == 0 and last_log_index > last
+                       for _, rejected, last_log_index in results), \
+            "the leader acknowledged entries from another leader of its term: %r" % (results,)
+    finally:
+        listener.close()
+
+    # The entry was not appended: our write is the next entry (and nothing
+    # else is written meanwhile; a read would add a barrier entry).
+    assert harness.raft_info(node)["raft_role"] == "leader"
+    r = node.client()
+    try:
+        res = harness.verbose(r, GRAPH, "CREATE (:Hit {n: %d})" % (before + 1))
+        assert res.stat("Nodes created") == 1
+        assert harness.raft_info(node)["raft_commit_index"] == last + 1
+        assert harness.verbose(r, GRAPH, "MATCH (h:Hit) RETURN count(h)").scalar == before + 1
+    finally:
+        r.close()
+
+    assert node.stop() == 0, "quiverd did not stop cleanly:\n" + node.log_tail()
+    node.start()
     r = node.client()
     try:
         assert harness.verbose(r, GRAPH, "MATCH (h:Hit) RETURN count(h)").scalar == before + 1
