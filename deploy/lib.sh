@@ -20,8 +20,9 @@ quiver_deps_dir() {
   printf '%s\n' "${QUIVER_DEPS_DIR:-$root/.deps}"
 }
 
-# Raft: the version we build when the system's is older than 0.18, and the
-# SHA-256 of its upstream tarball as shipped in Debian 13 (trixie).
+# Raft: the version we build (patched with deploy/patches/; a system raft is
+# used only with QUIVER_USE_SYSTEM_RAFT=1 and >= QUIVER_RAFT_MIN_VERSION), and
+# the SHA-256 of its upstream tarball as shipped in Debian 13 (trixie).
 # shellcheck disable=SC2034  # used by the scripts that source this file
 QUIVER_RAFT_VERSION=0.22.1
 # shellcheck disable=SC2034
