@@ -28,12 +28,77 @@
 /* Values. */
 #define QUIVER_STRING_SIZE_MAX_BYTES (64u * 1024 * 1024)
 #define QUIVER_LIST_COUNT_MAX (16u * 1024 * 1024)
-#define QUIVER_VALUE_DEPTH_MAX 64 /* nesting of lists and maps */
+/* Nesting of lists and maps in one value: a scalar, node, relationship or
+ * path has depth 0, a list or map 1 + the deepest of its elements.  The
+ * query engine refuses to build a deeper value (value.h), so every
+ * recursive walk of a value (equality, order, hash, copy, encode, print)
+ * is bounded.  Entities are leaves here: their stored properties are
+ * primitives or lists of primitives (storage refuses anything deeper than
+ * this limit too). */
+#define QUIVER_VALUE_DEPTH_MAX 64
+/* Elements in one value, counted through every level (a list of 10 lists
+ * of 10 integers holds 110).  Values may share parts (`WITH [x, x] AS x`
+ * doubles the count without doubling the memory), so without this bound a
+ * few clauses build a value whose comparison or copy never ends.  Far
+ * above any value that fits the query memory cap unshared (24 bytes per
+ * element): an import batch of 1M rows of 30 columns holds 31M. */
+#define QUIVER_VALUE_ELEMENTS_COUNT_MAX (64u * 1024 * 1024)
+/* Recursion depth the value walkers (value.c, storage, replies) assert:
+ * list and map nesting plus an entity's property values, which storage
+ * bounds by QUIVER_VALUE_DEPTH_MAX separately, plus the entity itself. */
+#define QUIVER_VALUE_RECURSION_DEPTH_MAX (2 * QUIVER_VALUE_DEPTH_MAX + 4)
 #define QUIVER_PROPERTY_LZ4_THRESHOLD_BYTES 256 /* strings at least this long are LZ4-compressed when it helps */
 
-/* Queries. */
+/* Queries.  Statement limits: checked by the parser and the planner, so
+ * query_admit (before a write is proposed) and query_run_* (every replica,
+ * again) refuse the same statements.  A statement over one fails with an
+ * error that starts with "ERR " and names the limit and its value (engine.h
+ * lists the texts).  Generous: `quiver import` batches (one CYPHER
+ * parameter of up to 1M rows, a short body) and CREATE statements with
+ * tens of thousands of comma-separated parts pass; they exist to keep the
+ * planner's and the executor's work linear in the text and their recursion
+ * shallow. */
 #define QUIVER_QUERY_TEXT_SIZE_MAX_BYTES (512ull * 1024 * 1024)
 #define QUIVER_QUERY_AST_DEPTH_MAX 256
+/* Clauses of a statement, all UNION parts together.  Each clause adds
+ * operators to a chain that execution walks recursively. */
+#define QUIVER_QUERY_CLAUSES_COUNT_MAX 1024
+/* Operators of the whole plan: every UNION part and every sub-pipeline
+ * (OPTIONAL MATCH, MERGE, pattern predicates) included. */
+#define QUIVER_QUERY_OPERATORS_COUNT_MAX 4096
+/* Expression (AST) nodes of a statement.  Constant lists (and the CYPHER
+ * parameters) are folded into one node each, so bulk data does not count
+ * element by element. */
+#define QUIVER_QUERY_EXPRESSION_NODES_COUNT_MAX (1024u * 1024)
+/* One string literal, bytes after unescaping (a value cannot be longer). */
+#define QUIVER_QUERY_LITERAL_STRING_SIZE_MAX_BYTES QUIVER_STRING_SIZE_MAX_BYTES
+/* Elements of one list literal or entries of one map literal (CYPHER
+ * parameters included). */
+#define QUIVER_QUERY_LITERAL_LIST_COUNT_MAX QUIVER_LIST_COUNT_MAX
+/* Relationships in one path pattern, (a)-[]->(b)-[]->... (a variable-length
+ * relationship counts once). */
+#define QUIVER_QUERY_PATH_RELS_COUNT_MAX 128
+/* Comma-separated parts of one CREATE pattern (bulk loads write thousands
+ * of nodes in one statement; planning and execution are linear in them). */
+#define QUIVER_QUERY_CREATE_PARTS_COUNT_MAX (64u * 1024)
+/* Comma-separated parts of one MATCH / OPTIONAL MATCH pattern: each is a
+ * cartesian product factor, and choosing where to start is quadratic in
+ * the pattern's size. */
+#define QUIVER_QUERY_MATCH_PARTS_COUNT_MAX 64
+/* Items of one ORDER BY (as for RETURN / WITH items). */
+#define QUIVER_QUERY_SORT_ITEMS_COUNT_MAX 4096
+/* Aggregate calls in one RETURN / WITH. */
+#define QUIVER_QUERY_AGGREGATES_COUNT_MAX 1024
+/* Regular expressions (`=~`, PCRE2; query/regex.c).  A pattern is compiled
+ * once per query (constants at plan time, so admission refuses a bad one);
+ * these bound one compilation and one match, deterministically (counted by
+ * PCRE2, never timed; no JIT). */
+#define QUIVER_QUERY_REGEX_PATTERN_SIZE_MAX_BYTES (16u * 1024)
+#define QUIVER_QUERY_REGEX_PARENS_NEST_MAX 64
+#define QUIVER_QUERY_REGEX_COMPILE_MEMORY_MAX_BYTES (1024u * 1024)
+#define QUIVER_QUERY_REGEX_MATCH_LIMIT 1000000u     /* PCRE2 match limit (backtracking steps) */
+#define QUIVER_QUERY_REGEX_DEPTH_LIMIT 10000u       /* PCRE2 depth limit (nested backtracking points) */
+#define QUIVER_QUERY_REGEX_HEAP_LIMIT_KIB 16384u    /* PCRE2 heap limit of one match, KiB */
 #define QUIVER_QUERY_MEMORY_MAX_BYTES (4ull * 1024 * 1024 * 1024) /* arena cap per query */
 #define QUIVER_QUERY_RESULT_ROWS_COUNT_MAX (64u * 1024 * 1024)
 #define QUIVER_QUERY_TIMEOUT_MS_DEFAULT 0 /* 0: no timeout unless TIMEOUT is given */

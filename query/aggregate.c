@@ -95,6 +95,7 @@ static bool agg_update(qctx *c, const agg_spec *a, agg_state *s) {
             s->items = ni;
             s->item_cap = ncap;
         }
+        if (!qctx_tick(c)) return false;
         s->items[s->item_count++] = v;
         return true;
     case 's':
@@ -123,9 +124,10 @@ static bool agg_update(qctx *c, const agg_spec *a, agg_state *s) {
             s->best = v;
             return true;
         }
-        int r = qv_order(v, s->best);
+        uint64_t w = 0;
+        int r = qv_order_w(v, s->best, &w);
         if ((fn[1] == 'i' && r < 0) || (fn[1] == 'a' && r > 0)) s->best = v;
-        return true;
+        return qctx_work(c, w);
     }
     }
     return true;
@@ -141,6 +143,7 @@ static qv_value agg_result(qctx *c, const agg_spec *a, agg_state *s) {
             if (l == NULL) return qv_null();
             l->count = s->item_count;
             l->items = s->items ? s->items : qctx_alloc(c, sizeof(qv_value));
+            if (l->items == NULL || !qctx_seal_list(c, l)) return qv_null();
             qv_value v;
             v.type = QV_LIST;
             v.u.list = l;

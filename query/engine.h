@@ -24,6 +24,91 @@
  *   - Errors: the first error is recorded in the context (qctx_fail) and
  *     every operator stops; nothing is written after an error is seen, and
  *     the caller rolls the transaction back to its savepoint.
+ *   - Guards (guard.c), so that no statement can crash, poison or stall a
+ *     node (issue 7):
+ *       * statement limits (common/limits.h): the parser counts clauses,
+ *         expression nodes, literal sizes and pattern sizes, the planner
+ *         counts operators; admission (query_admit) and every run check the
+ *         same, so a command that reaches the apply thread without
+ *         admission is held to them too;
+ *       * a deterministic work budget (WORK UNITS below): writes carry
+ *         query_request.work_max in their log entry and stop at the same
+ *         unit on every replica; reads honour it too when it is set;
+ *       * the deadline of a read (TIMEOUT), checked every
+ *         QUERY_WORK_CHECK_INTERVAL units, including inside sort, list and
+ *         regex loops, so no single step escapes it;
+ *       * a stack budget: the run records its stack position; op_next,
+ *         cx_eval and the planner's recursion fail with an error past
+ *         QUIVER_QUERY_STACK_BUDGET_BYTES (less on a thread whose stack is
+ *         smaller), instead of overflowing.  Recursion depth is also bounded
+ *         by the limits (AST depth 256, operators 4096, value depth 64), so
+ *         on the query threads (QUIVER_QUERY_THREAD_STACK_SIZE_BYTES) this
+ *         is a backstop that trips at the same place on every replica
+ *         running the same binary;
+ *       * values are never built deeper than QUIVER_VALUE_DEPTH_MAX or with
+ *         more than QUIVER_VALUE_ELEMENTS_COUNT_MAX elements
+ *         (qctx_seal_list/qctx_seal_map), so walking one is bounded;
+ *       * memory: the query's arenas share one byte budget
+ *         (query_request.memory_max_bytes); a failed malloc (as opposed to
+ *         a limit) sets qctx.out_of_memory, which the result reports so the
+ *         apply thread can fail-stop instead of diverging.
+ *
+ * WORK UNITS (the unit of query_request.work_max).  Counted, never timed,
+ * so a statement uses the same number of units on every replica (same
+ * binary, same state, same entry):
+ *   - 1 per row an operator returns (a row that passes three operators
+ *     costs 3);
+ *   - 1 per item a scan, seek or expansion reads from storage, whether or
+ *     not a row comes of it (nodes scanned, relationships examined by
+ *     expansions and variable-length traversals), plus 1 per 16 earlier
+ *     relationships checked for uniqueness;
+ *   - 1 per expression node evaluated (cx_eval);
+ *   - 1 per list or map element built, copied or iterated: list and map
+ *     literals, range(), UNWIND, comprehensions, quantifiers, list
+ *     functions, collect(), `+` on lists, results copied out;
+ *   - for equality, ordering, IN and hashing of values: what value.h's
+ *     counting walks report (1 per value visited, string bytes / 64);
+ *   - 1 per 64 bytes of a string built or scanned (concatenation, string
+ *     functions, STARTS WITH / ENDS WITH / CONTAINS);
+ *   - 1 per step of a hash-table probe (DISTINCT, grouping, UNION);
+ *   - ceil(log2 n) * (n + the walk cost of the n rows' keys) to sort n rows
+ *     (charged before sorting: glibc's qsort may use a different algorithm
+ *     on another machine, so actual comparisons are not counted; each row
+ *     takes part in about log2 n comparisons);
+ *   - 1 per node or relationship created or deleted, per property set or
+ *     removed, per label added or removed;
+ *   - a regular expression match: 1 + subject bytes /
+ *     QUERY_REGEX_SUBJECT_BYTES_PER_UNIT, plus, when the match needed more
+ *     than the first match-limit tier, that tier's steps /
+ *     QUERY_REGEX_STEPS_PER_UNIT for each tier it outgrew (regex.c);
+ *   - 1 per QUERY_WORK_ARENA_BYTES_PER_UNIT bytes handed out by the query's
+ *     arenas (AST, plan, intermediate values, the result).
+ * Sized so that QUIVER_WRITE_WORK_MAX_DEFAULT units are about one second
+ * of work on the reference machine (2 cores; the measurements are in
+ * common/limits.h).
+ *
+ * Limit errors (status QUERY_ERR_LIMIT; the text is what the client sees,
+ * the same on every replica):
+ *   "ERR query has more than N clauses (the limit)"                 parser
+ *   "ERR query has more than N expression nodes (the limit)"        parser
+ *   "ERR string literal longer than N bytes (the limit)"            parser
+ *   "ERR list literal with more than N elements (the limit)"        parser
+ *   "ERR map literal with more than N entries (the limit)"          parser
+ *   "ERR path pattern with more than N relationships (the limit)"   parser
+ *   "ERR CREATE pattern with more than N parts (the limit)"         parser
+ *   "ERR MATCH pattern with more than N parts (the limit)"          parser
+ *   "ERR ORDER BY with more than N items (the limit)"               parser
+ *   "ERR query is nested too deeply (the limit is N levels)"        parser
+ *   "ERR query plan has more than N operators (the limit)"          planner
+ *   "ERR RETURN or WITH with more than N aggregates (the limit)"    planner
+ *   "ERR query needs more than N bytes of stack (too deeply nested)" guard
+ *   "ERR value nested deeper than N levels (the limit)"             values
+ *   "ERR value with more than N elements (the limit)"               values
+ *   "ERR write exceeds its work budget (N units; raise --write-work-max)"
+ *   "ERR query exceeds its work budget (N units)"                   reads
+ *   "ERR regular expression ... exceeds ..." / "ERR invalid regular
+ *   expression ...: <PCRE2's message> at offset N" (regex.c; an invalid
+ *   pattern is QUERY_ERR_RUNTIME)
  */
 #ifndef QUIVER_QUERY_ENGINE_H
 #define QUIVER_QUERY_ENGINE_H
@@ -38,8 +123,22 @@
 #include "ast.h"
 #include "query.h"
 
-/* Timeouts are checked every this many rows produced by scans/expansions. */
-#define QUERY_TIMEOUT_CHECK_ROWS 1024u
+/* The budget and the deadline are checked every this many work units
+ * (and at least this often, whatever is being done). */
+#define QUERY_WORK_CHECK_INTERVAL 1024u
+/* Bytes handed out by a query's arenas per work unit. */
+#define QUERY_WORK_ARENA_BYTES_PER_UNIT 1024u
+/* Regex work: subject bytes per unit, and match-limit steps per unit. */
+#define QUERY_REGEX_SUBJECT_BYTES_PER_UNIT 64u
+#define QUERY_REGEX_STEPS_PER_UNIT 16u
+/* Stack kept free below the budget's floor for the calls a checked
+ * function makes without checking (libc, RocksDB, PCRE2's 20 KiB frame
+ * vector); a quarter of the thread's stack when that is smaller. */
+#if defined(__SANITIZE_ADDRESS__)
+#define QUERY_STACK_MARGIN_BYTES (1024u * 1024)
+#else
+#define QUERY_STACK_MARGIN_BYTES (256u * 1024)
+#endif
 /* Most output columns a procedure may have. */
 #define QUERY_PROC_COLUMNS_MAX 8
 /* Safety limit on the length of one path enumerated by a variable-length
@@ -57,6 +156,8 @@
 
 typedef struct cx cx;
 typedef struct op op;
+typedef struct qre qre;             /* a compiled regular expression (regex.c) */
+typedef struct qre_state qre_state; /* a query's PCRE2 contexts and patterns */
 
 /* ------------------------------------------------------------------ */
 /* Execution context                                                   */
@@ -76,9 +177,18 @@ typedef struct qctx {
     bool failed;
     query_status status;
     char err[512];
-    /* timeout (reads only) */
-    uint64_t deadline_ns;       /* 0: none */
-    uint32_t tick;
+    /* guards (guard.c) */
+    uint64_t deadline_ns;       /* 0: none (reads only; writes ignore TIMEOUT) */
+    uint64_t work;              /* work units spent (WORK UNITS above) */
+    uint64_t work_max;          /* 0: unlimited */
+    uint64_t work_check_at;     /* qctx_work runs the slow check when work reaches this */
+    uintptr_t stack_floor;      /* lowest stack address recursion may use; 0: unchecked */
+    size_t stack_budget_bytes;  /* what the floor allows, for the message */
+    uint32_t op_count;          /* operators planned (QUIVER_QUERY_OPERATORS_COUNT_MAX) */
+    uint64_t hash_seed;         /* DISTINCT / grouping hashes: from the request's seed */
+    bool out_of_memory;         /* malloc failed (not a limit): query_result.out_of_memory */
+    bool admission;             /* query_admit: planning only, no storage */
+    qre_state *re;              /* regular expressions; NULL until the first one */
     /* CYPHER parameters */
     uint32_t param_count;
     qv_str *param_names;
@@ -95,12 +205,84 @@ typedef struct qctx {
 
 /* Record the first error (printf-style) and return false. */
 bool qctx_fail(qctx *c, query_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Count one unit of work; false (and a timeout error) when the deadline passed. */
-bool qctx_tick(qctx *c);
 /* Next pseudo-random 64-bit number (xoshiro256**). */
 uint64_t qctx_rand(qctx *c);
-/* Allocation that records a memory-limit error on failure. */
+/* Allocation that records a memory-limit error on failure (and sets
+ * out_of_memory when malloc, not the limit, failed). */
 void *qctx_alloc(qctx *c, size_t size_bytes);
+
+/* ---- guards (guard.c) ---- */
+
+/* Set up the guards of a run or an admission on the calling thread: the
+ * stack floor (from here, this thread's stack bounds and
+ * QUIVER_QUERY_STACK_BUDGET_BYTES), the work budget (work_max 0:
+ * unlimited) and the deadline (timeout_ms 0: none; saturating, so a huge
+ * timeout is no timeout).  start_ns is when the statement started.
+ * Thread: the one that runs the query. */
+void qctx_guard_init(qctx *c, uint64_t work_max, uint64_t timeout_ms, uint64_t start_ns);
+/* Slow path of qctx_work: budget (including the arenas' bytes) and
+ * deadline; false with the error recorded. */
+bool qctx_work_slow(qctx *c);
+/* Record the stack-budget error; returns false. */
+bool qctx_stack_fail(qctx *c);
+/* CLOCK_MONOTONIC in nanoseconds (statistics and deadlines only). */
+uint64_t qctx_now_ns(void);
+
+/* Count units of work (WORK UNITS above).  False once the query failed,
+ * ran over its budget or (reads) passed its deadline.  The fast path is an
+ * add and a compare. */
+static inline bool qctx_work(qctx *c, uint64_t units) {
+    c->work += units;
+    if (__builtin_expect(c->work >= c->work_check_at, 0)) return qctx_work_slow(c);
+    return !c->failed;
+}
+/* One unit: a row, an item read, an element. */
+static inline bool qctx_tick(qctx *c) { return qctx_work(c, 1); }
+/* Bytes of a string built or scanned: 1 unit per QV_WORK_STRING_BYTES_PER_UNIT. */
+static inline bool qctx_work_bytes(qctx *c, uint64_t bytes) {
+    return qctx_work(c, bytes / QV_WORK_STRING_BYTES_PER_UNIT);
+}
+
+/* True while the calling function's frame is above the stack floor;
+ * otherwise records the error and is false.  A macro so that the frame
+ * measured is the caller's.  __builtin_frame_address, not the address of
+ * a local: under ASan's detect_stack_use_after_return locals live on a
+ * heap "fake stack". */
+#define QCTX_STACK_OK(c)                                                                  \
+    (__builtin_expect((uintptr_t)__builtin_frame_address(0) >= (c)->stack_floor, 1) || \
+     qctx_stack_fail(c))
+
+/* Finish a list or map whose items are in place: compute its depth and
+ * element count (value.h).  The elements are charged as work by whoever
+ * allocates the list (before filling it), not here.  False, with
+ * "ERR value nested deeper than ..." or "ERR value with more than ...
+ * elements" (QUERY_ERR_LIMIT), when it breaks QUIVER_VALUE_DEPTH_MAX or
+ * QUIVER_VALUE_ELEMENTS_COUNT_MAX: such a value is never handed on. */
+bool qctx_seal_list(qctx *c, qv_list *l);
+bool qctx_seal_map(qctx *c, qv_map *m);
+
+/* ---- regular expressions (regex.c) ---- */
+
+/* Compile pattern for `=~` (Java String.matches semantics: the whole
+ * subject must match; PCRE2 syntax with UTF-8) under the limits of
+ * common/limits.h.  The pattern belongs to the query (freed by
+ * qre_release).  NULL with the error recorded: "ERR invalid regular
+ * expression '<p>': <PCRE2 message> at offset N" (QUERY_ERR_RUNTIME) or
+ * "ERR regular expression '<p>' exceeds ..." (QUERY_ERR_LIMIT). */
+qre *qre_compile(qctx *c, qv_str pattern);
+/* Does pattern re, compiled from text, still match this text (the per-row
+ * cache of a computed pattern)? */
+bool qre_is(const qre *re, qv_str pattern);
+/* Free one pattern now (a per-row pattern replaced by the next). */
+void qre_free(qctx *c, qre *re);
+/* Match subject against re: QV_BOOL; QV_NULL when the subject is not valid
+ * UTF-8 (as for a non-string operand); null with the error recorded when a
+ * PCRE2 limit is hit ("ERR regular expression '<p>' exceeds the match
+ * limit ...", QUERY_ERR_LIMIT), identically on every replica.  Charges its
+ * work units. */
+qv_value qre_match(qctx *c, qre *re, qv_str subject);
+/* Free every pattern and context of the query.  Thread: the query's. */
+void qre_release(qctx *c);
 
 /* ------------------------------------------------------------------ */
 /* Compiled expressions (eval.c)                                       */
@@ -162,6 +344,8 @@ struct cx {
     uint32_t *ids;              /* CX_HAS_LABELS cached label ids (UINT32_MAX: unknown) */
     const fn_def *fn;           /* CX_FUNC */
     op *sub;                    /* CX_PATTERN */
+    qre *re;                    /* CX_BINARY =~: the compiled pattern (a constant's at
+                                   plan time; a computed one's last text, per row) */
     uint32_t path_start;        /* CX_PATH: first node slot */
     uint32_t path_seg_count;
     cx_path_seg *path_segs;

@@ -18,11 +18,9 @@
  */
 #include <inttypes.h>
 #include <math.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "../common/qassert.h"
 #include "engine.h"
@@ -40,20 +38,6 @@ bool qctx_fail(qctx *c, query_status st, const char *fmt, ...) {
     vsnprintf(c->err, sizeof c->err, fmt, ap);
     va_end(ap);
     return false;
-}
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-bool qctx_tick(qctx *c) {
-    if (c->failed) return false;
-    if (c->deadline_ns == 0) return true;
-    if (++c->tick % QUERY_TIMEOUT_CHECK_ROWS != 0) return true;
-    if (now_ns() > c->deadline_ns) return qctx_fail(c, QUERY_ERR_TIMEOUT, "Query timed out");
-    return true;
 }
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -75,9 +59,14 @@ uint64_t qctx_rand(qctx *c) {
 
 void *qctx_alloc(qctx *c, size_t size_bytes) {
     void *p = q_arena_alloc(c->a, size_bytes);
-    if (p == NULL)
-        qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity (%llu bytes)",
-                  (unsigned long long)QUIVER_QUERY_MEMORY_MAX_BYTES);
+    if (p == NULL) {
+        if (c->a->malloc_failed) c->out_of_memory = true;
+        size_t cap = c->a->size_max_bytes;
+        if (c->a->budget != NULL && c->a->budget->size_max_bytes != 0 &&
+            (cap == 0 || c->a->budget->size_max_bytes < cap))
+            cap = c->a->budget->size_max_bytes;
+        qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity (%llu bytes)", (unsigned long long)cap);
+    }
     return p;
 }
 
@@ -86,6 +75,7 @@ qv_value str_value(qctx *c, const char *p, size_t len) {
         qctx_fail(c, QUERY_ERR_LIMIT, "String exceeds the maximum size of %u bytes", QUIVER_STRING_SIZE_MAX_BYTES);
         return qv_null();
     }
+    if (!qctx_work_bytes(c, len)) return qv_null();
     char *s = qctx_alloc(c, len + 1);
     if (s == NULL) return qv_null();
     if (len) memcpy(s, p, len);
@@ -346,6 +336,7 @@ static qv_value concat_str(qctx *c, qv_str a, qv_str b) {
         qctx_fail(c, QUERY_ERR_LIMIT, "String exceeds the maximum size of %u bytes", QUIVER_STRING_SIZE_MAX_BYTES);
         return qv_null();
     }
+    if (!qctx_work_bytes(c, len)) return qv_null();
     char *s = qctx_alloc(c, len + 1);
     if (s == NULL) return qv_null();
     if (a.len) memcpy(s, a.ptr, a.len);
@@ -354,16 +345,23 @@ static qv_value concat_str(qctx *c, qv_str a, qv_str b) {
     return qv_string(s, (uint32_t)len);
 }
 
+/* A list of count items to be filled, its elements charged as work now
+ * (before the caller's O(count) fill); finish it with list_done.  *out is
+ * NULL (and the value null) on error. */
 static qv_value make_list(qctx *c, uint32_t count, qv_list **out) {
+    *out = NULL;
     if (count > QUIVER_LIST_COUNT_MAX) {
         qctx_fail(c, QUERY_ERR_LIMIT, "List exceeds the maximum of %u elements", QUIVER_LIST_COUNT_MAX);
         return qv_null();
     }
+    if (!qctx_work(c, count)) return qv_null();
     qv_list *l = qctx_alloc(c, sizeof *l);
     if (l == NULL) return qv_null();
     l->count = count;
     l->items = qctx_alloc(c, sizeof(qv_value) * (count ? count : 1));
     if (l->items == NULL) return qv_null();
+    l->depth = 1;
+    l->elements = count;
     *out = l;
     qv_value v;
     v.type = QV_LIST;
@@ -371,18 +369,40 @@ static qv_value make_list(qctx *c, uint32_t count, qv_list **out) {
     return v;
 }
 
+/* The filled list l as a value, or null when it breaks the value limits. */
+static qv_value list_done(qctx *c, qv_list *l) {
+    if (!qctx_seal_list(c, l)) return qv_null();
+    qv_value v;
+    v.type = QV_LIST;
+    v.u.list = l;
+    return v;
+}
+
+/* `=` with its walk charged as work. */
+static qv_value equals_charged(qctx *c, qv_value a, qv_value b) {
+    uint64_t w = 0;
+    qv_value r = qv_equals_w(a, b, &w);
+    if (!qctx_work(c, w)) return qv_null();
+    return r;
+}
+
 static qv_value list_concat(qctx *c, qv_value a, qv_value b) {
     /* a or b may be a non-list element */
     uint32_t na = a.type == QV_LIST ? a.u.list->count : 1;
     uint32_t nb = b.type == QV_LIST ? b.u.list->count : 1;
     qv_list *l = NULL;
+    if ((uint64_t)na + nb > QUIVER_LIST_COUNT_MAX) {
+        qctx_fail(c, QUERY_ERR_LIMIT, "List exceeds the maximum of %u elements", QUIVER_LIST_COUNT_MAX);
+        return qv_null();
+    }
     qv_value r = make_list(c, na + nb, &l);
     if (l == NULL) return r;
     if (a.type == QV_LIST) memcpy(l->items, a.u.list->items, sizeof(qv_value) * na);
     else l->items[0] = a;
     if (b.type == QV_LIST) memcpy(l->items + na, b.u.list->items, sizeof(qv_value) * nb);
     else l->items[na] = b;
-    return r;
+    (void)r;
+    return list_done(c, l);
 }
 
 static qv_value arith(qctx *c, ast_op op, qv_value a, qv_value b) {
@@ -451,41 +471,38 @@ static bool str_contains(qv_str s, qv_str p) {
     return memmem(s.ptr, s.len, p.ptr, p.len) != NULL;
 }
 
-static qv_value regex_match(qctx *c, qv_str s, qv_str pat) {
-    char *full = qctx_alloc(c, (size_t)pat.len + 8);
-    char *subj = qctx_alloc(c, (size_t)s.len + 1);
-    if (full == NULL || subj == NULL) return qv_null();
-    int n = snprintf(full, (size_t)pat.len + 8, "^(%.*s)$", (int)pat.len, pat.ptr);
-    (void)n;
-    memcpy(subj, s.ptr, s.len);
-    subj[s.len] = '\0';
-    regex_t re;
-    if (regcomp(&re, full, REG_EXTENDED | REG_NOSUB) != 0) {
-        qctx_fail(c, QUERY_ERR_RUNTIME, "Invalid regular expression '%.*s'", (int)pat.len, pat.ptr);
-        return qv_null();
+/* s =~ pattern with e's compiled pattern: a constant's, compiled by the
+ * planner, or the last computed pattern's, recompiled only when the text
+ * changes (regex.c). */
+static qv_value regex_match(qctx *c, cx *e, qv_str s, qv_str pat) {
+    if (!qre_is(e->re, pat)) {
+        if (e->re != NULL) qre_free(c, e->re);
+        e->re = qre_compile(c, pat);
+        if (e->re == NULL) return qv_null();
     }
-    int rc = regexec(&re, subj, 0, NULL, 0);
-    regfree(&re);
-    return qv_bool(rc == 0);
+    return qre_match(c, e->re, s);
 }
 
 static qv_value in_list(qctx *c, qv_value x, qv_value list) {
     if (list.type == QV_NULL) return qv_null();
     if (list.type != QV_LIST) return type_mismatch(c, "List or Null", list);
-    bool unknown = false;
-    for (uint32_t i = 0; i < list.u.list->count; i++) {
-        qv_value e = qv_equals(x, list.u.list->items[i]);
+    bool unknown = false, found = false;
+    uint64_t w = 0;
+    for (uint32_t i = 0; i < list.u.list->count && !found; i++) {
+        qv_value e = qv_equals_w(x, list.u.list->items[i], &w);
         if (e.type == QV_NULL) unknown = true;
-        else if (e.u.b) return qv_bool(true);
+        else if (e.u.b) found = true;
     }
-    return unknown ? qv_null() : qv_bool(false);
+    if (!qctx_work(c, w)) return qv_null();
+    return found ? qv_bool(true) : unknown ? qv_null() : qv_bool(false);
 }
 
-static qv_value binary(qctx *c, ast_op op, qv_value a, qv_value b) {
+static qv_value binary(qctx *c, cx *x, ast_op op, qv_value a, qv_value b) {
     switch (op) {
-    case AST_OP_EQ: return qv_equals(a, b);
+    case AST_OP_EQ: return equals_charged(c, a, b);
     case AST_OP_NE: {
-        qv_value e = qv_equals(a, b);
+        qv_value e = equals_charged(c, a, b);
+        if (c->failed) return qv_null();
         return e.type == QV_NULL ? e : qv_bool(!e.u.b);
     }
     case AST_OP_LT:
@@ -494,7 +511,10 @@ static qv_value binary(qctx *c, ast_op op, qv_value a, qv_value b) {
     case AST_OP_GE: {
         if (a.type == QV_NULL || b.type == QV_NULL) return qv_null();
         int r;
-        if (!qv_compare(a, b, &r)) {
+        uint64_t w = 0;
+        bool comparable = qv_compare_w(a, b, &r, &w);
+        if (!qctx_work(c, w)) return qv_null();
+        if (!comparable) {
             /* NaN compares false; other mixed types are null */
             if (is_num(a) && is_num(b)) return qv_bool(false);
             return qv_null();
@@ -519,10 +539,11 @@ static qv_value binary(qctx *c, ast_op op, qv_value a, qv_value b) {
     case AST_OP_REGEX:
         if (a.type == QV_NULL || b.type == QV_NULL) return qv_null();
         if (a.type != QV_STRING || b.type != QV_STRING) return qv_null();
+        if (op != AST_OP_REGEX && !qctx_work_bytes(c, a.u.s.len)) return qv_null();
         if (op == AST_OP_STARTS_WITH) return qv_bool(str_starts(a.u.s, b.u.s));
         if (op == AST_OP_ENDS_WITH) return qv_bool(str_ends(a.u.s, b.u.s));
         if (op == AST_OP_CONTAINS) return qv_bool(str_contains(a.u.s, b.u.s));
-        return regex_match(c, a.u.s, b.u.s);
+        return regex_match(c, x, a.u.s, b.u.s);
     default: return qv_null();
     }
 }
@@ -593,7 +614,7 @@ static qv_value slice_of(qctx *c, qv_value obj, const cx *lo_e, const cx *hi_e) 
     qv_value r = make_list(c, (uint32_t)(b - a), &l);
     if (l == NULL) return r;
     if (b > a) memcpy(l->items, obj.u.list->items + a, sizeof(qv_value) * (size_t)(b - a));
-    return r;
+    return list_done(c, l);
 }
 
 /* ------------------------------------------------------------------ */
@@ -605,7 +626,7 @@ static qv_value eval_case(qctx *c, const cx *e) {
         qv_value subj = cx_eval(c, e->a);
         for (uint32_t i = 0; i + 1 < e->n * 2 && !c->failed; i += 2) {
             qv_value w = cx_eval(c, e->args[i]);
-            qv_value eq = qv_equals(subj, w);
+            qv_value eq = equals_charged(c, subj, w);
             if (eq.type == QV_BOOL && eq.u.b) return cx_eval(c, e->args[i + 1]);
         }
     } else {
@@ -623,8 +644,8 @@ static qv_value eval_comp(qctx *c, const cx *e) {
     uint32_t n = list.u.list->count;
     if (e->kind == CX_LIST_COMP) {
         qv_list *l = NULL;
-        qv_value r = make_list(c, n, &l);
-        if (l == NULL) return r;
+        make_list(c, n, &l); /* charges the n iterations */
+        if (l == NULL) return qv_null();
         uint32_t k = 0;
         for (uint32_t i = 0; i < n && !c->failed; i++) {
             c->row[e->slot] = list.u.list->items[i];
@@ -633,8 +654,10 @@ static qv_value eval_comp(qctx *c, const cx *e) {
         }
         l->count = k;
         c->row[e->slot] = saved;
-        return r;
+        if (c->failed) return qv_null();
+        return list_done(c, l);
     }
+    if (!qctx_work(c, n)) return qv_null();
     uint32_t t = 0, nulls = 0;
     for (uint32_t i = 0; i < n && !c->failed; i++) {
         c->row[e->slot] = list.u.list->items[i];
@@ -667,6 +690,7 @@ static qv_value eval_path(qctx *c, const cx *e) {
             count++;
         }
     }
+    if (!qctx_work(c, count)) return qv_null();
     qv_path *p = qctx_alloc(c, sizeof *p);
     if (p == NULL) return qv_null();
     p->node_count = count;
@@ -706,6 +730,7 @@ static qv_value eval_path(qctx *c, const cx *e) {
 
 qv_value cx_eval(qctx *c, const cx *e) {
     if (c->failed) return qv_null();
+    if (!QCTX_STACK_OK(c) || !qctx_tick(c)) return qv_null();
     switch ((cx_kind)e->kind) {
     case CX_CONST: return e->v;
     case CX_SLOT: return c->row[e->slot];
@@ -720,9 +745,11 @@ qv_value cx_eval(qctx *c, const cx *e) {
         qv_value r = make_list(c, e->n, &l);
         if (l == NULL) return r;
         for (uint32_t i = 0; i < e->n; i++) l->items[i] = cx_eval(c, e->args[i]);
-        return r;
+        if (c->failed) return qv_null();
+        return list_done(c, l);
     }
     case CX_MAP: {
+        if (!qctx_work(c, e->n)) return qv_null();
         qv_map *m = qctx_alloc(c, sizeof *m);
         if (m == NULL) return qv_null();
         m->keys = qctx_alloc(c, sizeof(qv_str) * (e->n ? e->n : 1));
@@ -738,6 +765,7 @@ qv_value cx_eval(qctx *c, const cx *e) {
             m->values[j] = v;
             if (j == m->count) m->count++;
         }
+        if (c->failed || !qctx_seal_map(c, m)) return qv_null();
         qv_value r;
         r.type = QV_MAP;
         r.u.map = m;
@@ -791,7 +819,7 @@ qv_value cx_eval(qctx *c, const cx *e) {
         qv_value a = cx_eval(c, e->a);
         qv_value b = cx_eval(c, e->b);
         if (c->failed) return qv_null();
-        return binary(c, (ast_op)e->op, a, b);
+        return binary(c, (cx *)e, (ast_op)e->op, a, b);
     }
     case CX_IS_NULL: return qv_bool(cx_eval(c, e->a).type == QV_NULL);
     case CX_IS_NOT_NULL: return qv_bool(cx_eval(c, e->a).type != QV_NULL);
