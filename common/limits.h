@@ -109,9 +109,16 @@
 #define QUIVER_QUERY_THREAD_STACK_SIZE_BYTES (64u * 1024 * 1024)
 #define QUIVER_QUERY_STACK_BUDGET_BYTES (16u * 1024 * 1024)
 /* Deterministic work budget of one write (--write-work-max), in the work
- * units query/engine.h defines; about one second of work on a 2-core
- * machine (measured: see query/engine.h). */
-#define QUIVER_WRITE_WORK_MAX_DEFAULT (20ull * 1000 * 1000)
+ * units query/engine.h defines; about one second of work on the 2-core
+ * reference machine.  Measured with bench/query/work_units.c (thread CPU
+ * time of query_run_write, Debian 12, RocksDB 7.8): a unit took 14-17 ns
+ * for UNWIND + CREATE and import batches, 12 ns for a cartesian product
+ * into one CREATE, 21-25 ns for a nested UNWIND buffered by CREATE, 24 ns
+ * for MATCH + SET, 23 ns for a regex-heavy write, 7-17 ns for a sort, 5 ns
+ * for DISTINCT + collect: about 16-20 ns, so 50M units is about a second
+ * (the issue's 3.6e9-row write stops after 1.9 s, 560 MB, on a loaded
+ * machine).  A 5,000-row import batch of 5 columns uses about 3.5M. */
+#define QUIVER_WRITE_WORK_MAX_DEFAULT (50ull * 1000 * 1000)
 
 /* Replication and state machine. */
 #define QUIVER_APPLY_QUEUE_COUNT_MAX 4096       /* committed entries waiting for the apply thread */

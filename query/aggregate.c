@@ -47,6 +47,7 @@ typedef struct groups {
 static bool new_group(qctx *c, op *o, groups *g) {
     if (g->count == g->cap) {
         uint64_t ncap = g->cap ? g->cap * 2 : 16;
+        if (!qctx_reserve(c, sizeof(group) * ncap)) return false;
         group *na = q_arena_realloc(c->a, g->arr, sizeof(group) * g->cap, sizeof(group) * ncap);
         if (na == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
         g->arr = na;
@@ -90,6 +91,7 @@ static bool agg_update(qctx *c, const agg_spec *a, agg_state *s) {
             if (ncap > QUIVER_LIST_COUNT_MAX) ncap = QUIVER_LIST_COUNT_MAX;
             if (s->item_count >= ncap)
                 return qctx_fail(c, QUERY_ERR_LIMIT, "List exceeds the maximum of %u elements", QUIVER_LIST_COUNT_MAX);
+            if (!qctx_reserve(c, sizeof(qv_value) * ncap)) return false;
             qv_value *ni = q_arena_realloc(c->a, s->items, sizeof(qv_value) * s->item_cap, sizeof(qv_value) * ncap);
             if (ni == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
             s->items = ni;

@@ -58,10 +58,14 @@
  * binary, same state, same entry):
  *   - 1 per row an operator returns (a row that passes three operators
  *     costs 3);
- *   - 1 per item a scan, seek or expansion reads from storage, whether or
- *     not a row comes of it (nodes scanned, relationships examined by
- *     expansions and variable-length traversals), plus 1 per 16 earlier
- *     relationships checked for uniqueness;
+ *   - QUERY_WORK_ITERATOR_STEP_UNITS per item a scan, seek or expansion
+ *     reads from storage, whether or not a row comes of it (nodes scanned,
+ *     relationships examined by expansions and variable-length traversals),
+ *     plus 1 per 16 earlier relationships checked for uniqueness;
+ *   - QUERY_WORK_STORAGE_READ_UNITS per storage read by key (a node or
+ *     relationship record, a property in a write, a label test, an
+ *     existence check) and per iterator opened (a scan, an index seek, a
+ *     node's relationships of one type and direction);
  *   - 1 per expression node evaluated (cx_eval);
  *   - 1 per list or map element built, copied or iterated: list and map
  *     literals, range(), UNWIND, comprehensions, quantifiers, list
@@ -75,14 +79,22 @@
  *     (charged before sorting: glibc's qsort may use a different algorithm
  *     on another machine, so actual comparisons are not counted; each row
  *     takes part in about log2 n comparisons);
- *   - 1 per node or relationship created or deleted, per property set or
- *     removed, per label added or removed;
+ *   - writes: QUERY_WORK_ENTITY_WRITE_UNITS per node or relationship
+ *     created (plus QUERY_WORK_LABEL_WRITE_UNITS per label and
+ *     QUERY_WORK_PROPERTY_WRITE_UNITS per property with it),
+ *     QUERY_WORK_ENTITY_DELETE_UNITS per one deleted,
+ *     QUERY_WORK_PROPERTY_UPDATE_UNITS per property set or removed later
+ *     and QUERY_WORK_LABEL_UPDATE_UNITS per label added or removed later
+ *     (values also cost their walk), and for CREATE INDEX one property write
+ *     per node of the label (the index is filled);
  *   - a regular expression match: 1 + subject bytes /
  *     QUERY_REGEX_SUBJECT_BYTES_PER_UNIT, plus, when the match needed more
  *     than the first match-limit tier, that tier's steps /
  *     QUERY_REGEX_STEPS_PER_UNIT for each tier it outgrew (regex.c);
  *   - 1 per QUERY_WORK_ARENA_BYTES_PER_UNIT bytes handed out by the query's
- *     arenas (AST, plan, intermediate values, the result).
+ *     arenas (AST, plan, intermediate values, buffered rows, the result);
+ *     a large allocation is checked against the budget before it is made
+ *     (qctx_reserve).
  * Sized so that QUIVER_WRITE_WORK_MAX_DEFAULT units are about one second
  * of work on the reference machine (2 cores; the measurements are in
  * common/limits.h).
@@ -126,8 +138,23 @@
 /* The budget and the deadline are checked every this many work units
  * (and at least this often, whatever is being done). */
 #define QUERY_WORK_CHECK_INTERVAL 1024u
-/* Bytes handed out by a query's arenas per work unit. */
-#define QUERY_WORK_ARENA_BYTES_PER_UNIT 1024u
+/* Bytes handed out by a query's arenas per work unit.  Memory is charged
+ * above what it costs in time (about 64 bytes per unit would match): so
+ * that the default budget also bounds a write's memory, to about 800 MB. */
+#define QUERY_WORK_ARENA_BYTES_PER_UNIT 16u
+/* Storage operations, in units (one unit is roughly 10-30 ns of the
+ * engine's own work; these weights make a storage operation cost about
+ * what it takes, as measured by bench/query/work_units.c): */
+#define QUERY_WORK_ITERATOR_STEP_UNITS 4u    /* an item read by an open iterator (scan, expansion) */
+#define QUERY_WORK_STORAGE_READ_UNITS 64u    /* a record or property read by key, an iterator opened */
+#define QUERY_WORK_ENTITY_WRITE_UNITS 128u   /* a node or relationship created */
+#define QUERY_WORK_ENTITY_DELETE_UNITS 512u  /* a node or relationship deleted (record, adjacency, indexes) */
+#define QUERY_WORK_PROPERTY_WRITE_UNITS 64u  /* a property written with its entity's record */
+#define QUERY_WORK_LABEL_WRITE_UNITS 128u    /* a label written (label index entry) */
+/* Changing an existing entity rewrites its record: a read plus the write
+ * (a label twice: the record and the label index). */
+#define QUERY_WORK_PROPERTY_UPDATE_UNITS (QUERY_WORK_STORAGE_READ_UNITS + QUERY_WORK_PROPERTY_WRITE_UNITS)
+#define QUERY_WORK_LABEL_UPDATE_UNITS (QUERY_WORK_STORAGE_READ_UNITS + 2u * QUERY_WORK_LABEL_WRITE_UNITS)
 /* Regex work: subject bytes per unit, and match-limit steps per unit. */
 #define QUERY_REGEX_SUBJECT_BYTES_PER_UNIT 64u
 #define QUERY_REGEX_STEPS_PER_UNIT 16u
@@ -223,6 +250,11 @@ void qctx_guard_init(qctx *c, uint64_t work_max, uint64_t timeout_ms, uint64_t s
 /* Slow path of qctx_work: budget (including the arenas' bytes) and
  * deadline; false with the error recorded. */
 bool qctx_work_slow(qctx *c);
+/* Units spent so far, the arenas' bytes included (what the budget is
+ * compared with). */
+uint64_t qctx_work_total(const qctx *c);
+/* Slow path of qctx_reserve. */
+bool qctx_reserve_slow(qctx *c, uint64_t bytes);
 /* Record the stack-budget error; returns false. */
 bool qctx_stack_fail(qctx *c);
 /* CLOCK_MONOTONIC in nanoseconds (statistics and deadlines only). */
@@ -235,6 +267,15 @@ static inline bool qctx_work(qctx *c, uint64_t units) {
     c->work += units;
     if (__builtin_expect(c->work >= c->work_check_at, 0)) return qctx_work_slow(c);
     return !c->failed;
+}
+/* Before a large arena allocation (a buffer doubling, a big list): false,
+ * with the budget error, when its bytes would take the query over its work
+ * budget -- so the budget refuses the allocation rather than counting it
+ * after the fact.  Free below QUERY_WORK_RESERVE_MIN_BYTES. */
+#define QUERY_WORK_RESERVE_MIN_BYTES (64u * 1024)
+static inline bool qctx_reserve(qctx *c, uint64_t bytes) {
+    if (c->work_max == 0 || bytes < QUERY_WORK_RESERVE_MIN_BYTES) return !c->failed;
+    return qctx_reserve_slow(c, bytes);
 }
 /* One unit: a row, an item read, an element. */
 static inline bool qctx_tick(qctx *c) { return qctx_work(c, 1); }

@@ -58,6 +58,7 @@ uint64_t qctx_rand(qctx *c) {
 }
 
 void *qctx_alloc(qctx *c, size_t size_bytes) {
+    if (!qctx_reserve(c, size_bytes)) return NULL;
     void *p = q_arena_alloc(c->a, size_bytes);
     if (p == NULL) {
         if (c->a->malloc_failed) c->out_of_memory = true;
@@ -134,6 +135,7 @@ qv_value make_edge(qctx *c, uint64_t id, uint64_t src, uint64_t dst, uint32_t ty
 
 bool load_node(qctx *c, qv_node *n) {
     if (n->loaded && c->txn == NULL) return true;
+    if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
     qs_node_rec rec;
     int rc = c->graph_missing ? QS_NOT_FOUND : qs_node_get(c->view, c->graph, n->id, c->a, &rec);
     if (rc == QS_NOT_FOUND) {
@@ -155,6 +157,7 @@ bool load_node(qctx *c, qv_node *n) {
 
 bool load_edge(qctx *c, qv_edge *e) {
     if (e->loaded && c->txn == NULL) return true;
+    if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
     qs_edge_rec rec;
     int rc = c->graph_missing ? QS_NOT_FOUND : qs_edge_get(c->view, c->graph, e->id, c->a, &rec);
     if (rc == QS_NOT_FOUND) {
@@ -197,6 +200,7 @@ qv_value eval_node_prop(qctx *c, qv_node *n, uint32_t key_id) {
         return props_get(&n->props, key_id);
     }
     qv_value out;
+    if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return qv_null();
     int rc = qs_node_prop(c->view, c->graph, n->id, key_id, c->a, &out);
     if (rc == QS_NOT_FOUND) return qv_null();
     if (rc != QS_OK) {
@@ -830,6 +834,7 @@ qv_value cx_eval(qctx *c, const cx *e) {
         for (uint32_t i = 0; i < e->n; i++) {
             if (e->ids[i] == UINT32_MAX && !schema_lookup(c, QS_SCHEMA_LABEL, e->keys[i], &e->ids[i]))
                 return qv_bool(false);
+            if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return qv_null();
             if (c->graph_missing || !qs_node_has_label(c->view, c->graph, v.u.node->id, e->ids[i])) return qv_bool(false);
         }
         return qv_bool(true);

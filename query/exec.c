@@ -43,6 +43,7 @@
 bool rowbuf_push(qctx *c, rowbuf *b, const qv_value *row, uint32_t width) {
     if (b->count == b->cap) {
         uint64_t ncap = b->cap ? b->cap * 2 : 16;
+        if (!qctx_reserve(c, sizeof(qv_value) * width * ncap)) return false;
         qv_value *nd = q_arena_realloc(c->a, b->data, sizeof(qv_value) * width * b->cap, sizeof(qv_value) * width * ncap);
         if (nd == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
         b->data = nd;
@@ -77,6 +78,7 @@ static bool tuple_eq(const qv_value *a, const qv_value *b, uint32_t w, uint64_t 
 static bool tupset_grow(qctx *c, tupset *s) {
     uint64_t ncap = s->cap ? s->cap * 2 : 64;
     if (!qctx_work(c, s->count)) return false;
+    if (!qctx_reserve(c, (sizeof(uint32_t) + sizeof(uint64_t) + sizeof(qv_value *)) * ncap)) return false;
     uint32_t *nt = q_arena_calloc(c->a, ncap, sizeof(uint32_t));
     uint64_t *nh = q_arena_alloc(c->a, sizeof(uint64_t) * ncap);
     qv_value **ne = q_arena_alloc(c->a, sizeof(qv_value *) * ncap);
@@ -440,6 +442,7 @@ static int cmp_values(const void *a, const void *b, void *arg, uint64_t *work) {
 /* Open the iterator for the current input row; false when nothing can match. */
 static bool scan_open(qctx *c, op *o) {
     if (c->graph_missing) return false;
+    if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
     uint32_t label_id = 0, key_id = 0;
     switch ((op_kind)o->kind) {
     case OP_SCAN_ALL:
@@ -532,7 +535,7 @@ static bool scan_step(qctx *c, op *o, uint64_t *id) {
     if (o->kind == OP_SEEK_ID) {
         while (o->u.scan.val_pos < o->u.scan.val_count) {
             qv_value v = o->u.scan.vals[o->u.scan.val_pos++];
-            if (!qctx_tick(c)) return false;
+            if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
             if (v.type != QV_INT || v.u.i < 0) continue;
             if (!qs_node_exists(c->view, c->graph, (uint64_t)v.u.i)) continue;
             *id = (uint64_t)v.u.i;
@@ -549,7 +552,7 @@ static bool scan_step(qctx *c, op *o, uint64_t *id) {
                     !schema_lookup(c, QS_SCHEMA_PROPKEY, o->u.scan.key, &key_id))
                     return false;
                 qv_value *v = &o->u.scan.vals[o->u.scan.val_pos++];
-                if (!qctx_tick(c)) return false;
+                if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
                 o->u.scan.it = qs_scan_prop_index(c->view, c->graph, label_id, key_id, v, true, v, true);
                 if (o->u.scan.it == NULL) return false;
             }
@@ -584,7 +587,7 @@ static bool scan_next(qctx *c, op *o) {
         }
         uint64_t id;
         if (scan_step(c, o, &id)) {
-            if (!qctx_tick(c)) return false;
+            if (!qctx_work(c, QUERY_WORK_ITERATOR_STEP_UNITS)) return false;
             qv_value n = make_node(c, id);
             if (c->failed) return false;
             c->row[o->u.scan.slot] = n;
@@ -633,6 +636,7 @@ static bool adj_next(qctx *c, op *o, uint64_t node, qs_iter **it, uint32_t *type
                 t = o->u.expand.type_ids[*type_pos];
                 if (t == QS_TYPE_ANY - 1) goto advance;
             }
+            if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
             *it = qs_scan_adj(c->view, c->graph, node, qd, t);
             if (*it == NULL) goto advance;
         }
@@ -696,7 +700,7 @@ static bool expand_next(qctx *c, op *o) {
             o->u.expand.have_input = false;
             continue;
         }
-        if (!qctx_tick(c)) return false;
+        if (!qctx_work(c, QUERY_WORK_ITERATOR_STEP_UNITS)) return false;
         if (o->u.expand.into) {
             qv_value d = c->row[o->u.expand.dst_slot];
             if (d.type != QV_NODE || d.u.node->id != item.node_id) continue;
@@ -801,7 +805,7 @@ static bool varlen_dfs_next(qctx *c, op *o, vstate *vs) {
             idset_del(&vs->path_edges, vs->edges[vs->depth].u.edge->id);
             continue;
         }
-        if (!qctx_tick(c)) return false;
+        if (!qctx_work(c, QUERY_WORK_ITERATOR_STEP_UNITS)) return false;
         if (idset_has(&vs->path_edges, item.edge_id) || edge_in_slots(c, o, item.edge_id)) continue;
         if (c->failed) return false;
         qv_value e = item_edge(c, f->node, &item, qd);
@@ -856,7 +860,7 @@ static bool varlen_bfs_next(qctx *c, op *o, vstate *vs) {
             vs->q_head++;
             continue;
         }
-        if (!qctx_tick(c)) return false;
+        if (!qctx_work(c, QUERY_WORK_ITERATOR_STEP_UNITS)) return false;
         uint32_t depth = f->depth + 1;
         /* undirected: going back over the relationship that led here is
          * not a path (a relationship appears once per path) */
@@ -1272,10 +1276,10 @@ static bool build_props(qctx *c, uint32_t n, const qv_str *keys, cx **vals, cx *
     return build_props_ex(c, n, keys, vals, map_expr, 0, NULL, NULL, NULL, out);
 }
 
-/* Work of writing props: 1 per property plus its value's walk cost
- * (storage encodes and may compress it). */
+/* Work of writing props: QUERY_WORK_PROPERTY_WRITE_UNITS per property
+ * plus its value's walk cost (storage encodes and may compress it). */
 static uint64_t props_cost(const qv_props *p) {
-    uint64_t w = p->count;
+    uint64_t w = (uint64_t)p->count * QUERY_WORK_PROPERTY_WRITE_UNITS;
     for (uint32_t i = 0; i < p->count; i++) w += qv_walk_cost(p->values[i]);
     return w;
 }
@@ -1317,7 +1321,9 @@ static bool create_row(qctx *c, create_spec *s) {
                             cn->extra_kinds, cn->extra_keys, cn->extra_values, &props))
             return false;
         uint64_t id;
-        if (!qctx_work(c, 1 + cn->label_count + props_cost(&props))) return false;
+        if (!qctx_work(c, QUERY_WORK_ENTITY_WRITE_UNITS + (uint64_t)cn->label_count * QUERY_WORK_LABEL_WRITE_UNITS +
+                              props_cost(&props)))
+            return false;
         int rc = qs_node_create(c->txn, c->graph, cn->label_ids, cn->label_count, &props, &id);
         if (rc != QS_OK) return storage_err(c, rc, "Create node");
         c->stats->nodes_created++;
@@ -1336,7 +1342,7 @@ static bool create_row(qctx *c, create_spec *s) {
         qv_props props;
         if (!build_props(c, cr->prop_count, cr->prop_keys, cr->prop_values, cr->prop_map, &props)) return false;
         uint64_t id;
-        if (!qctx_work(c, 1 + props_cost(&props))) return false;
+        if (!qctx_work(c, QUERY_WORK_ENTITY_WRITE_UNITS + props_cost(&props))) return false;
         int rc = qs_edge_create(c->txn, c->graph, cr->type_id, a.u.node->id, b.u.node->id, &props, &id);
         if (rc == QS_NOT_FOUND) return qctx_fail(c, QUERY_ERR_RUNTIME, "Failed to create relationship; endpoint was not found.");
         if (rc != QS_OK) return storage_err(c, rc, "Create relationship");
@@ -1351,7 +1357,7 @@ static bool create_row(qctx *c, create_spec *s) {
 /* Set (or, with a null value, remove) one property of an entity. */
 static bool set_prop(qctx *c, qv_value target, uint32_t key_id, qv_value v) {
     if (v.type != QV_NULL && !value_storable(c, v)) return false;
-    if (!qctx_work(c, qv_walk_cost(v))) return false;
+    if (!qctx_work(c, QUERY_WORK_PROPERTY_UPDATE_UNITS + qv_walk_cost(v))) return false;
     bool changed = false;
     int rc;
     if (target.type == QV_NODE) rc = qs_node_set_prop(c->txn, c->graph, target.u.node->id, key_id, v, &changed);
@@ -1377,7 +1383,7 @@ static bool set_item(qctx *c, set_spec *s, uint32_t i, bool remove) {
             uint32_t id;
             bool changed = false;
             int rc;
-            if (!qctx_tick(c)) return false;
+            if (!qctx_work(c, QUERY_WORK_LABEL_UPDATE_UNITS)) return false;
             if (remove) {
                 if (!schema_lookup(c, QS_SCHEMA_LABEL, s->labels[i][l], &id)) continue;
                 rc = qs_node_remove_label(c->txn, c->graph, target.u.node->id, id, &changed);
@@ -1501,11 +1507,12 @@ static bool node_edges(qctx *c, uint64_t node, uint64_t **ids, uint32_t *count) 
     uint64_t *a = qctx_alloc(c, sizeof(uint64_t) * cap);
     if (a == NULL) return false;
     for (int d = 0; d < 2; d++) {
+        if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
         qs_iter *it = qs_scan_adj(c->view, c->graph, node, d == 0 ? QS_DIR_OUT : QS_DIR_IN, QS_TYPE_ANY);
         if (it == NULL) continue;
         qs_item item;
         while (qs_iter_next(it, &item)) {
-            if (!qctx_tick(c)) {
+            if (!qctx_work(c, QUERY_WORK_ITERATOR_STEP_UNITS)) {
                 qs_iter_free(it);
                 return false;
             }
@@ -1528,7 +1535,7 @@ static bool node_edges(qctx *c, uint64_t node, uint64_t **ids, uint32_t *count) 
 }
 
 static bool delete_edge(qctx *c, uint64_t id) {
-    if (!qctx_tick(c)) return false;
+    if (!qctx_work(c, QUERY_WORK_ENTITY_DELETE_UNITS)) return false;
     int rc = qs_edge_delete(c->txn, c->graph, id);
     if (rc == QS_NOT_FOUND) return true;
     if (rc != QS_OK) return storage_err(c, rc, "Delete relationship");
@@ -1575,8 +1582,9 @@ static bool delete_all(qctx *c, op *o) {
         if (!delete_edge(c, edges.data[i].u.edge->id)) return false;
     for (uint64_t i = 0; i < nodes.count; i++) {
         uint64_t id = nodes.data[i].u.node->id;
-        if (!qctx_tick(c)) return false;
+        if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
         if (!qs_node_exists(c->view, c->graph, id)) continue;
+        if (!qctx_work(c, QUERY_WORK_ENTITY_DELETE_UNITS)) return false;
         if (o->u.write.detach) {
             uint64_t *ids = NULL;
             uint32_t n = 0;
@@ -1657,6 +1665,10 @@ static bool index_ddl_next(qctx *c, op *o) {
         } else {
             if (!schema_intern(c, QS_SCHEMA_LABEL, o->u.ddl.label, &label_id)) return false;
             if (!schema_intern(c, QS_SCHEMA_PROPKEY, prop, &key_id)) return false;
+            /* creating the index fills it: one entry per node of the label */
+            if (!qctx_work(c, QUERY_WORK_ENTITY_WRITE_UNITS +
+                                  qs_label_count(c->view, c->graph, label_id) * (uint64_t)QUERY_WORK_PROPERTY_WRITE_UNITS))
+                return false;
             rc = qs_index_create(c->txn, c->graph, label_id, key_id);
             if (rc == QS_EXISTS)
                 return qctx_fail(c, QUERY_ERR_RUNTIME, "Attribute '%.*s' is already indexed", (int)prop.len, prop.ptr);

@@ -91,19 +91,27 @@ void qctx_guard_init(qctx *c, uint64_t work_max, uint64_t timeout_ms, uint64_t s
     }
 }
 
+uint64_t qctx_work_total(const qctx *c) {
+    uint64_t arena_bytes = c->a->used_bytes + (c->ra != NULL ? c->ra->used_bytes : 0);
+    return c->work + arena_bytes / QUERY_WORK_ARENA_BYTES_PER_UNIT;
+}
+
+static bool budget_fail(qctx *c) {
+    if (c->txn != NULL)
+        return qctx_fail(c, QUERY_ERR_LIMIT, "ERR write exceeds its work budget (%llu units; raise --write-work-max)",
+                         (unsigned long long)c->work_max);
+    return qctx_fail(c, QUERY_ERR_LIMIT, "ERR query exceeds its work budget (%llu units)", (unsigned long long)c->work_max);
+}
+
+bool qctx_reserve_slow(qctx *c, uint64_t bytes) {
+    if (c->failed) return false;
+    if (c->work_max != 0 && qctx_work_total(c) + bytes / QUERY_WORK_ARENA_BYTES_PER_UNIT > c->work_max) return budget_fail(c);
+    return true;
+}
+
 bool qctx_work_slow(qctx *c) {
     if (c->failed) return false;
-    if (c->work_max != 0) {
-        uint64_t arena_bytes = c->a->used_bytes + (c->ra != NULL ? c->ra->used_bytes : 0);
-        uint64_t total = c->work + arena_bytes / QUERY_WORK_ARENA_BYTES_PER_UNIT;
-        if (total > c->work_max) {
-            if (c->txn != NULL)
-                return qctx_fail(c, QUERY_ERR_LIMIT, "ERR write exceeds its work budget (%llu units; raise --write-work-max)",
-                                 (unsigned long long)c->work_max);
-            return qctx_fail(c, QUERY_ERR_LIMIT, "ERR query exceeds its work budget (%llu units)",
-                             (unsigned long long)c->work_max);
-        }
-    }
+    if (c->work_max != 0 && qctx_work_total(c) > c->work_max) return budget_fail(c);
     if (c->deadline_ns != 0 && qctx_now_ns() > c->deadline_ns) return qctx_fail(c, QUERY_ERR_TIMEOUT, "Query timed out");
     uint64_t next = c->work + QUERY_WORK_CHECK_INTERVAL;
     if (next < c->work) next = UINT64_MAX;

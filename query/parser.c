@@ -97,7 +97,9 @@ typedef struct parser {
     jmp_buf jb;
     uint32_t depth;
     uint32_t clauses;         /* clauses so far, all UNION parts */
-    uint32_t exprs;           /* expression nodes live in the tree */
+    uint32_t exprs;           /* expression nodes in the tree */
+    uint32_t pending;         /* of which literal items of open list literals that
+                                 may still fold away (not counted against the limit) */
     bool writes;
     unsigned char *scratch;   /* scratch_inline, or malloc'd once outgrown */
     size_t scratch_len;
@@ -390,10 +392,16 @@ static ast_pos tok_pos(const token *t) {
     return r;
 }
 
-static ast_expr *new_expr_pos(parser *p, ast_expr_kind kind, ast_pos pos) {
-    if (++p->exprs > QUIVER_QUERY_EXPRESSION_NODES_COUNT_MAX)
+static void check_exprs(parser *p, ast_pos pos) {
+    QUIVER_ASSERT(p->exprs >= p->pending);
+    if (p->exprs - p->pending > QUIVER_QUERY_EXPRESSION_NODES_COUNT_MAX)
         fail_limit(p, pos.line, pos.column, "ERR query has more than %u expression nodes (the limit)",
                    (unsigned)QUIVER_QUERY_EXPRESSION_NODES_COUNT_MAX);
+}
+
+static ast_expr *new_expr_pos(parser *p, ast_expr_kind kind, ast_pos pos) {
+    p->exprs++;
+    check_exprs(p, pos);
     ast_expr *e = pcalloc(p, sizeof *e);
     e->kind = kind;
     e->pos = pos;
@@ -559,16 +567,23 @@ __attribute__((noinline)) static ast_expr *parse_pattern_pred(parser *p) {
 
 /* A list literal whose items are all literals (scalars or folded lists)
  * becomes one literal holding the list: inline bulk data then costs one
- * 24-byte value per element, like a CYPHER parameter, and its items stop
- * counting against the expression-node limit.  Left as it is when the value
- * would break the value limits (the planner then reports them when it
- * evaluates the list). */
-static void fold_constant_list(parser *p, ast_expr *e) {
+ * 24-byte value per element, like a CYPHER parameter, and its items do not
+ * count against the expression-node limit (while the list is open, its
+ * literal items are p->pending).  Left as it is when the value would break
+ * the value limits (the planner then reports them when it evaluates the
+ * list).  pending: the items this list added to p->pending. */
+static bool foldable_item(const ast_expr *it) { return it->kind == AST_LITERAL && it->u.literal.type != QV_MAP; }
+
+static void fold_constant_list(parser *p, ast_expr *e, uint32_t pending, ast_pos pos) {
     QUIVER_ASSERT(e->kind == AST_LIST);
+    QUIVER_ASSERT(p->pending >= pending);
+    p->pending -= pending;
     uint32_t n = e->u.list.count;
-    for (uint32_t i = 0; i < n; i++) {
-        const ast_expr *it = e->u.list.items[i];
-        if (it->kind != AST_LITERAL || it->u.literal.type == QV_MAP) return;
+    bool all = pending == n;
+    for (uint32_t i = 0; i < n && all; i++) all = foldable_item(e->u.list.items[i]);
+    if (!all) {
+        check_exprs(p, pos);
+        return;
     }
     qv_list *l = palloc(p, sizeof *l);
     memset(l, 0, sizeof *l);
@@ -577,7 +592,10 @@ static void fold_constant_list(parser *p, ast_expr *e) {
     for (uint32_t i = 0; i < n; i++) l->items[i] = e->u.list.items[i]->u.literal;
     uint32_t depth;
     uint64_t elements;
-    if (!qv_shape_of(l->items, n, &depth, &elements)) return;
+    if (!qv_shape_of(l->items, n, &depth, &elements)) {
+        check_exprs(p, pos);
+        return;
+    }
     l->depth = (uint8_t)depth;
     l->elements = (uint32_t)elements;
     QUIVER_ASSERT(p->exprs >= n);
@@ -607,10 +625,19 @@ __attribute__((noinline)) static ast_expr *parse_list_or_comprehension(parser *p
     ast_expr *e = new_expr(p, AST_LIST, &at);
     size_t mark = sc_mark(p);
     uint32_t count = 0;
+    uint32_t pending = 0; /* literal items while every item so far is one */
     if (p->tok.type != TOK_RBRACKET) {
         for (;;) {
             ast_expr *item = parse_expr(p);
             sc_push(p, &item, sizeof item);
+            if (pending == count && foldable_item(item)) {
+                pending++;
+                p->pending++;
+            } else if (pending > 0 && pending == count) { /* no longer foldable: they count */
+                p->pending -= pending;
+                pending = 0;
+                check_exprs(p, tok_pos(&at));
+            }
             if (++count > QUIVER_QUERY_LITERAL_LIST_COUNT_MAX) {
                 fail_limit(p, at.line, at.column, "ERR list literal with more than %u elements (the limit)",
                            (unsigned)QUIVER_QUERY_LITERAL_LIST_COUNT_MAX);
@@ -620,7 +647,7 @@ __attribute__((noinline)) static ast_expr *parse_list_or_comprehension(parser *p
     }
     expect(p, TOK_RBRACKET, "',' or ']'");
     e->u.list.items = sc_finish(p, mark, sizeof(ast_expr *), &e->u.list.count);
-    fold_constant_list(p, e);
+    fold_constant_list(p, e, pending, tok_pos(&at));
     return e;
 }
 

@@ -185,6 +185,7 @@ static bool mat_node(mat *m, const qv_node *in, qv_node **out) {
     n->id = in->id;
     n->loaded = true;
     qs_node_rec rec;
+    if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
     int rc = c->graph_missing ? QS_NOT_FOUND : qs_node_get(c->view, c->graph, in->id, m->ra, &rec);
     if (rc == QS_OK) {
         n->label_count = rec.label_count;
@@ -215,6 +216,7 @@ static bool mat_edge(mat *m, const qv_edge *in, qv_edge **out) {
     e->type_id = in->type_id;
     e->loaded = true;
     qs_edge_rec rec;
+    if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
     int rc = c->graph_missing ? QS_NOT_FOUND : qs_edge_get(c->view, c->graph, in->id, m->ra, &rec);
     if (rc == QS_OK) {
         e->type_id = rec.type_id;
@@ -309,6 +311,7 @@ static bool cells_push(qctx *c, cells *cl, const qv_value *vals, uint32_t n) {
     if (cl->count + n > cl->cap) {
         uint64_t ncap = cl->cap ? cl->cap * 2 : 64;
         while (ncap < cl->count + n) ncap *= 2;
+        if (!qctx_reserve(c, sizeof(qv_value) * ncap)) return false;
         qv_value *nd = q_arena_realloc(c->a, cl->data, sizeof(qv_value) * cl->cap, sizeof(qv_value) * ncap);
         if (nd == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
         cl->data = nd;
@@ -555,7 +558,7 @@ done:
     for (uint32_t i = 0; i < c.sub_count; i++) op_close(&c, c.subs[i]);
     qre_release(&c);
     r->out_of_memory = c.out_of_memory || perr.out_of_memory || qa->malloc_failed || r->arena.malloc_failed;
-    r->work = c.work;
+    r->work = qctx_work_total(&c);
     r->arena.budget = NULL; /* the budget lives on this stack */
     qa->budget = NULL;
     if (ta) arena_release(ta);

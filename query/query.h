@@ -69,7 +69,8 @@ typedef struct query_result {
      * had: the apply thread must fail-stop (abort; replay repairs) rather
      * than reply it and advance.  Reads may simply reply the error. */
     bool out_of_memory;
-    uint64_t work;              /* work units the statement used (engine.h), measured */
+    uint64_t work;              /* work units the statement used, arenas' bytes included
+                                   (what query_request.work_max is compared with) */
 } query_result;
 
 typedef struct query_request {
@@ -87,8 +88,8 @@ typedef struct query_request {
      * "WORK UNITS": 1 per row an operator returns, per item read from
      * storage, per expression node evaluated, per list element built or
      * iterated, per entity or property written, per 64 string bytes; sorts,
-     * hash probes and regex matches by formula; 1 per KiB the query's
-     * arenas hand out).  Never time: the same statement on the same state
+     * hash probes and regex matches by formula; 1 per 16 bytes the
+     * query's arenas hand out).  Never time: the same statement on the same state
      * uses the same units on every replica.  A statement over it fails
      * with QUERY_ERR_LIMIT and, for a write (query_run_write),
      * "ERR write exceeds its work budget (N units; raise --write-work-max)",

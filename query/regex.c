@@ -231,6 +231,10 @@ qre *qre_compile(qctx *c, qv_str pattern) {
                       (unsigned)QUIVER_QUERY_REGEX_COMPILE_MEMORY_MAX_BYTES);
             return NULL;
         }
+        if (err == PCRE2_ERROR_PATTERN_TOO_LARGE) {
+            qctx_fail(c, QUERY_ERR_LIMIT, "ERR regular expression '%s' is too large to compile (PCRE2's limit on a program)", q);
+            return NULL;
+        }
         if (err == PCRE2_ERROR_PARENTHESES_NEST_TOO_DEEP || err == PCRE2_ERROR_PARENTHESES_STACK_CHECK) {
             qctx_fail(c, QUERY_ERR_LIMIT,
                       "ERR regular expression '%s' nests parentheses deeper than %u levels (the limit) at offset %zu", q,
