@@ -247,6 +247,11 @@ void *qctx_alloc(qctx *c, size_t size_bytes);
  * timeout is no timeout).  start_ns is when the statement started.
  * Thread: the one that runs the query. */
 void qctx_guard_init(qctx *c, uint64_t work_max, uint64_t timeout_ms, uint64_t start_ns);
+/* The stack floor for recursion started from the caller's frame, and the
+ * budget it allows (*budget_bytes): QUIVER_QUERY_STACK_BUDGET_BYTES, or
+ * less on a thread whose stack is smaller (see guard.c).  Also used by the
+ * parser (parser.h).  Thread: the caller's. */
+uintptr_t query_stack_floor(size_t *budget_bytes);
 /* Slow path of qctx_work: budget (including the arenas' bytes) and
  * deadline; false with the error recorded. */
 bool qctx_work_slow(qctx *c);

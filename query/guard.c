@@ -61,9 +61,7 @@ static void stack_bounds(void) {
     pthread_attr_destroy(&at);
 }
 
-void qctx_guard_init(qctx *c, uint64_t work_max, uint64_t timeout_ms, uint64_t start_ns) {
-    QUIVER_ASSERT(c != NULL);
-    /* stack */
+uintptr_t query_stack_floor(size_t *budget_bytes) {
     stack_bounds();
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     size_t budget = QUIVER_QUERY_STACK_BUDGET_BYTES;
@@ -75,8 +73,13 @@ void qctx_guard_init(qctx *c, uint64_t work_max, uint64_t timeout_ms, uint64_t s
         if (avail < budget) budget = avail;
     }
     QUIVER_ASSERT(here > budget);
-    c->stack_floor = here - budget;
-    c->stack_budget_bytes = budget;
+    *budget_bytes = budget;
+    return here - budget;
+}
+
+void qctx_guard_init(qctx *c, uint64_t work_max, uint64_t timeout_ms, uint64_t start_ns) {
+    QUIVER_ASSERT(c != NULL);
+    c->stack_floor = query_stack_floor(&c->stack_budget_bytes);
     /* deadline: a timeout too large to add is no timeout */
     c->deadline_ns = 0;
     if (timeout_ms > 0 && timeout_ms <= (UINT64_MAX - start_ns) / 1000000ull)

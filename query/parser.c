@@ -74,6 +74,7 @@
 
 #include "../common/limits.h"
 #include "../common/qassert.h"
+#include "engine.h"
 #include "lexer.h"
 
 /* Items of one RETURN/WITH; bounds the quadratic duplicate-column check
@@ -96,6 +97,8 @@ typedef struct parser {
     parse_error *err;
     jmp_buf jb;
     uint32_t depth;
+    uintptr_t stack_floor;    /* ENTER fails below this (query_stack_floor) */
+    size_t stack_budget_bytes;
     uint32_t clauses;         /* clauses so far, all UNION parts */
     uint32_t exprs;           /* expression nodes in the tree */
     uint32_t pending;         /* of which literal items of open list literals that
@@ -427,11 +430,17 @@ static inline tok_at cur_at(const parser *p) {
 
 static inline bool at_is_kw(const tok_at *a, kw_id kw) { return a->type == TOK_IDENT && a->kw == kw; }
 
+/* Each nesting level: the depth limit, and the stack budget (a thread with
+ * a small stack, or ASan's big frames, may not hold 256 levels). */
 #define ENTER(p)                                                                              \
     do {                                                                                      \
         if (++(p)->depth > QUIVER_QUERY_AST_DEPTH_MAX)                                        \
             fail_limit((p), (p)->tok.line, (p)->tok.column,                                   \
                        "ERR query is nested too deeply (the limit is %d levels)", QUIVER_QUERY_AST_DEPTH_MAX); \
+        if (__builtin_expect((uintptr_t)__builtin_frame_address(0) < (p)->stack_floor, 0))    \
+            fail_limit((p), (p)->tok.line, (p)->tok.column,                                   \
+                       "ERR query needs more than %zu bytes of stack (too deeply nested)",     \
+                       (p)->stack_budget_bytes);                                              \
     } while (0)
 #define LEAVE(p) ((p)->depth--)
 
@@ -2229,6 +2238,7 @@ int cypher_parse(const char *text, size_t len, q_arena *a, ast_query *out, parse
     p->len = len;
     p->a = a;
     p->err = err;
+    p->stack_floor = query_stack_floor(&p->stack_budget_bytes);
     int rc;
     if (setjmp(p->jb) == 0) {
         lexer_init(&p->lx, p->text, len);
