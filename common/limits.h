@@ -43,6 +43,11 @@
  * above any value that fits the query memory cap unshared (24 bytes per
  * element): an import batch of 1M rows of 30 columns holds 31M. */
 #define QUIVER_VALUE_ELEMENTS_COUNT_MAX (64u * 1024 * 1024)
+/* Entries of one map value (a literal, a parameter, a computed map).  Map
+ * keys are unordered, so comparing two maps is quadratic in their size;
+ * this keeps one comparison bounded.  As many as an entity may have
+ * properties (a map is their natural container). */
+#define QUIVER_VALUE_MAP_COUNT_MAX 4096u
 /* Recursion depth the value walkers (value.c, storage, replies) assert:
  * list and map nesting plus an entity's property values, which storage
  * bounds by QUIVER_VALUE_DEPTH_MAX separately, plus the entity itself. */
@@ -72,8 +77,8 @@
 #define QUIVER_QUERY_EXPRESSION_NODES_COUNT_MAX (1024u * 1024)
 /* One string literal, bytes after unescaping (a value cannot be longer). */
 #define QUIVER_QUERY_LITERAL_STRING_SIZE_MAX_BYTES QUIVER_STRING_SIZE_MAX_BYTES
-/* Elements of one list literal or entries of one map literal (CYPHER
- * parameters included). */
+/* Elements of one list literal (CYPHER parameters included); a map
+ * literal has at most QUIVER_VALUE_MAP_COUNT_MAX entries. */
 #define QUIVER_QUERY_LITERAL_LIST_COUNT_MAX QUIVER_LIST_COUNT_MAX
 /* Relationships in one path pattern, (a)-[]->(b)-[]->... (a variable-length
  * relationship counts once). */

@@ -387,7 +387,8 @@ struct cx {
     qv_str *keys;               /* CX_MAP keys; CX_HAS_LABELS label names */
     qv_str name;                /* CX_PROP key; CX_FUNC name */
     uint32_t key_id;            /* CX_PROP cached key id */
-    uint32_t *ids;              /* CX_HAS_LABELS cached label ids (UINT32_MAX: unknown) */
+    uint32_t *ids;              /* CX_HAS_LABELS cached label ids (UINT32_MAX: unknown);
+                                   CX_MAP each item's position (slot: distinct keys) */
     const fn_def *fn;           /* CX_FUNC */
     op *sub;                    /* CX_PATTERN */
     qre *re;                    /* CX_BINARY =~: the compiled pattern (a constant's at

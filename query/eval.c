@@ -753,21 +753,22 @@ qv_value cx_eval(qctx *c, const cx *e) {
         return list_done(c, l);
     }
     case CX_MAP: {
+        /* keys repeat as the planner found (e->ids: each item's position, the
+         * first occurrence's; e->slot: distinct keys): a later value wins */
         if (!qctx_work(c, e->n)) return qv_null();
         qv_map *m = qctx_alloc(c, sizeof *m);
         if (m == NULL) return qv_null();
-        m->keys = qctx_alloc(c, sizeof(qv_str) * (e->n ? e->n : 1));
-        m->values = qctx_alloc(c, sizeof(qv_value) * (e->n ? e->n : 1));
+        memset(m, 0, sizeof *m);
+        m->keys = qctx_alloc(c, sizeof(qv_str) * (e->slot ? e->slot : 1));
+        m->values = qctx_alloc(c, sizeof(qv_value) * (e->slot ? e->slot : 1));
         if (m->keys == NULL || m->values == NULL) return qv_null();
-        m->count = 0;
+        m->count = e->slot;
         for (uint32_t i = 0; i < e->n; i++) {
             qv_value v = cx_eval(c, e->args[i]);
-            uint32_t j;
-            for (j = 0; j < m->count; j++)
-                if (m->keys[j].len == e->keys[i].len && memcmp(m->keys[j].ptr, e->keys[i].ptr, e->keys[i].len) == 0) break;
+            uint32_t j = e->ids[i];
+            QUIVER_ASSERT(j < e->slot);
             m->keys[j] = e->keys[i];
             m->values[j] = v;
-            if (j == m->count) m->count++;
         }
         if (c->failed || !qctx_seal_map(c, m)) return qv_null();
         qv_value r;

@@ -151,5 +151,7 @@ bool qctx_seal_list(qctx *c, qv_list *l) {
 
 bool qctx_seal_map(qctx *c, qv_map *m) {
     QUIVER_ASSERT(m != NULL);
+    if (m->count > QUIVER_VALUE_MAP_COUNT_MAX)
+        return qctx_fail(c, QUERY_ERR_LIMIT, "ERR map with more than %u entries (the limit)", (unsigned)QUIVER_VALUE_MAP_COUNT_MAX);
     return seal(c, m->values, m->count, &m->depth, &m->elements);
 }

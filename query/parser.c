@@ -77,9 +77,12 @@
 #include "engine.h"
 #include "lexer.h"
 
-/* Items of one RETURN/WITH; bounds the quadratic duplicate-column check
- * (at most 8M name comparisons). */
+/* Items of one RETURN/WITH. */
 #define PARSER_PROJECTION_ITEMS_COUNT_MAX 4096
+/* Duplicate column names: up to this many items are compared one by one,
+ * more go through a set of PARSER_ALIAS_SET_SIZE slots (twice the items). */
+#define PARSER_ALIAS_SCAN_COUNT_MAX 32
+#define PARSER_ALIAS_SET_SIZE (2 * PARSER_PROJECTION_ITEMS_COUNT_MAX)
 /* Hops in a variable-length range literal (*1..n). */
 #define PARSER_HOPS_MAX (UINT32_MAX - 1)
 /* Bytes of the offending token quoted in a message. */
@@ -693,9 +696,9 @@ __attribute__((noinline)) static ast_expr *parse_map(parser *p) {
             expect(p, TOK_COLON, "':'");
             me.value = parse_expr(p);
             sc_push(p, &me, sizeof me);
-            if (++count > QUIVER_QUERY_LITERAL_LIST_COUNT_MAX) {
+            if (++count > QUIVER_VALUE_MAP_COUNT_MAX) {
                 fail_limit(p, at.line, at.column, "ERR map literal with more than %u entries (the limit)",
-                           (unsigned)QUIVER_QUERY_LITERAL_LIST_COUNT_MAX);
+                           (unsigned)QUIVER_VALUE_MAP_COUNT_MAX);
             }
             if (!accept(p, TOK_COMMA)) break;
         }
@@ -1346,9 +1349,9 @@ static void parse_const_value(parser *p, qv_value *out) {
                 expect(p, TOK_COLON, "':'");
                 parse_const_value(p, &ce.value);
                 sc_push(p, &ce, sizeof ce);
-                if (++count > QUIVER_QUERY_LITERAL_LIST_COUNT_MAX) {
+                if (++count > QUIVER_VALUE_MAP_COUNT_MAX) {
                     fail_limit(p, t.line, t.column, "ERR map literal with more than %u entries (the limit)",
-                               (unsigned)QUIVER_QUERY_LITERAL_LIST_COUNT_MAX);
+                               (unsigned)QUIVER_VALUE_MAP_COUNT_MAX);
                 }
                 if (p->tok.type != TOK_COMMA) break;
                 next(p);
@@ -1725,8 +1728,33 @@ static bool qv_str_eq(qv_str a, qv_str b) {
 }
 
 /* RETURN / WITH body after the keyword. */
+/* FNV-1a over an alias. */
+static uint64_t alias_hash(qv_str a) {
+    uint64_t h = 1469598103934665603ull;
+    for (uint32_t i = 0; i < a.len; i++) h = (h ^ (unsigned char)a.ptr[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Enter item index's alias into the set (items are on the scratch stack
+ * from mark); a duplicate is the "same name" error at first. */
+static void alias_insert(parser *p, uint32_t *set, size_t mark, qv_str alias, uint32_t index, const token *first) {
+    for (uint32_t h = (uint32_t)alias_hash(alias) & (PARSER_ALIAS_SET_SIZE - 1);; h = (h + 1) & (PARSER_ALIAS_SET_SIZE - 1)) {
+        if (set[h] == 0) {
+            set[h] = index + 1;
+            return;
+        }
+        ast_proj_item o;
+        memcpy(&o, p->scratch + mark + (size_t)(set[h] - 1) * sizeof o, sizeof o);
+        if (qv_str_eq(o.alias, alias)) {
+            fail_at(p, first, "Multiple result columns with the same name '%.*s' are not supported",
+                    (int)(alias.len > 64 ? 64 : alias.len), alias.ptr);
+        }
+    }
+}
+
 static void parse_projection(parser *p, ast_projection *pr, bool is_with) {
     memset(pr, 0, sizeof *pr);
+    uint32_t *aliases = NULL; /* index + 1 of the item with each alias; built at the first item */
     if (accept_kw(p, KW_DISTINCT)) pr->distinct = true;
     size_t mark = sc_mark(p);
     bool need_item = true;
@@ -1753,13 +1781,27 @@ static void parse_projection(parser *p, ast_projection *pr, bool is_with) {
         if (n >= PARSER_PROJECTION_ITEMS_COUNT_MAX) {
             fail_at(p, &first, "Too many columns (the limit is %d)", PARSER_PROJECTION_ITEMS_COUNT_MAX);
         }
-        for (uint32_t i = 0; i < n; i++) {
-            ast_proj_item o;
-            memcpy(&o, p->scratch + mark + (size_t)i * sizeof o, sizeof o);
-            if (qv_str_eq(o.alias, it.alias)) {
-                fail_at(p, &first, "Multiple result columns with the same name '%.*s' are not supported",
-                        (int)(it.alias.len > 64 ? 64 : it.alias.len), it.alias.ptr);
+        /* duplicate names: compared one by one for a few items, then with an
+         * open-addressing set of the aliases (linear in the items) */
+        if (n < PARSER_ALIAS_SCAN_COUNT_MAX) {
+            for (uint32_t i = 0; i < n; i++) {
+                ast_proj_item o;
+                memcpy(&o, p->scratch + mark + (size_t)i * sizeof o, sizeof o);
+                if (qv_str_eq(o.alias, it.alias)) {
+                    fail_at(p, &first, "Multiple result columns with the same name '%.*s' are not supported",
+                            (int)(it.alias.len > 64 ? 64 : it.alias.len), it.alias.ptr);
+                }
             }
+        } else {
+            if (aliases == NULL) {
+                aliases = pcalloc(p, sizeof(uint32_t) * PARSER_ALIAS_SET_SIZE);
+                for (uint32_t i = 0; i < n; i++) {
+                    ast_proj_item o;
+                    memcpy(&o, p->scratch + mark + (size_t)i * sizeof o, sizeof o);
+                    alias_insert(p, aliases, mark, o.alias, i, &first);
+                }
+            }
+            alias_insert(p, aliases, mark, it.alias, n, &first);
         }
         sc_push(p, &it, sizeof it);
         need_item = accept(p, TOK_COMMA);

@@ -450,6 +450,36 @@ static cx **compile_list(planner *P, ast_expr *const *items, uint32_t n) {
     return out;
 }
 
+/* A map literal's keys may repeat ({a: 1, a: 2} is {a: 2}): where each
+ * item goes in the built map (x->ids[i]; the first occurrence's position)
+ * and how many distinct keys there are (x->slot), found once here so that
+ * evaluating the literal is linear. */
+static bool map_positions(qctx *c, cx *x) {
+    uint32_t n = x->n;
+    x->ids = qctx_alloc(c, sizeof(uint32_t) * (n ? n : 1));
+    if (x->ids == NULL) return false;
+    uint32_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    uint32_t *tab = q_arena_calloc(c->a, cap, sizeof(uint32_t)); /* item index + 1 of a key's first occurrence */
+    if (tab == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
+    uint32_t distinct = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t h = (uint32_t)name_hash(x->keys[i]) & (cap - 1);; h = (h + 1) & (cap - 1)) {
+            if (tab[h] == 0) {
+                tab[h] = i + 1;
+                x->ids[i] = distinct++;
+                break;
+            }
+            if (str_eq(x->keys[tab[h] - 1], x->keys[i])) {
+                x->ids[i] = x->ids[tab[h] - 1];
+                break;
+            }
+        }
+    }
+    x->slot = distinct;
+    return true;
+}
+
 static cx *compile_func(planner *P, const ast_expr *e) {
     qctx *c = P->c;
     const fn_def *fn = fn_lookup(e->u.func.name);
@@ -540,7 +570,8 @@ static cx *compile(planner *P, const ast_expr *e) {
         x->n = e->u.map.count;
         x->keys = e->u.map.keys;
         x->args = compile_list(P, e->u.map.values, x->n);
-        return x->args ? x : NULL;
+        if (x->args == NULL || !map_positions(c, x)) return NULL;
+        return x;
     case AST_UNARY:
         x = cx_new(c, CX_UNARY);
         if (x == NULL) return NULL;

@@ -230,6 +230,18 @@ static void test_literals_and_items(void **state) {
     tput(&b, "] AS l");
     refused_everywhere(t, b.p, b.len, want);
     free(b.p);
+    /* map literals: at most QUIVER_VALUE_MAP_COUNT_MAX entries (maps compare
+     * in quadratic time); repeated keys keep the first position, last value */
+    TQ_READ_EQ(t, "RETURN {a: 1, b: 2, a: 3} AS m, size(keys({x: 1, x: 2})) AS n", "{a: 3, b: 2}|1\n");
+    snprintf(want, sizeof want, "ERR map literal with more than %u entries (the limit)", QUIVER_VALUE_MAP_COUNT_MAX);
+    for (int form = 0; form < 2; form++) {
+        b = (txt){NULL, 0, 0};
+        tput(&b, form == 0 ? "RETURN size(keys({" : "CYPHER m={");
+        for (uint32_t i = 0; i <= QUIVER_VALUE_MAP_COUNT_MAX; i++) tput(&b, "%sk%u: %u", i ? ", " : "", i, i);
+        tput(&b, form == 0 ? "})) AS n" : "} RETURN size(keys($m)) AS n");
+        refused_everywhere(t, b.p, b.len, want);
+        free(b.p);
+    }
     /* nesting: a limit too, with its value */
     b = (txt){NULL, 0, 0};
     tput(&b, "RETURN ");
