@@ -247,6 +247,11 @@ void *qctx_alloc(qctx *c, size_t size_bytes);
  * timeout is no timeout).  start_ns is when the statement started.
  * Thread: the one that runs the query. */
 void qctx_guard_init(qctx *c, uint64_t work_max, uint64_t timeout_ms, uint64_t start_ns);
+/* Hash of a name (variable, key, alias) for the planner's and the
+ * parser's lookup tables: seeded randomly per process, so clients cannot
+ * choose names that collide (the tables' answers never depend on it).
+ * Thread: any. */
+uint64_t query_name_hash(const char *p, size_t len);
 /* The stack floor for recursion started from the caller's frame, and the
  * budget it allows (*budget_bytes): QUIVER_QUERY_STACK_BUDGET_BYTES, or
  * less on a thread whose stack is smaller (see guard.c).  Also used by the

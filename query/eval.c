@@ -565,7 +565,9 @@ static qv_value map_lookup(const qv_map *m, qv_str key) {
 static qv_value prop_of(qctx *c, cx *e, qv_value obj) {
     switch ((qv_type)obj.type) {
     case QV_NULL: return qv_null();
-    case QV_MAP: return map_lookup(obj.u.map, e->name);
+    case QV_MAP:
+        if (!qctx_work(c, 1 + obj.u.map->count / 16)) return qv_null(); /* the key scan */
+        return map_lookup(obj.u.map, e->name);
     case QV_NODE:
     case QV_EDGE:
         if (!e->cached) {

@@ -28,12 +28,44 @@
  * glibc reads /proc/self/maps for it: too slow for every statement).
  */
 #include <pthread.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "../common/qassert.h"
 #include "engine.h"
+
+/* Seed of query_name_hash: random per process.  The planner's and the
+ * parser's tables only find names (results never depend on their layout),
+ * so the seed may differ between replicas; being unknown to clients, it
+ * keeps them from choosing names that all collide. */
+static uint64_t name_seed;
+static pthread_once_t name_seed_once = PTHREAD_ONCE_INIT;
+
+static void name_seed_init(void) {
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s) s = qctx_now_ns() ^ (uint64_t)(uintptr_t)&s;
+    name_seed = s | 1;
+}
+
+uint64_t query_name_hash(const char *p, size_t len) {
+    pthread_once(&name_seed_once, name_seed_init);
+    uint64_t h = name_seed;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    for (size_t k = 0; i + k < len; k++) w |= (uint64_t)(unsigned char)p[i + k] << (8 * k);
+    h = (h ^ w ^ ((uint64_t)len << 56)) * 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 31;
+    h *= 0x94d049bb133111ebull;
+    return h ^ (h >> 32);
+}
 
 uint64_t qctx_now_ns(void) {
     struct timespec ts;

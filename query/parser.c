@@ -1200,11 +1200,7 @@ static ast_expr *parse_expr(parser *p) {
  * the earlier value in place, as {a: 1, a: 2} evaluates to {a: 2}.  Small
  * maps use a linear scan; larger ones a temporary open-addressing table so
  * the check stays linear. */
-static uint64_t key_hash(qv_str k) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (uint32_t i = 0; i < k.len; i++) h = (h ^ (unsigned char)k.ptr[i]) * 1099511628211ull;
-    return h;
-}
+static uint64_t key_hash(qv_str k) { return query_name_hash(k.ptr, k.len); }
 
 static uint32_t dedupe_map(parser *p, qv_str *keys, qv_value *values, uint32_t n) {
     if (n < 2) return n;
@@ -1728,12 +1724,7 @@ static bool qv_str_eq(qv_str a, qv_str b) {
 }
 
 /* RETURN / WITH body after the keyword. */
-/* FNV-1a over an alias. */
-static uint64_t alias_hash(qv_str a) {
-    uint64_t h = 1469598103934665603ull;
-    for (uint32_t i = 0; i < a.len; i++) h = (h ^ (unsigned char)a.ptr[i]) * 1099511628211ull;
-    return h;
-}
+static uint64_t alias_hash(qv_str a) { return query_name_hash(a.ptr, a.len); }
 
 /* Enter item index's alias into the set (items are on the scratch stack
  * from mark); a duplicate is the "same name" error at first. */

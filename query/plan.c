@@ -33,6 +33,25 @@
  *
  * Trade-off: the planner is greedy and uses only label counts; there is no
  * join reordering beyond the choice of the start node.
+ *
+ * Cost: planning is near-linear in the statement, because admission runs
+ * it on every write before proposing it (query_admit) and hostile texts
+ * must not make it quadratic: names are found through a hash table once a
+ * scope is big (scope), a pattern's new variables and a CREATE's elements
+ * through slot-indexed maps, conjuncts become ready through per-variable
+ * wait lists (apply_ready), start candidates are grouped per node and
+ * capped (start_cost), ORDER BY items are matched by a structural hash
+ * first, and rows_feed_distinct is computed once per clause.  What is left
+ * quadratic is bounded by the limits: MATCH parts
+ * (QUIVER_QUERY_MATCH_PARTS_COUNT_MAX) times pattern nodes for the start
+ * choice, aggregates per projection (QUIVER_QUERY_AGGREGATES_COUNT_MAX).
+ * The hash tables are seeded per process (query_name_hash) so clients
+ * cannot pick colliding names; no answer depends on their layout.
+ *
+ * Without storage (query_admit: no view, graph_missing), every label is
+ * unknown, counts are 0 and no index is usable, so the plan's shape may
+ * differ from a run's, but every semantic error, constant regular
+ * expression and limit is found the same way.
  */
 #include <stdio.h>
 #include <string.h>
@@ -97,11 +116,7 @@ static bool str_eq(qv_str a, qv_str b) { return a.len == b.len && (a.len == 0 ||
 
 static uint32_t new_slot(planner *P) { return P->nslots++; }
 
-static uint64_t name_hash(qv_str n) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (uint32_t i = 0; i < n.len; i++) h = (h ^ (unsigned char)n.ptr[i]) * 1099511628211ull;
-    return h;
-}
+static uint64_t name_hash(qv_str n) { return query_name_hash(n.ptr, n.len); }
 
 /* The table slot of name: its own, or the empty one where it would go. */
 static scope_slot *scope_probe(const scope *s, qv_str name) {
@@ -758,6 +773,7 @@ static uint64_t ast_deps(pctx *X, const ast_expr *e) {
 
 static conj *add_conj(pctx *X, cx *e, uint64_t deps) {
     if (e == NULL) return NULL;
+    QUIVER_ASSERT(!X->wait_init); /* apply_ready has seen every conjunct */
     if (X->cj_count == X->cj_cap) {
         uint32_t ncap = X->cj_cap ? X->cj_cap * 2 : 16;
         conj *n = q_arena_realloc(X->P->c->a, X->cj, sizeof(conj) * X->cj_cap, sizeof(conj) * ncap);
@@ -1316,6 +1332,7 @@ static op *emit_expand(pctx *X, op *cur, const ast_path *path, path_slots *ps, u
             pctx tmp = *X;
             tmp.cj = NULL;
             tmp.cj_count = tmp.cj_cap = 0;
+            tmp.wait_init = false;
             if (!props_conjuncts(&tmp, o->u.expand.hop_slot, r->props, false)) return NULL;
             cx *pred = NULL;
             for (uint32_t i = 0; i < tmp.cj_count; i++) pred = pred ? cx_binary(c, AST_OP_AND, pred, tmp.cj[i].e) : tmp.cj[i].e;
