@@ -101,6 +101,7 @@
  *
  * Limit errors (status QUERY_ERR_LIMIT; the text is what the client sees,
  * the same on every replica):
+ *   "ERR query text longer than N bytes (the limit)"                 entry
  *   "ERR query has more than N clauses (the limit)"                 parser
  *   "ERR query has more than N expression nodes (the limit)"        parser
  *   "ERR string literal longer than N bytes (the limit)"            parser
@@ -116,6 +117,7 @@
  *   "ERR query needs more than N bytes of stack (too deeply nested)" guard
  *   "ERR value nested deeper than N levels (the limit)"             values
  *   "ERR value with more than N elements (the limit)"               values
+ *   "ERR map with more than N entries (the limit)"                  values
  *   "ERR write exceeds its work budget (N units; raise --write-work-max)"
  *   "ERR query exceeds its work budget (N units)"                   reads
  *   "ERR regular expression ... exceeds ..." / "ERR invalid regular

@@ -407,7 +407,10 @@ static query_result *run(qs_view *view, qs_txn *txn, const query_request *req) {
     plan *plans = NULL;
     uint32_t plan_count = 0;
     if (req->text_len > QUIVER_QUERY_TEXT_SIZE_MAX_BYTES) {
-        result_error(r, QUERY_ERR_LIMIT, "Query text exceeds the maximum size");
+        char msg[128];
+        snprintf(msg, sizeof msg, "ERR query text longer than %llu bytes (the limit)",
+                 (unsigned long long)QUIVER_QUERY_TEXT_SIZE_MAX_BYTES);
+        result_error(r, QUERY_ERR_LIMIT, msg);
         goto done;
     }
     if (cypher_parse(req->text, req->text_len, qa, &ast, &perr) != 0) {

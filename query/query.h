@@ -152,7 +152,9 @@ int query_admit(const char *text, size_t len, query_admission *out, char *err, s
 
 /* Cheap classification for the router: parse only.  *writes true when the
  * statement has an updating clause or is index DDL.  Returns 0, or -1 with
- * err (NUL-terminated, size err_size_bytes) for a syntax error.
+ * err (NUL-terminated, size err_size_bytes) for a syntax error or a limit
+ * the parser checks ("ERR ...": clauses, expression nodes, literals,
+ * patterns, nesting).  Does not plan: query_admit does, for writes.
  * Thread: any. */
 int query_classify(const char *text, size_t len, bool *writes, char *err, size_t err_size_bytes);
 
