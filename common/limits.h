@@ -116,13 +116,13 @@
 /* Deterministic work budget of one write (--write-work-max), in the work
  * units query/engine.h defines; about one second of work on the 2-core
  * reference machine.  Measured with bench/query/work_units.c (thread CPU
- * time of query_run_write, Debian 12, RocksDB 7.8): a unit took 14-17 ns
- * for UNWIND + CREATE and import batches, 12 ns for a cartesian product
- * into one CREATE, 21-25 ns for a nested UNWIND buffered by CREATE, 24 ns
- * for MATCH + SET, 23 ns for a regex-heavy write, 7-17 ns for a sort, 5 ns
- * for DISTINCT + collect: about 16-20 ns, so 50M units is about a second
- * (the issue's 3.6e9-row write stops after 1.9 s, 560 MB, on a loaded
- * machine).  A 5,000-row import batch of 5 columns uses about 3.5M. */
+ * time of query_run_write, Debian 12, RocksDB 7.8, a machine shared with
+ * other builds): ns per unit, 21-24 UNWIND range + CREATE, 17-19 import
+ * batches, 24-41 MATCH + SET, 11 a cartesian product into one CREATE, 16-17
+ * a regex-heavy write, 27-31 a nested UNWIND buffered by CREATE, 7-20 a
+ * sort, 5 DISTINCT + collect: about 19 ns in the median, so 50M units is
+ * about a second.  The issue's 3.6e9-row write stops after 1.9 s (560 MB);
+ * a 5,000-row import batch of 5 columns uses about 3.5M units. */
 #define QUIVER_WRITE_WORK_MAX_DEFAULT (50ull * 1000 * 1000)
 
 /* Replication and state machine. */

@@ -87,10 +87,11 @@
  *     and QUERY_WORK_LABEL_UPDATE_UNITS per label added or removed later
  *     (values also cost their walk), and for CREATE INDEX one property write
  *     per node of the label (the index is filled);
- *   - a regular expression match: 1 + subject bytes /
- *     QUERY_REGEX_SUBJECT_BYTES_PER_UNIT, plus, when the match needed more
- *     than the first match-limit tier, that tier's steps /
- *     QUERY_REGEX_STEPS_PER_UNIT for each tier it outgrew (regex.c);
+ *   - a regular expression match: QUERY_REGEX_CALL_UNITS + subject bytes
+ *     / QUERY_REGEX_SUBJECT_BYTES_PER_UNIT, plus, when the match needed
+ *     more than the first match-limit tier, each outgrown tier's steps /
+ *     QUERY_REGEX_STEPS_PER_UNIT (regex.c); a compilation
+ *     QUERY_REGEX_COMPILE_UNITS + 1 per pattern byte;
  *   - 1 per QUERY_WORK_ARENA_BYTES_PER_UNIT bytes handed out by the query's
  *     arenas (AST, plan, intermediate values, buffered rows, the result);
  *     a large allocation is checked against the budget before it is made
@@ -157,9 +158,12 @@
  * (a label twice: the record and the label index). */
 #define QUERY_WORK_PROPERTY_UPDATE_UNITS (QUERY_WORK_STORAGE_READ_UNITS + QUERY_WORK_PROPERTY_WRITE_UNITS)
 #define QUERY_WORK_LABEL_UPDATE_UNITS (QUERY_WORK_STORAGE_READ_UNITS + 2u * QUERY_WORK_LABEL_WRITE_UNITS)
-/* Regex work: subject bytes per unit, and match-limit steps per unit. */
+/* Regex work (regex.c): a match call, subject bytes per unit, match-limit
+ * steps per unit, a compilation (plus a unit per pattern byte). */
+#define QUERY_REGEX_CALL_UNITS 64u
 #define QUERY_REGEX_SUBJECT_BYTES_PER_UNIT 64u
-#define QUERY_REGEX_STEPS_PER_UNIT 16u
+#define QUERY_REGEX_STEPS_PER_UNIT 1u
+#define QUERY_REGEX_COMPILE_UNITS 512u
 /* Stack kept free below the budget's floor for the calls a checked
  * function makes without checking (libc, RocksDB, PCRE2's 20 KiB frame
  * vector); a quarter of the thread's stack when that is smaller. */

@@ -29,14 +29,18 @@
  *     heap limit, all counted by PCRE2, never timed; no JIT (it counts
  *     differently and depends on the CPU).  Hitting one is an error that
  *     every replica hits the same way.
- *   - cost: a match is charged 1 + subject bytes / 64 work units.  A match
- *     runs first with a small match limit (QUERY_REGEX_TIER0_STEPS); only
- *     when that is not enough is it re-run with 10 times the limit, up to
+ *   - cost: a match is charged QUERY_REGEX_CALL_UNITS + subject bytes /
+ *     64 work units.  It runs first with a small match limit
+ *     (QUERY_REGEX_TIER0_STEPS, 1,000 steps); only when that is not enough
+ *     is it re-run with 4 times the limit, up to
  *     QUIVER_QUERY_REGEX_MATCH_LIMIT, and each outgrown tier is charged its
- *     steps / QUERY_REGEX_STEPS_PER_UNIT.  Whether a tier is outgrown is
- *     PCRE2's deterministic count, so the charge is the same everywhere
- *     and tracks the real cost within a factor of ten.  Ordinary patterns
- *     finish in the first tier and pay one call.
+ *     steps / QUERY_REGEX_STEPS_PER_UNIT (a step took about a unit's time,
+ *     12 ns).  Whether a tier is outgrown is PCRE2's deterministic count,
+ *     so the charge is the same everywhere; it tracks the real cost within
+ *     a factor of about 4 past the first tier (12 within it), and the
+ *     re-runs add at most a third.  Ordinary patterns finish in the first
+ *     tier and pay one call.  Compiling is charged QUERY_REGEX_COMPILE_UNITS
+ *     + 1 per pattern byte.
  *
  * Compile once: a constant pattern is compiled by the planner (so
  * admission refuses a bad one before it is proposed); a computed one is
@@ -57,14 +61,24 @@
 #include "../common/qassert.h"
 #include "engine.h"
 
-/* Match-limit tiers: TIER0, x10, ... up to QUIVER_QUERY_REGEX_MATCH_LIMIT. */
-#define QUERY_REGEX_TIER0_STEPS 10000u
-#define QUERY_REGEX_TIERS 3u
+/* Match-limit tiers: TIER0, x4, x16 ... capped at
+ * QUIVER_QUERY_REGEX_MATCH_LIMIT, which the last tier is. */
+#define QUERY_REGEX_TIER0_STEPS 1000u
+#define QUERY_REGEX_TIER_FACTOR 4u
+#define QUERY_REGEX_TIERS 6u
 /* Bytes of a pattern quoted in an error message. */
 #define QUERY_REGEX_QUOTE_SIZE_MAX_BYTES 40u
 
-_Static_assert(QUERY_REGEX_TIER0_STEPS * 100u == QUIVER_QUERY_REGEX_MATCH_LIMIT,
-               "the last tier is the match limit");
+_Static_assert(QUERY_REGEX_TIER0_STEPS * 1024u >= QUIVER_QUERY_REGEX_MATCH_LIMIT &&
+                   QUERY_REGEX_TIER0_STEPS * 256u < QUIVER_QUERY_REGEX_MATCH_LIMIT,
+               "the sixth tier reaches the match limit, the fifth does not");
+
+/* Match limit of tier t. */
+static uint32_t tier_limit(uint32_t t) {
+    uint64_t l = QUERY_REGEX_TIER0_STEPS;
+    for (uint32_t i = 0; i < t; i++) l *= QUERY_REGEX_TIER_FACTOR;
+    return l > QUIVER_QUERY_REGEX_MATCH_LIMIT ? QUIVER_QUERY_REGEX_MATCH_LIMIT : (uint32_t)l;
+}
 
 /* Counting allocator: live bytes, and a cap the caller sets before each
  * compile or match. */
@@ -169,14 +183,13 @@ static qre_state *state_get(qctx *c) {
     }
     pcre2_set_max_pattern_length(st->cc, QUIVER_QUERY_REGEX_PATTERN_SIZE_MAX_BYTES);
     pcre2_set_parens_nest_limit(st->cc, QUIVER_QUERY_REGEX_PARENS_NEST_MAX);
-    uint32_t limit = QUERY_REGEX_TIER0_STEPS;
-    for (uint32_t t = 0; t < QUERY_REGEX_TIERS; t++, limit *= 10) {
+    for (uint32_t t = 0; t < QUERY_REGEX_TIERS; t++) {
         st->mc[t] = pcre2_match_context_create(st->gc);
         if (st->mc[t] == NULL) {
             state_fail_memory(c);
             return NULL;
         }
-        pcre2_set_match_limit(st->mc[t], limit);
+        pcre2_set_match_limit(st->mc[t], tier_limit(t));
         pcre2_set_depth_limit(st->mc[t], QUIVER_QUERY_REGEX_DEPTH_LIMIT);
         pcre2_set_heap_limit(st->mc[t], QUIVER_QUERY_REGEX_HEAP_LIMIT_KIB);
     }
@@ -193,8 +206,7 @@ qre *qre_compile(qctx *c, qv_str pattern) {
                   (unsigned)QUIVER_QUERY_REGEX_PATTERN_SIZE_MAX_BYTES);
         return NULL;
     }
-    /* compiling reads the pattern a few times: charge it like a subject */
-    if (!qctx_work(c, 1 + pattern.len / QUERY_REGEX_SUBJECT_BYTES_PER_UNIT)) return NULL;
+    if (!qctx_work(c, QUERY_REGEX_COMPILE_UNITS + pattern.len)) return NULL;
     qre_state *st = state_get(c);
     if (st == NULL) return NULL;
     qre *re = malloc(sizeof *re + pattern.len + 1);
@@ -269,14 +281,13 @@ void qre_free(qctx *c, qre *re) {
 qv_value qre_match(qctx *c, qre *re, qv_str subject) {
     QUIVER_ASSERT(c != NULL && re != NULL && re->code != NULL && c->re != NULL);
     qre_state *st = c->re;
-    if (!qctx_work(c, 1 + subject.len / QUERY_REGEX_SUBJECT_BYTES_PER_UNIT)) return qv_null();
+    if (!qctx_work(c, QUERY_REGEX_CALL_UNITS + subject.len / QUERY_REGEX_SUBJECT_BYTES_PER_UNIT)) return qv_null();
     /* a match may grow the match data's frame vector up to the heap limit */
     st->al.refused = false;
     st->al.cap_bytes = st->al.live_bytes + (size_t)QUIVER_QUERY_REGEX_HEAP_LIMIT_KIB * 1024u + 64u * 1024u;
     int rc = PCRE2_ERROR_MATCHLIMIT;
-    uint32_t limit = QUERY_REGEX_TIER0_STEPS;
-    for (uint32_t t = 0; t < QUERY_REGEX_TIERS; t++, limit *= 10) {
-        if (t > 0 && !qctx_work(c, (limit / 10) / QUERY_REGEX_STEPS_PER_UNIT)) break;
+    for (uint32_t t = 0; t < QUERY_REGEX_TIERS; t++) {
+        if (t > 0 && !qctx_work(c, tier_limit(t - 1) / QUERY_REGEX_STEPS_PER_UNIT)) break;
         rc = pcre2_match(re->code, (PCRE2_SPTR)(subject.len ? subject.ptr : ""), subject.len, 0, 0, re->md, st->mc[t]);
         if (rc != PCRE2_ERROR_MATCHLIMIT) break;
     }
