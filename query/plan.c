@@ -706,7 +706,8 @@ typedef struct pctx {
     planner *P;
     uint32_t new_count;
     uint32_t *new_slots;    /* slots first declared by this pattern */
-    uint32_t *pos;          /* slot -> index + 1 in new_slots (0: not new); pos_cap entries */
+    uint32_t pos_base;      /* P->nslots when the pattern started: new slots are >= it */
+    uint32_t *pos;          /* slot - pos_base -> index + 1 in new_slots (0: not new) */
     uint32_t pos_cap;
     uint8_t *slot_bound;    /* per new_slots index: bound yet */
     uint64_t bound;         /* bits of new slots bound so far */
@@ -730,10 +731,16 @@ typedef struct pctx {
 
 /* Index of slot among the pattern's new variables, capped at 63 (the
  * overflow bit); -1 when it is not new in this pattern. */
+/* Index + 1 of slot among the pattern's new variables, 0 if not new. */
+static uint32_t new_pos(const pctx *X, uint32_t slot) {
+    if (slot < X->pos_base || slot - X->pos_base >= X->pos_cap) return 0;
+    return X->pos[slot - X->pos_base];
+}
+
 static int new_index(pctx *X, uint32_t slot) {
-    if (slot >= X->pos_cap || X->pos[slot] == 0) return -1;
-    uint32_t i = X->pos[slot] - 1;
-    return (int)(i < PCTX_OVERFLOW_BIT ? i : PCTX_OVERFLOW_BIT);
+    uint32_t p = new_pos(X, slot);
+    if (p == 0) return -1;
+    return (int)(p - 1 < PCTX_OVERFLOW_BIT ? p - 1 : PCTX_OVERFLOW_BIT);
 }
 
 /* Dependency bit of slot (0 when not new). */
@@ -744,14 +751,15 @@ static uint64_t slot_bit(pctx *X, uint32_t slot) {
 
 /* Mark slot bound: its bit (not the shared overflow bit) and its flag. */
 static void bind_slot(pctx *X, uint32_t slot) {
-    if (slot >= X->pos_cap || X->pos[slot] == 0) return;
-    uint32_t i = X->pos[slot] - 1;
-    X->slot_bound[i] = 1;
-    if (i < PCTX_OVERFLOW_BIT) X->bound |= 1ull << i;
+    uint32_t p = new_pos(X, slot);
+    if (p == 0) return;
+    X->slot_bound[p - 1] = 1;
+    if (p - 1 < PCTX_OVERFLOW_BIT) X->bound |= 1ull << (p - 1);
 }
 
 static bool slot_is_bound(pctx *X, uint32_t slot) {
-    return slot < X->pos_cap && X->pos[slot] != 0 && X->slot_bound[X->pos[slot] - 1];
+    uint32_t p = new_pos(X, slot);
+    return p != 0 && X->slot_bound[p - 1];
 }
 
 typedef struct deps_ctx {
@@ -1069,8 +1077,8 @@ static bool build_buckets(pctx *X) {
     for (uint32_t i = 0; i < X->cj_count; i++) {
         conj *k = &X->cj[i];
         if (!k->is_label && k->seek == SEEK_NONE) continue;
-        if (k->seek_slot >= X->pos_cap || X->pos[k->seek_slot] == 0) continue;
-        X->bucket_start[X->pos[k->seek_slot] + 1]++;
+        if (new_pos(X, k->seek_slot) == 0) continue;
+        X->bucket_start[new_pos(X, k->seek_slot) + 1]++;
         total++;
     }
     for (uint32_t i = 1; i <= n + 1; i++) X->bucket_start[i] += X->bucket_start[i - 1];
@@ -1081,8 +1089,8 @@ static bool build_buckets(pctx *X) {
     for (uint32_t i = 0; i < X->cj_count; i++) {
         conj *k = &X->cj[i];
         if (!k->is_label && k->seek == SEEK_NONE) continue;
-        if (k->seek_slot >= X->pos_cap || X->pos[k->seek_slot] == 0) continue;
-        uint32_t b = X->pos[k->seek_slot];
+        uint32_t b = new_pos(X, k->seek_slot);
+        if (b == 0) continue;
         X->bucket[X->bucket_start[b] + fill[b]++] = i;
     }
     return true;
@@ -1104,7 +1112,7 @@ static start_choice start_cost(pctx *X, uint32_t slot, const ast_node_pat *np) {
     start_choice best = {UINT64_MAX, -1, -1, {NULL, 0}, false, OP_SCAN_ALL};
     (void)np;
     if (X->bucket_start == NULL && !build_buckets(X)) return best;
-    uint32_t b = slot < X->pos_cap ? X->pos[slot] : 0;
+    uint32_t b = new_pos(X, slot);
     uint32_t from = b ? X->bucket_start[b] : 0, to = b ? X->bucket_start[b + 1] : 0;
     /* the node's labels: from the pattern and from `WHERE n:Label` */
     conj *labels[PLAN_START_LABELS_MAX];
@@ -1279,9 +1287,11 @@ static bool declare(planner *P, pctx *X, qv_str name, var_kind kind, uint32_t *s
         X->slot_bound = qctx_alloc(P->c, 16);
         if (X->new_slots == NULL || X->slot_bound == NULL) return false;
     }
-    if (*slot >= X->pos_cap) {
+    QUIVER_ASSERT(*slot >= X->pos_base);
+    uint32_t rel = *slot - X->pos_base;
+    if (rel >= X->pos_cap) {
         uint32_t ncap = X->pos_cap ? X->pos_cap : 64;
-        while (ncap <= *slot) ncap *= 2;
+        while (ncap <= rel) ncap *= 2;
         uint32_t *np = q_arena_realloc(P->c->a, X->pos, sizeof(uint32_t) * X->pos_cap, sizeof(uint32_t) * ncap);
         if (np == NULL) return qctx_fail(P->c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
         memset(np + X->pos_cap, 0, sizeof(uint32_t) * (ncap - X->pos_cap));
@@ -1290,7 +1300,7 @@ static bool declare(planner *P, pctx *X, qv_str name, var_kind kind, uint32_t *s
     }
     X->slot_bound[X->new_count] = 0;
     X->new_slots[X->new_count++] = *slot;
-    X->pos[*slot] = X->new_count;
+    X->pos[rel] = X->new_count;
     if (name.len && !scope_push(P, &P->sc, name, *slot, kind)) return false;
     return true;
 }
@@ -1362,6 +1372,7 @@ static op *plan_pattern(planner *P, op *input, const ast_pattern *pat, const ast
     pctx X;
     memset(&X, 0, sizeof X);
     X.P = P;
+    X.pos_base = P->nslots;
     path_slots *ps = qctx_alloc(c, sizeof(path_slots) * (pat->path_count ? pat->path_count : 1));
     if (ps == NULL) return NULL;
     /* 1. slots */
