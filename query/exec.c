@@ -1689,6 +1689,7 @@ static bool op_next_kind(qctx *c, op *o);
  * recursion is checked against the stack budget. */
 bool op_next(qctx *c, op *o) {
     QUIVER_ASSERT(c != NULL && o != NULL && c->row != NULL);
+    QUIVER_ASSERT(!c->admission); /* admission plans, never executes */
     if (c->failed || !QCTX_STACK_OK(c)) return false;
     return op_next_kind(c, o) && qctx_tick(c);
 }

@@ -7,7 +7,12 @@
  * back-quoted; string literals take single or double quotes with the escapes
  * \\ \' \" \n \t \r \b \f \uXXXX; comments // and block comments.
  *
- * Thread: any; the parser has no global state.
+ * Recursion is bounded by QUIVER_QUERY_AST_DEPTH_MAX and also checked
+ * against the calling thread's stack (query_stack_floor, engine.h): on a
+ * small stack a deep statement is a limit error, not an overflow.
+ *
+ * Thread: any; the parser has no global state (the stack bounds are cached
+ * per thread, the name-hash seed once per process).
  */
 #ifndef QUIVER_QUERY_PARSER_H
 #define QUIVER_QUERY_PARSER_H
