@@ -121,9 +121,17 @@
  *   "ERR map with more than N entries (the limit)"                  values
  *   "ERR write exceeds its work budget (N units; raise --write-work-max)"
  *   "ERR query exceeds its work budget (N units)"                   reads
- *   "ERR regular expression ... exceeds ..." / "ERR invalid regular
- *   expression ...: <PCRE2's message> at offset N" (regex.c; an invalid
- *   pattern is QUERY_ERR_RUNTIME)
+ *   regex.c (an invalid pattern is QUERY_ERR_RUNTIME, the rest LIMIT):
+ *   "ERR invalid regular expression '<p>': <PCRE2's message> at offset N"
+ *   "ERR regular expression '<p>' is longer than N bytes (the limit)"
+ *   "ERR regular expression '<p>' nests parentheses deeper than N levels
+ *    (the limit) at offset K"
+ *   "ERR regular expression '<p>' repeats more than N times (the limit on
+ *    counted repetition, nested counts multiplied)"
+ *   "ERR regular expression '<p>' needs more than N bytes to compile (the
+ *    limit)", "... is too large to compile (PCRE2's limit on a program)"
+ *   "ERR regular expression '<p>' exceeds the match limit of N steps
+ *    (subject of K bytes)", likewise the depth limit and the heap limit
  */
 #ifndef QUIVER_QUERY_ENGINE_H
 #define QUIVER_QUERY_ENGINE_H

@@ -125,7 +125,8 @@ typedef struct query_admission {
  *                                    QUIVER_QUERY_AGGREGATES_COUNT_MAX
  *   nesting                          QUIVER_QUERY_AST_DEPTH_MAX
  *   regular expressions              QUIVER_QUERY_REGEX_* (size, nesting,
- *                                    compile memory; match limits at run time)
+ *                                    counted repetition, compile memory;
+ *                                    match limits at run time)
  *   values                           QUIVER_VALUE_DEPTH_MAX,
  *                                    QUIVER_VALUE_ELEMENTS_COUNT_MAX
  * Each is an error starting with "ERR " that names the limit's value. */

@@ -20,7 +20,9 @@
  * compiler recursed on the C stack and whose memory and time had no bound):
  *   - compilation: pattern length QUIVER_QUERY_REGEX_PATTERN_SIZE_MAX_BYTES,
  *     parentheses nesting QUIVER_QUERY_REGEX_PARENS_NEST_MAX (PCRE2 checks
- *     it while parsing, before any recursion), compile memory
+ *     it while parsing, before any recursion), counted repetition
+ *     QUIVER_QUERY_REGEX_REPEAT_MAX with nested counts multiplied (our own
+ *     linear scan, repeat_product; RE2's rule), compile memory
  *     QUIVER_QUERY_REGEX_COMPILE_MEMORY_MAX_BYTES through a general context
  *     whose allocator counts bytes and refuses past the cap (PCRE2's own
  *     limit on a compiled pattern, 64 KiB with Debian's link size 2, applies
@@ -197,6 +199,113 @@ static qre_state *state_get(qctx *c) {
     return st;
 }
 
+/* The largest product of nested counted-repetition bounds in pattern p
+ * (`(a{1,10}){1,20}` gives 200; `{m,n}` counts n, `{m,}` and `{m}` count
+ * m; `*`, `+`, `?` are loops and count nothing).  A conservative scan of
+ * PCRE2 syntax: escapes (with \x{..}, \p{..} and the like), \Q..\E,
+ * character classes and (?#..) comments are skipped so that their braces
+ * are not taken for quantifiers; anything it misreads (extended-mode
+ * comments) can only make the product larger.  Saturates at UINT64_MAX.
+ * Called on a pattern PCRE2 compiled, so groups nest at most
+ * QUIVER_QUERY_REGEX_PARENS_NEST_MAX deep.  Linear in the pattern. */
+static uint64_t sat_mul(uint64_t a, uint64_t b) { return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b; }
+
+static uint64_t repeat_product(const char *p, size_t n) {
+    uint64_t inner[QUIVER_QUERY_REGEX_PARENS_NEST_MAX + 2]; /* per open group: its largest product */
+    uint32_t top = 0;
+    inner[0] = 1;
+    uint64_t last = 0; /* product of the atom a quantifier would repeat; 0: none */
+    uint64_t best = 1;
+    size_t i = 0;
+    while (i < n) {
+        char ch = p[i];
+        if (ch == '\\') {
+            if (i + 1 < n && p[i + 1] == 'Q') { /* \Q...\E: literal text */
+                const char *e = memmem(p + i + 2, n - i - 2, "\\E", 2);
+                i = e == NULL ? n : (size_t)(e - p) + 2;
+            } else {
+                i += 2;
+                /* escapes that take braces: \x{41} \o{101} \p{L} \P{L} \N{U+41} \g{1} \k{name} */
+                if (i < n && p[i] == '{' && memchr("xopPNgk", p[i - 1], 7) != NULL) {
+                    const char *e = memchr(p + i, '}', n - i);
+                    i = e == NULL ? n : (size_t)(e - p) + 1;
+                }
+            }
+            last = 1;
+            continue;
+        }
+        if (ch == '[') { /* a character class, ']' first is literal */
+            size_t j = i + 1;
+            if (j < n && p[j] == '^') j++;
+            if (j < n && p[j] == ']') j++;
+            while (j < n && p[j] != ']') {
+                if (p[j] == '\\') j += 2;
+                else if (p[j] == '[' && j + 1 < n && p[j + 1] == ':') {
+                    const char *e = memmem(p + j + 2, n - j - 2, ":]", 2);
+                    j = e == NULL ? n : (size_t)(e - p) + 2;
+                } else j++;
+            }
+            i = j + 1;
+            last = 1;
+            continue;
+        }
+        if (ch == '(') {
+            if (i + 2 < n && p[i + 1] == '?' && p[i + 2] == '#') { /* (?#comment) */
+                const char *e = memchr(p + i, ')', n - i);
+                i = e == NULL ? n : (size_t)(e - p) + 1;
+                continue;
+            }
+            if (top + 1 < sizeof inner / sizeof inner[0]) inner[++top] = 1;
+            last = 0;
+            i++;
+            continue;
+        }
+        if (ch == ')') {
+            last = inner[top];
+            if (top > 0) {
+                top--;
+                if (last > inner[top]) inner[top] = last;
+            }
+            i++;
+            continue;
+        }
+        if (ch == '{') { /* {m}, {m,} or {m,n}; anything else is a literal brace */
+            size_t j = i + 1;
+            uint64_t m = 0, k = 0;
+            bool digits = false, comma = false, kdigits = false;
+            while (j < n && p[j] >= '0' && p[j] <= '9') m = sat_mul(m, 10) + (uint64_t)(p[j++] - '0'), digits = true;
+            if (j < n && p[j] == ',') {
+                comma = true;
+                j++;
+                while (j < n && p[j] >= '0' && p[j] <= '9') k = sat_mul(k, 10) + (uint64_t)(p[j++] - '0'), kdigits = true;
+            }
+            if (digits && j < n && p[j] == '}') {
+                uint64_t count = comma && kdigits ? k : m;
+                if (count == 0) count = 1;
+                uint64_t prod = sat_mul(last ? last : 1, count);
+                if (prod > inner[top]) inner[top] = prod;
+                if (prod > best) best = prod;
+                last = 0;
+                i = j + 1;
+                continue;
+            }
+            last = 1; /* a literal '{' */
+            i++;
+            continue;
+        }
+        if (ch == '|' || ch == '*' || ch == '+' || ch == '?' || ch == '^' || ch == '$') {
+            if (ch == '|') last = 0;
+            i++;
+            continue;
+        }
+        last = 1; /* an ordinary character (or the start of a UTF-8 one) */
+        i++;
+    }
+    for (uint32_t t = 0; t <= top; t++)
+        if (inner[t] > best) best = inner[t];
+    return best;
+}
+
 qre *qre_compile(qctx *c, qv_str pattern) {
     QUIVER_ASSERT(c != NULL);
     char q[QUERY_REGEX_QUOTE_SIZE_MAX_BYTES * 2];
@@ -234,6 +343,14 @@ qre *qre_compile(qctx *c, qv_str pattern) {
     st->al.cap_bytes = st->al.live_bytes;
     if (st->al.malloc_failed) {
         state_fail_memory(c);
+        return NULL;
+    }
+    if (re->code != NULL && re->md != NULL && repeat_product(pattern.len ? pattern.ptr : "", pattern.len) > QUIVER_QUERY_REGEX_REPEAT_MAX) {
+        quote(pattern, q, sizeof q);
+        qctx_fail(c, QUERY_ERR_LIMIT,
+                  "ERR regular expression '%s' repeats more than %u times (the limit on counted repetition, nested "
+                  "counts multiplied)",
+                  q, (unsigned)QUIVER_QUERY_REGEX_REPEAT_MAX);
         return NULL;
     }
     if (re->code == NULL || re->md == NULL) {

@@ -141,11 +141,38 @@ static void test_probes(void **state) {
     for (int i = 0; i < 63; i++) q[o++] = ')';
     sprintf(q + o, "' AS m");
     TQ_READ_EQ(t, q, "true\n");
-    /* PCRE2 compiles this one into a small program: a plain answer */
-    TQ_READ_EQ(t, "RETURN 'aaaa' =~ '(a{1,1000}){1,300}', 'b' =~ '(a{1,1000}){1,300}'", "true|false\n");
-    TQ_WRITE_EQ(t, "CREATE (p:P {m: 'aaaa' =~ '(a{1,1000}){1,300}'}) RETURN p.m", "true\n");
+    /* nested counted repetition multiplies: 300,000 repeats are refused, in
+     * admission, a write and a read */
+    const char *want = "ERR regular expression '(a{1,1000}){1,300}' repeats more than 1000 times (the limit on counted "
+                       "repetition, nested counts multiplied)";
+    query_admission a;
+    char err[512];
+    const char *wq = "CREATE (p:P {m: 'aaaa' =~ '(a{1,1000}){1,300}'})";
+    assert_int_equal(query_admit(wq, strlen(wq), &a, err, sizeof err), -1);
+    assert_string_equal(err, want);
+    char *e = tq_error(t, "CREATE (p:P {m: 'aaaa' =~ '(a{1,1000}){1,300}'})", true, QUERY_ERR_LIMIT);
+    assert_string_equal(e, want);
+    free(e);
+    e = tq_error(t, "RETURN 'a' =~ '(a{1,1000}){1,300}'", false, QUERY_ERR_LIMIT);
+    assert_string_equal(e, want);
+    free(e);
+    /* the count: {m,n} counts n, {m} and {m,} m, loops nothing; braces in
+     * escapes, classes, \Q..\E and comments are not quantifiers */
+    TQ_READ_EQ(t,
+               "RETURN 'aaaa' =~ 'a{1,1000}', 'a' =~ '((a{10}){10}){10}', 'ab' =~ '(a|b){1,1000}', "
+               "'AAA' =~ '\\\\x{41}{3}', '{{{' =~ '[{]{3}', '{1000}}' =~ '\\\\Q{1000}\\\\E{2}', "
+               "'a' =~ '(?#{5000})a', 'aaa' =~ '(a+){2,}', 'x{,5}' =~ 'x{,5}'",
+               "true|false|true|true|true|true|true|true|true\n");
+    const char *refused[] = {"((a{10}){10}){11}", "\\\\d{2000}", "(a{2,}){501}", "((ab){40}c){30}", "[a-z]{1001}"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char q2[256];
+        snprintf(q2, sizeof q2, "RETURN 'a' =~ '%s'", refused[i]);
+        e = tq_error(t, q2, false, QUERY_ERR_LIMIT);
+        if (strstr(e, "repeats more than 1000 times") == NULL) fail_msg("%s: %s", refused[i], e);
+        free(e);
+    }
     /* patterns whose program would be huge stop at PCRE2's size limit */
-    char *e = tq_error(t, "RETURN 'a' =~ '((((a{1,1000}){1,1000}){1,1000}){1,1000})'", false, QUERY_ERR_LIMIT);
+    e = tq_error(t, "RETURN 'a' =~ '((((a{1,1000}){1,1000}){1,1000}){1,1000})'", false, QUERY_ERR_LIMIT);
     assert_non_null(strstr(e, "ERR regular expression '((((a{1,1000}){1,1000}){1,1000}){1,1000}...' is too large"));
     free(e);
 }
