@@ -19,11 +19,11 @@
 # only needs the Debian mirror, which containers reach.
 FROM debian:bookworm-slim
 
-# librocksdb7.8 libuv1 liblz4-1 libxxhash0: quiverd (and libraft); libhiredis0.14
-# libedit2 zlib1g: the quiver CLI.
+# librocksdb7.8 libuv1 liblz4-1 libxxhash0 libpcre2-8-0: quiverd (and libraft);
+# libhiredis0.14 libedit2 zlib1g: the quiver CLI.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      librocksdb7.8 libuv1 liblz4-1 libxxhash0 libhiredis0.14 libedit2 zlib1g \
+      librocksdb7.8 libuv1 liblz4-1 libxxhash0 libpcre2-8-0 libhiredis0.14 libedit2 zlib1g \
  && rm -rf /var/lib/apt/lists/*
 
 # An unprivileged user; /data belongs to it, and a new named volume mounted

@@ -37,6 +37,8 @@ void q_arena_init(q_arena *a, size_t size_max_bytes) {
     a->used_bytes = 0;
     a->reserved_bytes = 0;
     a->size_max_bytes = size_max_bytes;
+    a->budget = NULL;
+    a->malloc_failed = false;
 }
 
 void *q_arena_alloc(q_arena *a, size_t size_bytes) {
@@ -44,6 +46,8 @@ void *q_arena_alloc(q_arena *a, size_t size_bytes) {
     size_t need = align_up(size_bytes == 0 ? 1 : size_bytes);
     if (need < size_bytes) return NULL; /* overflow */
     if (a->size_max_bytes != 0 && a->used_bytes + need > a->size_max_bytes) return NULL;
+    q_arena_budget *bu = a->budget;
+    if (bu != NULL && bu->size_max_bytes != 0 && bu->used_bytes + need > bu->size_max_bytes) return NULL;
     q_arena_block *b = a->head;
     if (b == NULL || b->size_bytes - b->used_bytes < need) {
         size_t next = b == NULL ? ARENA_BLOCK_MIN_BYTES : b->size_bytes * 2;
@@ -51,7 +55,10 @@ void *q_arena_alloc(q_arena *a, size_t size_bytes) {
         if (next < need) next = need;
         size_t total = align_up(sizeof(q_arena_block)) + next;
         q_arena_block *nb = malloc(total);
-        if (nb == NULL) return NULL;
+        if (nb == NULL) {
+            a->malloc_failed = true;
+            return NULL;
+        }
         nb->size_bytes = next;
         nb->used_bytes = 0;
         /* A block made for one large allocation goes behind the head so the
@@ -70,6 +77,7 @@ void *q_arena_alloc(q_arena *a, size_t size_bytes) {
     b->used_bytes += need;
     QUIVER_ASSERT(b->used_bytes <= b->size_bytes);
     a->used_bytes += need;
+    if (bu != NULL) bu->used_bytes += need;
     return p;
 }
 
@@ -99,6 +107,7 @@ void *q_arena_realloc(q_arena *a, void *old, size_t old_size_bytes, size_t new_s
 
 void q_arena_reset(q_arena *a) {
     QUIVER_ASSERT(a != NULL);
+    a->malloc_failed = false;
     q_arena_block *b = a->head;
     if (b == NULL) return;
     /* keep the last (oldest, smallest) block */
@@ -112,6 +121,7 @@ void q_arena_reset(q_arena *a) {
     keep->used_bytes = 0;
     a->head = keep;
     a->used_bytes = 0;
+    a->malloc_failed = false;
     a->reserved_bytes = align_up(sizeof(q_arena_block)) + keep->size_bytes;
 }
 
@@ -126,4 +136,5 @@ void q_arena_free(q_arena *a) {
     a->head = NULL;
     a->used_bytes = 0;
     a->reserved_bytes = 0;
+    a->malloc_failed = false;
 }

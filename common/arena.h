@@ -14,16 +14,35 @@
 #ifndef QUIVER_ARENA_H
 #define QUIVER_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct q_arena_block q_arena_block;
+
+/* A byte budget shared by several arenas (a query's work arena and its
+ * result arena): each allocation counts against it as well as against the
+ * arena's own limit.  Counts bytes handed out, like used_bytes, so where it
+ * trips depends only on the allocations made, never on malloc's behaviour
+ * or the machine: the same statement trips it at the same point on every
+ * replica. */
+typedef struct q_arena_budget {
+    size_t used_bytes;
+    size_t size_max_bytes;    /* 0: no limit */
+} q_arena_budget;
 
 typedef struct q_arena {
     q_arena_block *head;      /* current block; older blocks chained behind */
     size_t used_bytes;        /* total handed out (for limits and stats) */
     size_t reserved_bytes;    /* total malloc'd */
     size_t size_max_bytes;    /* 0: no limit beyond malloc */
+    q_arena_budget *budget;   /* NULL, or a shared budget (not owned) */
+    /* Set when an allocation failed because malloc did (not because of a
+     * limit); stays set until q_arena_init or q_arena_free.  Limits are
+     * deterministic and malloc failures are not: the state machine must
+     * fail-stop on this rather than reply an error other replicas would
+     * not have given. */
+    bool malloc_failed;
 } q_arena;
 
 /* Initialise an empty arena.  size_max_bytes 0 means unlimited.  Never fails
@@ -31,8 +50,9 @@ typedef struct q_arena {
 void q_arena_init(q_arena *a, size_t size_max_bytes);
 
 /* Allocate size_bytes aligned to 16.  Returns NULL when the arena's limit
- * would be exceeded or malloc fails; the arena stays usable.  Memory is owned
- * by the arena.  size_bytes 0 returns a valid unique pointer. */
+ * or its budget's would be exceeded, or when malloc fails (then also sets
+ * a->malloc_failed); the arena stays usable.  Memory is owned by the arena.
+ * size_bytes 0 returns a valid unique pointer. */
 void *q_arena_alloc(q_arena *a, size_t size_bytes);
 
 /* As q_arena_alloc, zero-filled. */
@@ -45,7 +65,9 @@ char *q_arena_strndup(q_arena *a, const char *s, size_t len);
  * reclaimed).  old may be NULL. Returns NULL on limit/malloc failure. */
 void *q_arena_realloc(q_arena *a, void *old, size_t old_size_bytes, size_t new_size_bytes);
 
-/* Free every block but keep the first for reuse; pointers become invalid. */
+/* Free every block but keep the first for reuse; pointers become invalid.
+ * Clears malloc_failed; leaves the limit and the budget pointer (a budget's
+ * count is not given back: detach it before reusing the arena). */
 void q_arena_reset(q_arena *a);
 
 /* Free everything.  The arena may be re-initialised afterwards. */

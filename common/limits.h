@@ -63,12 +63,88 @@
 /* Values. */
 #define QUIVER_STRING_SIZE_MAX_BYTES (64u * 1024 * 1024)
 #define QUIVER_LIST_COUNT_MAX (16u * 1024 * 1024)
-#define QUIVER_VALUE_DEPTH_MAX 64 /* nesting of lists and maps */
+/* Nesting of lists and maps in one value: a scalar, node, relationship or
+ * path has depth 0, a list or map 1 + the deepest of its elements.  The
+ * query engine refuses to build a deeper value (value.h), so every
+ * recursive walk of a value (equality, order, hash, copy, encode, print)
+ * is bounded.  Entities are leaves here: their stored properties are
+ * primitives or lists of primitives (storage refuses anything deeper than
+ * this limit too). */
+#define QUIVER_VALUE_DEPTH_MAX 64
+/* Elements in one value, counted through every level (a list of 10 lists
+ * of 10 integers holds 110).  Values may share parts (`WITH [x, x] AS x`
+ * doubles the count without doubling the memory), so without this bound a
+ * few clauses build a value whose comparison or copy never ends.  Far
+ * above any value that fits the query memory cap unshared (24 bytes per
+ * element): an import batch of 1M rows of 30 columns holds 31M. */
+#define QUIVER_VALUE_ELEMENTS_COUNT_MAX (64u * 1024 * 1024)
+/* Entries of one map value (a literal, a parameter, a computed map).  Map
+ * keys are unordered, so comparing two maps is quadratic in their size;
+ * this keeps one comparison bounded.  As many as an entity may have
+ * properties (a map is their natural container). */
+#define QUIVER_VALUE_MAP_COUNT_MAX 4096u
+/* Recursion depth the value walkers (value.c, storage, replies) assert:
+ * list and map nesting plus an entity's property values, which storage
+ * bounds by QUIVER_VALUE_DEPTH_MAX separately, plus the entity itself. */
+#define QUIVER_VALUE_RECURSION_DEPTH_MAX (2 * QUIVER_VALUE_DEPTH_MAX + 4)
 #define QUIVER_PROPERTY_LZ4_THRESHOLD_BYTES 256 /* strings at least this long are LZ4-compressed when it helps */
 
-/* Queries. */
+/* Queries.  Statement limits: checked by the parser and the planner, so
+ * query_admit (before a write is proposed) and query_run_* (every replica,
+ * again) refuse the same statements.  A statement over one fails with an
+ * error that starts with "ERR " and names the limit and its value (engine.h
+ * lists the texts).  Generous: `quiver import` batches (one CYPHER
+ * parameter of up to 1M rows, a short body) and CREATE statements with
+ * tens of thousands of comma-separated parts pass; they exist to keep the
+ * planner's and the executor's work linear in the text and their recursion
+ * shallow. */
 #define QUIVER_QUERY_TEXT_SIZE_MAX_BYTES (512ull * 1024 * 1024)
 #define QUIVER_QUERY_AST_DEPTH_MAX 256
+/* Clauses of a statement, all UNION parts together.  Each clause adds
+ * operators to a chain that execution walks recursively. */
+#define QUIVER_QUERY_CLAUSES_COUNT_MAX 1024
+/* Operators of the whole plan: every UNION part and every sub-pipeline
+ * (OPTIONAL MATCH, MERGE, pattern predicates) included. */
+#define QUIVER_QUERY_OPERATORS_COUNT_MAX 4096
+/* Expression (AST) nodes of a statement.  Constant lists (and the CYPHER
+ * parameters) are folded into one node each, so bulk data does not count
+ * element by element. */
+#define QUIVER_QUERY_EXPRESSION_NODES_COUNT_MAX (1024u * 1024)
+/* One string literal, bytes after unescaping (a value cannot be longer). */
+#define QUIVER_QUERY_LITERAL_STRING_SIZE_MAX_BYTES QUIVER_STRING_SIZE_MAX_BYTES
+/* Elements of one list literal (CYPHER parameters included); a map
+ * literal has at most QUIVER_VALUE_MAP_COUNT_MAX entries. */
+#define QUIVER_QUERY_LITERAL_LIST_COUNT_MAX QUIVER_LIST_COUNT_MAX
+/* Relationships in one path pattern, (a)-[]->(b)-[]->... (a variable-length
+ * relationship counts once). */
+#define QUIVER_QUERY_PATH_RELS_COUNT_MAX 128
+/* Comma-separated parts of one CREATE pattern (bulk loads write thousands
+ * of nodes in one statement; planning and execution are linear in them). */
+#define QUIVER_QUERY_CREATE_PARTS_COUNT_MAX (64u * 1024)
+/* Comma-separated parts of one MATCH / OPTIONAL MATCH pattern: each is a
+ * cartesian product factor, and choosing where to start is quadratic in
+ * the pattern's size. */
+#define QUIVER_QUERY_MATCH_PARTS_COUNT_MAX 64
+/* Items of one ORDER BY (as for RETURN / WITH items). */
+#define QUIVER_QUERY_SORT_ITEMS_COUNT_MAX 4096
+/* Aggregate calls in one RETURN / WITH. */
+#define QUIVER_QUERY_AGGREGATES_COUNT_MAX 1024
+/* Regular expressions (`=~`, PCRE2; query/regex.c).  A pattern is compiled
+ * once per query (constants at plan time, so admission refuses a bad one);
+ * these bound one compilation and one match, deterministically (counted by
+ * PCRE2, never timed; no JIT). */
+#define QUIVER_QUERY_REGEX_PATTERN_SIZE_MAX_BYTES (16u * 1024)
+#define QUIVER_QUERY_REGEX_PARENS_NEST_MAX 64
+/* Counted repetition ({m,n}), nested counts multiplied: `(a{1,10}){1,20}`
+ * repeats 200 times.  PCRE2 compiles a counted repeat of a group by copying
+ * it, so nested counts multiply the program: `(a{1,1000}){1,300}` (18
+ * bytes; 13.7 s and 5.1 GB in glibc's regcomp) is refused.  RE2's rule and
+ * value. */
+#define QUIVER_QUERY_REGEX_REPEAT_MAX 1000u
+#define QUIVER_QUERY_REGEX_COMPILE_MEMORY_MAX_BYTES (1024u * 1024)
+#define QUIVER_QUERY_REGEX_MATCH_LIMIT 1000000u     /* PCRE2 match limit (backtracking steps) */
+#define QUIVER_QUERY_REGEX_DEPTH_LIMIT 10000u       /* PCRE2 depth limit (nested backtracking points) */
+#define QUIVER_QUERY_REGEX_HEAP_LIMIT_KIB 16384u    /* PCRE2 heap limit of one match, KiB */
 #define QUIVER_QUERY_MEMORY_MAX_BYTES (4ull * 1024 * 1024 * 1024) /* arena cap per query */
 #define QUIVER_QUERY_RESULT_ROWS_COUNT_MAX (64u * 1024 * 1024)
 #define QUIVER_QUERY_TIMEOUT_MS_DEFAULT 0 /* 0: no timeout unless TIMEOUT is given */
@@ -79,9 +155,16 @@
 #define QUIVER_QUERY_THREAD_STACK_SIZE_BYTES (64u * 1024 * 1024)
 #define QUIVER_QUERY_STACK_BUDGET_BYTES (16u * 1024 * 1024)
 /* Deterministic work budget of one write (--write-work-max), in the work
- * units query/engine.h defines; about one second of work on a 2-core
- * machine (measured: see query/engine.h). */
-#define QUIVER_WRITE_WORK_MAX_DEFAULT (20ull * 1000 * 1000)
+ * units query/engine.h defines; about one second of work on the 2-core
+ * reference machine.  Measured with bench/query/work_units.c (thread CPU
+ * time of query_run_write, Debian 12, RocksDB 7.8, a machine shared with
+ * other builds): ns per unit, 21-24 UNWIND range + CREATE, 17-19 import
+ * batches, 24-41 MATCH + SET, 11 a cartesian product into one CREATE, 16-17
+ * a regex-heavy write, 27-31 a nested UNWIND buffered by CREATE, 7-20 a
+ * sort, 5 DISTINCT + collect: about 19 ns in the median, so 50M units is
+ * about a second.  The issue's 3.6e9-row write stops after 1.9 s (560 MB);
+ * a 5,000-row import batch of 5 columns uses about 3.5M units. */
+#define QUIVER_WRITE_WORK_MAX_DEFAULT (50ull * 1000 * 1000)
 
 /* Replication and state machine. */
 #define QUIVER_APPLY_QUEUE_COUNT_MAX 4096       /* committed entries waiting for the apply thread */

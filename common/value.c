@@ -11,6 +11,12 @@
  * Numbers: integers and doubles compare numerically; an integer and a
  * double compare exactly (no rounding of large integers through double).
  *
+ * Recursion: every walker takes the depth it is at and asserts it stays
+ * within QUIVER_VALUE_RECURSION_DEPTH_MAX (limits.h): the query engine
+ * never builds a value deeper than QUIVER_VALUE_DEPTH_MAX (qv_shape_of),
+ * and an entity's properties are bounded by storage, so the assertion is a
+ * fail-stop on a broken invariant, never a limit a statement can reach.
+ *
  * The hash is our own (a 64-bit multiply-xorshift mix in the style of
  * splitmix64's finaliser) rather than xxHash because common/ links nothing
  * but libc; it only has to be deterministic across processes and agree with
@@ -21,7 +27,22 @@
 #include <math.h>
 #include <string.h>
 
+#include "limits.h"
 #include "qassert.h"
+
+bool qv_shape_of(const qv_value *items, uint32_t count, uint32_t *depth, uint64_t *elements) {
+    QUIVER_ASSERT(items != NULL || count == 0);
+    uint32_t d = 0;
+    uint64_t e = count;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t di = qv_depth(items[i]);
+        if (di > d) d = di;
+        e += qv_elements(items[i]);
+    }
+    *depth = d + 1;
+    *elements = e;
+    return d + 1 <= QUIVER_VALUE_DEPTH_MAX && e <= QUIVER_VALUE_ELEMENTS_COUNT_MAX;
+}
 
 qv_value qv_string_copy(q_arena *a, const char *p, size_t len, bool *ok) {
     char *s = q_arena_strndup(a, p, len);
@@ -33,7 +54,9 @@ qv_value qv_string_copy(q_arena *a, const char *p, size_t len, bool *ok) {
     return qv_string(s, (uint32_t)len);
 }
 
-static bool copy_props(q_arena *a, const qv_props *in, qv_props *out) {
+static bool copy_rec(q_arena *a, qv_value v, qv_value *out, uint32_t depth);
+
+static bool copy_props(q_arena *a, const qv_props *in, qv_props *out, uint32_t depth) {
     *out = *in;
     if (in->count == 0) return true;
     out->key_ids = q_arena_alloc(a, sizeof(uint32_t) * in->count);
@@ -51,11 +74,11 @@ static bool copy_props(q_arena *a, const qv_props *in, qv_props *out) {
         }
     }
     for (uint32_t i = 0; i < in->count; i++)
-        if (!qv_deep_copy(a, in->values[i], &out->values[i])) return false;
+        if (!copy_rec(a, in->values[i], &out->values[i], depth + 1)) return false;
     return true;
 }
 
-static bool copy_node(q_arena *a, const qv_node *in, qv_node **out) {
+static bool copy_node(q_arena *a, const qv_node *in, qv_node **out, uint32_t depth) {
     qv_node *n = q_arena_alloc(a, sizeof(*n));
     if (n == NULL) return false;
     *n = *in;
@@ -74,12 +97,12 @@ static bool copy_node(q_arena *a, const qv_node *in, qv_node **out) {
             }
         }
     }
-    if (!copy_props(a, &in->props, &n->props)) return false;
+    if (!copy_props(a, &in->props, &n->props, depth)) return false;
     *out = n;
     return true;
 }
 
-static bool copy_edge(q_arena *a, const qv_edge *in, qv_edge **out) {
+static bool copy_edge(q_arena *a, const qv_edge *in, qv_edge **out, uint32_t depth) {
     qv_edge *e = q_arena_alloc(a, sizeof(*e));
     if (e == NULL) return false;
     *e = *in;
@@ -88,13 +111,18 @@ static bool copy_edge(q_arena *a, const qv_edge *in, qv_edge **out) {
         if (s == NULL) return false;
         e->type_name.ptr = s;
     }
-    if (!copy_props(a, &in->props, &e->props)) return false;
+    if (!copy_props(a, &in->props, &e->props, depth)) return false;
     *out = e;
     return true;
 }
 
 bool qv_deep_copy(q_arena *a, qv_value v, qv_value *out) {
     QUIVER_ASSERT(a != NULL && out != NULL);
+    return copy_rec(a, v, out, 0);
+}
+
+static bool copy_rec(q_arena *a, qv_value v, qv_value *out, uint32_t depth) {
+    QUIVER_ASSERT(depth <= QUIVER_VALUE_RECURSION_DEPTH_MAX);
     *out = v;
     switch ((qv_type)v.type) {
     case QV_NULL:
@@ -113,18 +141,18 @@ bool qv_deep_copy(q_arena *a, qv_value v, qv_value *out) {
     case QV_LIST: {
         qv_list *l = q_arena_alloc(a, sizeof(*l));
         if (l == NULL) return false;
-        l->count = v.u.list->count;
+        *l = *v.u.list; /* count, depth, elements */
         l->items = q_arena_alloc(a, sizeof(qv_value) * l->count);
         if (l->items == NULL) return false;
         for (uint32_t i = 0; i < l->count; i++)
-            if (!qv_deep_copy(a, v.u.list->items[i], &l->items[i])) return false;
+            if (!copy_rec(a, v.u.list->items[i], &l->items[i], depth + 1)) return false;
         out->u.list = l;
         return true;
     }
     case QV_MAP: {
         qv_map *m = q_arena_alloc(a, sizeof(*m));
         if (m == NULL) return false;
-        m->count = v.u.map->count;
+        *m = *v.u.map; /* count, depth, elements */
         m->keys = q_arena_alloc(a, sizeof(qv_str) * m->count);
         m->values = q_arena_alloc(a, sizeof(qv_value) * m->count);
         if (m->keys == NULL || m->values == NULL) return false;
@@ -133,15 +161,15 @@ bool qv_deep_copy(q_arena *a, qv_value v, qv_value *out) {
             if (s == NULL) return false;
             m->keys[i].ptr = s;
             m->keys[i].len = v.u.map->keys[i].len;
-            if (!qv_deep_copy(a, v.u.map->values[i], &m->values[i])) return false;
+            if (!copy_rec(a, v.u.map->values[i], &m->values[i], depth + 1)) return false;
         }
         out->u.map = m;
         return true;
     }
     case QV_NODE:
-        return copy_node(a, v.u.node, &out->u.node);
+        return copy_node(a, v.u.node, &out->u.node, depth + 1);
     case QV_EDGE:
-        return copy_edge(a, v.u.edge, &out->u.edge);
+        return copy_edge(a, v.u.edge, &out->u.edge, depth + 1);
     case QV_PATH: {
         const qv_path *in = v.u.path;
         qv_path *p = q_arena_alloc(a, sizeof(*p));
@@ -151,8 +179,8 @@ bool qv_deep_copy(q_arena *a, qv_value v, qv_value *out) {
         p->edges = q_arena_alloc(a, sizeof(qv_edge *) * (in->node_count ? in->node_count : 1));
         if (p->nodes == NULL || p->edges == NULL) return false;
         for (uint32_t i = 0; i < in->node_count; i++) {
-            if (!copy_node(a, in->nodes[i], &p->nodes[i])) return false;
-            if (i + 1 < in->node_count && !copy_edge(a, in->edges[i], &p->edges[i])) return false;
+            if (!copy_node(a, in->nodes[i], &p->nodes[i], depth + 1)) return false;
+            if (i + 1 < in->node_count && !copy_edge(a, in->edges[i], &p->edges[i], depth + 1)) return false;
         }
         out->u.path = p;
         return true;
@@ -221,7 +249,25 @@ static const qv_value *map_get(const qv_map *m, qv_str key) {
     return NULL;
 }
 
-int qv_order(qv_value a, qv_value b) {
+static int order_rec(qv_value a, qv_value b, uint32_t depth, uint64_t *work);
+
+int qv_order(qv_value a, qv_value b) { return order_rec(a, b, 0, NULL); }
+
+int qv_order_w(qv_value a, qv_value b, uint64_t *work) { return order_rec(a, b, 0, work); }
+
+/* Work of visiting a and b together: one per pair, the shorter string's
+ * bytes (what memcmp may read). */
+static inline void charge(uint64_t *work, qv_value a, qv_value b) {
+    if (work == NULL) return;
+    uint64_t w = 1;
+    if (a.type == QV_STRING && b.type == QV_STRING)
+        w += (a.u.s.len < b.u.s.len ? a.u.s.len : b.u.s.len) / QV_WORK_STRING_BYTES_PER_UNIT;
+    *work += w;
+}
+
+static int order_rec(qv_value a, qv_value b, uint32_t depth, uint64_t *work) {
+    QUIVER_ASSERT(depth <= QUIVER_VALUE_RECURSION_DEPTH_MAX);
+    charge(work, a, b);
     int ra = type_rank((qv_type)a.type), rb = type_rank((qv_type)b.type);
     if (ra != rb) return ra < rb ? -1 : 1;
     switch ((qv_type)a.type) {
@@ -233,7 +279,7 @@ int qv_order(qv_value a, qv_value b) {
     case QV_LIST: {
         uint32_t n = a.u.list->count < b.u.list->count ? a.u.list->count : b.u.list->count;
         for (uint32_t i = 0; i < n; i++) {
-            int c = qv_order(a.u.list->items[i], b.u.list->items[i]);
+            int c = order_rec(a.u.list->items[i], b.u.list->items[i], depth + 1, work);
             if (c != 0) return c;
         }
         return a.u.list->count < b.u.list->count ? -1 : a.u.list->count > b.u.list->count;
@@ -247,6 +293,7 @@ int qv_order(qv_value a, qv_value b) {
         qv_str prev = {NULL, 0};
         bool have_prev = false;
         for (uint32_t step = 0; step < ma->count; step++) {
+            if (work != NULL) *work += 2u * ma->count; /* the two key scans below */
             int ia = -1, ib = -1;
             for (uint32_t i = 0; i < ma->count; i++) {
                 if (have_prev && cmp_str(ma->keys[i], prev) <= 0) continue;
@@ -259,7 +306,7 @@ int qv_order(qv_value a, qv_value b) {
             if (ia < 0 || ib < 0) return ia < 0 ? (ib < 0 ? 0 : -1) : 1;
             int c = cmp_str(ma->keys[ia], mb->keys[ib]);
             if (c != 0) return c;
-            c = qv_order(ma->values[ia], mb->values[ib]);
+            c = order_rec(ma->values[ia], mb->values[ib], depth + 1, work);
             if (c != 0) return c;
             prev = ma->keys[ia];
             have_prev = true;
@@ -281,7 +328,15 @@ int qv_order(qv_value a, qv_value b) {
     return 0;
 }
 
-qv_value qv_equals(qv_value a, qv_value b) {
+static qv_value equals_rec(qv_value a, qv_value b, uint32_t depth, uint64_t *work);
+
+qv_value qv_equals(qv_value a, qv_value b) { return equals_rec(a, b, 0, NULL); }
+
+qv_value qv_equals_w(qv_value a, qv_value b, uint64_t *work) { return equals_rec(a, b, 0, work); }
+
+static qv_value equals_rec(qv_value a, qv_value b, uint32_t depth, uint64_t *work) {
+    QUIVER_ASSERT(depth <= QUIVER_VALUE_RECURSION_DEPTH_MAX);
+    charge(work, a, b);
     if (a.type == QV_NULL || b.type == QV_NULL) return qv_null();
     if (is_num(a) && is_num(b)) {
         if ((a.type == QV_DOUBLE && isnan(a.u.d)) || (b.type == QV_DOUBLE && isnan(b.u.d))) return qv_bool(false);
@@ -295,7 +350,7 @@ qv_value qv_equals(qv_value a, qv_value b) {
         if (a.u.list->count != b.u.list->count) return qv_bool(false);
         bool unknown = false;
         for (uint32_t i = 0; i < a.u.list->count; i++) {
-            qv_value e = qv_equals(a.u.list->items[i], b.u.list->items[i]);
+            qv_value e = equals_rec(a.u.list->items[i], b.u.list->items[i], depth + 1, work);
             if (e.type == QV_NULL) unknown = true;
             else if (!e.u.b) return qv_bool(false);
         }
@@ -305,9 +360,10 @@ qv_value qv_equals(qv_value a, qv_value b) {
         if (a.u.map->count != b.u.map->count) return qv_bool(false);
         bool unknown = false;
         for (uint32_t i = 0; i < a.u.map->count; i++) {
+            if (work != NULL) *work += b.u.map->count; /* map_get's scan */
             const qv_value *o = map_get(b.u.map, a.u.map->keys[i]);
             if (o == NULL) return qv_bool(false);
-            qv_value e = qv_equals(a.u.map->values[i], *o);
+            qv_value e = equals_rec(a.u.map->values[i], *o, depth + 1, work);
             if (e.type == QV_NULL) unknown = true;
             else if (!e.u.b) return qv_bool(false);
         }
@@ -315,13 +371,21 @@ qv_value qv_equals(qv_value a, qv_value b) {
     }
     case QV_NODE: return qv_bool(a.u.node->id == b.u.node->id);
     case QV_EDGE: return qv_bool(a.u.edge->id == b.u.edge->id);
-    case QV_PATH: return qv_bool(qv_order(a, b) == 0);
+    case QV_PATH: return qv_bool(order_rec(a, b, depth, work) == 0);
     default: return qv_bool(false);
     }
 }
 
-bool qv_compare(qv_value a, qv_value b, int *out) {
+static bool compare_rec(qv_value a, qv_value b, int *out, uint32_t depth, uint64_t *work);
+
+bool qv_compare(qv_value a, qv_value b, int *out) { return compare_rec(a, b, out, 0, NULL); }
+
+bool qv_compare_w(qv_value a, qv_value b, int *out, uint64_t *work) { return compare_rec(a, b, out, 0, work); }
+
+static bool compare_rec(qv_value a, qv_value b, int *out, uint32_t depth, uint64_t *work) {
     QUIVER_ASSERT(out != NULL);
+    QUIVER_ASSERT(depth <= QUIVER_VALUE_RECURSION_DEPTH_MAX);
+    charge(work, a, b);
     if (is_num(a) && is_num(b)) {
         if ((a.type == QV_DOUBLE && isnan(a.u.d)) || (b.type == QV_DOUBLE && isnan(b.u.d))) return false;
         *out = cmp_num(a, b);
@@ -335,7 +399,7 @@ bool qv_compare(qv_value a, qv_value b, int *out) {
         uint32_t n = a.u.list->count < b.u.list->count ? a.u.list->count : b.u.list->count;
         for (uint32_t i = 0; i < n; i++) {
             int c;
-            if (!qv_compare(a.u.list->items[i], b.u.list->items[i], &c)) return false;
+            if (!compare_rec(a.u.list->items[i], b.u.list->items[i], &c, depth + 1, work)) return false;
             if (c != 0) { *out = c; return true; }
         }
         *out = a.u.list->count < b.u.list->count ? -1 : a.u.list->count > b.u.list->count;
@@ -370,7 +434,15 @@ static uint64_t hash_bytes(const void *p, size_t n, uint64_t h) {
     return mix64(h ^ w ^ ((uint64_t)n << 56));
 }
 
-uint64_t qv_hash(qv_value v, uint64_t seed) {
+static uint64_t hash_rec(qv_value v, uint64_t seed, uint32_t depth, uint64_t *work);
+
+uint64_t qv_hash(qv_value v, uint64_t seed) { return hash_rec(v, seed, 0, NULL); }
+
+uint64_t qv_hash_w(qv_value v, uint64_t seed, uint64_t *work) { return hash_rec(v, seed, 0, work); }
+
+static uint64_t hash_rec(qv_value v, uint64_t seed, uint32_t depth, uint64_t *work) {
+    QUIVER_ASSERT(depth <= QUIVER_VALUE_RECURSION_DEPTH_MAX);
+    charge(work, v, v);
     uint64_t h = mix64(seed ^ (0x1000u + (uint64_t)type_rank((qv_type)v.type)));
     switch ((qv_type)v.type) {
     case QV_NULL: return h;
@@ -387,13 +459,13 @@ uint64_t qv_hash(qv_value v, uint64_t seed) {
     }
     case QV_STRING: return hash_bytes(v.u.s.ptr, v.u.s.len, h);
     case QV_LIST:
-        for (uint32_t i = 0; i < v.u.list->count; i++) h = mix64(h + qv_hash(v.u.list->items[i], seed));
+        for (uint32_t i = 0; i < v.u.list->count; i++) h = mix64(h + hash_rec(v.u.list->items[i], seed, depth + 1, work));
         return h;
     case QV_MAP: {
         /* order-independent: sum of per-entry hashes */
         uint64_t acc = 0;
         for (uint32_t i = 0; i < v.u.map->count; i++)
-            acc += mix64(hash_bytes(v.u.map->keys[i].ptr, v.u.map->keys[i].len, seed) ^ qv_hash(v.u.map->values[i], seed));
+            acc += mix64(hash_bytes(v.u.map->keys[i].ptr, v.u.map->keys[i].len, seed) ^ hash_rec(v.u.map->values[i], seed, depth + 1, work));
         return mix64(h ^ acc);
     }
     case QV_NODE: return mix64(h ^ v.u.node->id);
@@ -407,6 +479,23 @@ uint64_t qv_hash(qv_value v, uint64_t seed) {
     }
     return h;
 }
+
+static uint64_t cost_rec(qv_value v, uint32_t depth) {
+    QUIVER_ASSERT(depth <= QUIVER_VALUE_RECURSION_DEPTH_MAX);
+    uint64_t w = 1;
+    switch ((qv_type)v.type) {
+    case QV_STRING: return w + v.u.s.len / QV_WORK_STRING_BYTES_PER_UNIT;
+    case QV_LIST:
+        for (uint32_t i = 0; i < v.u.list->count; i++) w += cost_rec(v.u.list->items[i], depth + 1);
+        return w;
+    case QV_MAP:
+        for (uint32_t i = 0; i < v.u.map->count; i++) w += cost_rec(v.u.map->values[i], depth + 1);
+        return w;
+    default: return w;
+    }
+}
+
+uint64_t qv_walk_cost(qv_value v) { return cost_rec(v, 0); }
 
 const char *qv_type_name(qv_type t) {
     switch (t) {

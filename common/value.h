@@ -71,9 +71,18 @@ struct qv_value {
     } u;
 };
 
+/* Lists and maps carry their nesting depth and their element count through
+ * every level (qv_depth, qv_elements), set by whoever builds them: the
+ * query engine refuses to build one over QUIVER_VALUE_DEPTH_MAX or
+ * QUIVER_VALUE_ELEMENTS_COUNT_MAX (qv_shape_of), and charges the elements
+ * as work when it walks one.  Values built elsewhere (decoders, tests) may
+ * leave both 0; nothing outside the engine reads them.  New fields go last:
+ * callers initialise {count, items} positionally. */
 struct qv_list {
     uint32_t count;
     qv_value *items;
+    uint32_t elements;  /* count + the elements of every item, recursively */
+    uint8_t depth;      /* 1 + the deepest item's depth */
 };
 
 /* Keys are unique; order is insertion order (replies print maps in it). */
@@ -81,6 +90,8 @@ struct qv_map {
     uint32_t count;
     qv_str *keys;
     qv_value *values;
+    uint32_t elements;  /* count + the elements of every value, recursively */
+    uint8_t depth;      /* 1 + the deepest value's depth */
 };
 
 /* Properties of an entity: key ids ascending, names parallel. */
@@ -127,12 +138,35 @@ static inline qv_value qv_string(const char *p, uint32_t len) {
 }
 static inline bool qv_is_null(qv_value v) { return v.type == QV_NULL; }
 
+/* Depth of v: 0 for a scalar or an entity, the stored depth of a list or
+ * map (see qv_list). */
+static inline uint32_t qv_depth(qv_value v) {
+    return v.type == QV_LIST ? v.u.list->depth : v.type == QV_MAP ? v.u.map->depth : 0;
+}
+
+/* Elements of v through every level: 0 for a scalar or an entity. */
+static inline uint32_t qv_elements(qv_value v) {
+    return v.type == QV_LIST ? v.u.list->elements : v.type == QV_MAP ? v.u.map->elements : 0;
+}
+
+/* The shape of a list or map with these count elements: *depth and
+ * *elements as qv_list defines them (64-bit: before the limit check).
+ * O(count).  Returns false when the result would break
+ * QUIVER_VALUE_DEPTH_MAX or QUIVER_VALUE_ELEMENTS_COUNT_MAX. */
+bool qv_shape_of(const qv_value *items, uint32_t count, uint32_t *depth, uint64_t *elements);
+
 /* Copy a string into the arena; returns a QV_NULL value with *ok = false
  * when the arena is full. */
 qv_value qv_string_copy(q_arena *a, const char *p, size_t len, bool *ok);
 
 /* Deep copy of v into arena a (strings, lists, maps, entities).  Returns
- * false when the arena is full.  Thread: the caller must own a. */
+ * false when the arena is full.  Thread: the caller must own a.
+ *
+ * The recursive functions below (deep copy, equality, order, comparison,
+ * hash) assert that they recurse at most QUIVER_VALUE_RECURSION_DEPTH_MAX
+ * levels: values are built within QUIVER_VALUE_DEPTH_MAX, so a deeper one
+ * is a broken invariant (fail-stop), never a stack overflow.  Their cost
+ * is O(qv_elements) of the smaller argument (copy, hash: of v). */
 bool qv_deep_copy(q_arena *a, qv_value v, qv_value *out);
 
 /* ---- comparison (openCypher 9 semantics) ---- */
@@ -155,6 +189,20 @@ bool qv_compare(qv_value a, qv_value b, int *out);
 /* Hash consistent with qv_order()==0 (1 and 1.0 hash alike).  Seeded,
  * deterministic across processes (never address-based). */
 uint64_t qv_hash(qv_value v, uint64_t seed);
+
+/* Counting variants for callers that budget their work (the query engine):
+ * as above, adding to *work what the walk did -- 1 per pair of values (or
+ * value, for the hash) visited, plus the string bytes read /
+ * QV_WORK_STRING_BYTES_PER_UNIT, plus map key scans.  The count is a
+ * function of the arguments only, so the same on every machine. */
+#define QV_WORK_STRING_BYTES_PER_UNIT 64u
+qv_value qv_equals_w(qv_value a, qv_value b, uint64_t *work);
+int qv_order_w(qv_value a, qv_value b, uint64_t *work);
+bool qv_compare_w(qv_value a, qv_value b, int *out, uint64_t *work);
+uint64_t qv_hash_w(qv_value v, uint64_t seed, uint64_t *work);
+/* What walking all of v costs in those units: 1 per value, nested ones
+ * included, plus string bytes / QV_WORK_STRING_BYTES_PER_UNIT.  O(v). */
+uint64_t qv_walk_cost(qv_value v);
 
 /* Name of a type as openCypher prints it in errors: "Integer", "String"... */
 const char *qv_type_name(qv_type t);

@@ -47,6 +47,7 @@ typedef struct groups {
 static bool new_group(qctx *c, op *o, groups *g) {
     if (g->count == g->cap) {
         uint64_t ncap = g->cap ? g->cap * 2 : 16;
+        if (!qctx_reserve(c, sizeof(group) * ncap)) return false;
         group *na = q_arena_realloc(c->a, g->arr, sizeof(group) * g->cap, sizeof(group) * ncap);
         if (na == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
         g->arr = na;
@@ -90,11 +91,13 @@ static bool agg_update(qctx *c, const agg_spec *a, agg_state *s) {
             if (ncap > QUIVER_LIST_COUNT_MAX) ncap = QUIVER_LIST_COUNT_MAX;
             if (s->item_count >= ncap)
                 return qctx_fail(c, QUERY_ERR_LIMIT, "List exceeds the maximum of %u elements", QUIVER_LIST_COUNT_MAX);
+            if (!qctx_reserve(c, sizeof(qv_value) * ncap)) return false;
             qv_value *ni = q_arena_realloc(c->a, s->items, sizeof(qv_value) * s->item_cap, sizeof(qv_value) * ncap);
             if (ni == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
             s->items = ni;
             s->item_cap = ncap;
         }
+        if (!qctx_tick(c)) return false;
         s->items[s->item_count++] = v;
         return true;
     case 's':
@@ -123,9 +126,10 @@ static bool agg_update(qctx *c, const agg_spec *a, agg_state *s) {
             s->best = v;
             return true;
         }
-        int r = qv_order(v, s->best);
+        uint64_t w = 0;
+        int r = qv_order_w(v, s->best, &w);
         if ((fn[1] == 'i' && r < 0) || (fn[1] == 'a' && r > 0)) s->best = v;
-        return true;
+        return qctx_work(c, w);
     }
     }
     return true;
@@ -141,6 +145,7 @@ static qv_value agg_result(qctx *c, const agg_spec *a, agg_state *s) {
             if (l == NULL) return qv_null();
             l->count = s->item_count;
             l->items = s->items ? s->items : qctx_alloc(c, sizeof(qv_value));
+            if (l->items == NULL || !qctx_seal_list(c, l)) return qv_null();
             qv_value v;
             v.type = QV_LIST;
             v.u.list = l;

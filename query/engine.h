@@ -24,6 +24,114 @@
  *   - Errors: the first error is recorded in the context (qctx_fail) and
  *     every operator stops; nothing is written after an error is seen, and
  *     the caller rolls the transaction back to its savepoint.
+ *   - Guards (guard.c), so that no statement can crash, poison or stall a
+ *     node (issue 7):
+ *       * statement limits (common/limits.h): the parser counts clauses,
+ *         expression nodes, literal sizes and pattern sizes, the planner
+ *         counts operators; admission (query_admit) and every run check the
+ *         same, so a command that reaches the apply thread without
+ *         admission is held to them too;
+ *       * a deterministic work budget (WORK UNITS below): writes carry
+ *         query_request.work_max in their log entry and stop at the same
+ *         unit on every replica; reads honour it too when it is set;
+ *       * the deadline of a read (TIMEOUT), checked every
+ *         QUERY_WORK_CHECK_INTERVAL units, including inside sort, list and
+ *         regex loops, so no single step escapes it;
+ *       * a stack budget: the run records its stack position; op_next,
+ *         cx_eval and the planner's recursion fail with an error past
+ *         QUIVER_QUERY_STACK_BUDGET_BYTES (less on a thread whose stack is
+ *         smaller), instead of overflowing.  Recursion depth is also bounded
+ *         by the limits (AST depth 256, operators 4096, value depth 64), so
+ *         on the query threads (QUIVER_QUERY_THREAD_STACK_SIZE_BYTES) this
+ *         is a backstop that trips at the same place on every replica
+ *         running the same binary;
+ *       * values are never built deeper than QUIVER_VALUE_DEPTH_MAX or with
+ *         more than QUIVER_VALUE_ELEMENTS_COUNT_MAX elements
+ *         (qctx_seal_list/qctx_seal_map), so walking one is bounded;
+ *       * memory: the query's arenas share one byte budget
+ *         (query_request.memory_max_bytes); a failed malloc (as opposed to
+ *         a limit) sets qctx.out_of_memory, which the result reports so the
+ *         apply thread can fail-stop instead of diverging.
+ *
+ * WORK UNITS (the unit of query_request.work_max).  Counted, never timed,
+ * so a statement uses the same number of units on every replica (same
+ * binary, same state, same entry):
+ *   - 1 per row an operator returns (a row that passes three operators
+ *     costs 3);
+ *   - QUERY_WORK_ITERATOR_STEP_UNITS per item a scan, seek or expansion
+ *     reads from storage, whether or not a row comes of it (nodes scanned,
+ *     relationships examined by expansions and variable-length traversals),
+ *     plus 1 per 16 earlier relationships checked for uniqueness;
+ *   - QUERY_WORK_STORAGE_READ_UNITS per storage read by key (a node or
+ *     relationship record, a property in a write, a label test, an
+ *     existence check) and per iterator opened (a scan, an index seek, a
+ *     node's relationships of one type and direction);
+ *   - 1 per expression node evaluated (cx_eval);
+ *   - 1 per list or map element built, copied or iterated: list and map
+ *     literals, range(), UNWIND, comprehensions, quantifiers, list
+ *     functions, collect(), `+` on lists, results copied out;
+ *   - for equality, ordering, IN and hashing of values: what value.h's
+ *     counting walks report (1 per value visited, string bytes / 64);
+ *   - 1 per 64 bytes of a string built or scanned (concatenation, string
+ *     functions, STARTS WITH / ENDS WITH / CONTAINS);
+ *   - 1 per step of a hash-table probe (DISTINCT, grouping, UNION);
+ *   - ceil(log2 n) * (n + the walk cost of the n rows' keys) to sort n rows
+ *     (charged before sorting: glibc's qsort may use a different algorithm
+ *     on another machine, so actual comparisons are not counted; each row
+ *     takes part in about log2 n comparisons);
+ *   - writes: QUERY_WORK_ENTITY_WRITE_UNITS per node or relationship
+ *     created (plus QUERY_WORK_LABEL_WRITE_UNITS per label and
+ *     QUERY_WORK_PROPERTY_WRITE_UNITS per property with it),
+ *     QUERY_WORK_ENTITY_DELETE_UNITS per one deleted,
+ *     QUERY_WORK_PROPERTY_UPDATE_UNITS per property set or removed later
+ *     and QUERY_WORK_LABEL_UPDATE_UNITS per label added or removed later
+ *     (values also cost their walk), and for CREATE INDEX one property write
+ *     per node of the label (the index is filled);
+ *   - a regular expression match: QUERY_REGEX_CALL_UNITS + subject bytes
+ *     / QUERY_REGEX_SUBJECT_BYTES_PER_UNIT, plus, when the match needed
+ *     more than the first match-limit tier, each outgrown tier's steps /
+ *     QUERY_REGEX_STEPS_PER_UNIT (regex.c); a compilation
+ *     QUERY_REGEX_COMPILE_UNITS + 1 per pattern byte;
+ *   - 1 per QUERY_WORK_ARENA_BYTES_PER_UNIT bytes handed out by the query's
+ *     arenas (AST, plan, intermediate values, buffered rows, the result);
+ *     a large allocation is checked against the budget before it is made
+ *     (qctx_reserve).
+ * Sized so that QUIVER_WRITE_WORK_MAX_DEFAULT units are about one second
+ * of work on the reference machine (2 cores; the measurements are in
+ * common/limits.h).
+ *
+ * Limit errors (status QUERY_ERR_LIMIT; the text is what the client sees,
+ * the same on every replica):
+ *   "ERR query text longer than N bytes (the limit)"                 entry
+ *   "ERR query has more than N clauses (the limit)"                 parser
+ *   "ERR query has more than N expression nodes (the limit)"        parser
+ *   "ERR string literal longer than N bytes (the limit)"            parser
+ *   "ERR list literal with more than N elements (the limit)"        parser
+ *   "ERR map literal with more than N entries (the limit)"          parser
+ *   "ERR path pattern with more than N relationships (the limit)"   parser
+ *   "ERR CREATE pattern with more than N parts (the limit)"         parser
+ *   "ERR MATCH pattern with more than N parts (the limit)"          parser
+ *   "ERR ORDER BY with more than N items (the limit)"               parser
+ *   "ERR query is nested too deeply (the limit is N levels)"        parser
+ *   "ERR query plan has more than N operators (the limit)"          planner
+ *   "ERR RETURN or WITH with more than N aggregates (the limit)"    planner
+ *   "ERR query needs more than N bytes of stack (too deeply nested)" guard
+ *   "ERR value nested deeper than N levels (the limit)"             values
+ *   "ERR value with more than N elements (the limit)"               values
+ *   "ERR map with more than N entries (the limit)"                  values
+ *   "ERR write exceeds its work budget (N units; raise --write-work-max)"
+ *   "ERR query exceeds its work budget (N units)"                   reads
+ *   regex.c (an invalid pattern is QUERY_ERR_RUNTIME, the rest LIMIT):
+ *   "ERR invalid regular expression '<p>': <PCRE2's message> at offset N"
+ *   "ERR regular expression '<p>' is longer than N bytes (the limit)"
+ *   "ERR regular expression '<p>' nests parentheses deeper than N levels
+ *    (the limit) at offset K"
+ *   "ERR regular expression '<p>' repeats more than N times (the limit on
+ *    counted repetition, nested counts multiplied)"
+ *   "ERR regular expression '<p>' needs more than N bytes to compile (the
+ *    limit)", "... is too large to compile (PCRE2's limit on a program)"
+ *   "ERR regular expression '<p>' exceeds the match limit of N steps
+ *    (subject of K bytes)", likewise the depth limit and the heap limit
  */
 #ifndef QUIVER_QUERY_ENGINE_H
 #define QUIVER_QUERY_ENGINE_H
@@ -38,8 +146,40 @@
 #include "ast.h"
 #include "query.h"
 
-/* Timeouts are checked every this many rows produced by scans/expansions. */
-#define QUERY_TIMEOUT_CHECK_ROWS 1024u
+/* The budget and the deadline are checked every this many work units
+ * (and at least this often, whatever is being done). */
+#define QUERY_WORK_CHECK_INTERVAL 1024u
+/* Bytes handed out by a query's arenas per work unit.  Memory is charged
+ * above what it costs in time (about 64 bytes per unit would match): so
+ * that the default budget also bounds a write's memory, to about 800 MB. */
+#define QUERY_WORK_ARENA_BYTES_PER_UNIT 16u
+/* Storage operations, in units (one unit is roughly 10-30 ns of the
+ * engine's own work; these weights make a storage operation cost about
+ * what it takes, as measured by bench/query/work_units.c): */
+#define QUERY_WORK_ITERATOR_STEP_UNITS 4u    /* an item read by an open iterator (scan, expansion) */
+#define QUERY_WORK_STORAGE_READ_UNITS 64u    /* a record or property read by key, an iterator opened */
+#define QUERY_WORK_ENTITY_WRITE_UNITS 128u   /* a node or relationship created */
+#define QUERY_WORK_ENTITY_DELETE_UNITS 512u  /* a node or relationship deleted (record, adjacency, indexes) */
+#define QUERY_WORK_PROPERTY_WRITE_UNITS 64u  /* a property written with its entity's record */
+#define QUERY_WORK_LABEL_WRITE_UNITS 128u    /* a label written (label index entry) */
+/* Changing an existing entity rewrites its record: a read plus the write
+ * (a label twice: the record and the label index). */
+#define QUERY_WORK_PROPERTY_UPDATE_UNITS (QUERY_WORK_STORAGE_READ_UNITS + QUERY_WORK_PROPERTY_WRITE_UNITS)
+#define QUERY_WORK_LABEL_UPDATE_UNITS (QUERY_WORK_STORAGE_READ_UNITS + 2u * QUERY_WORK_LABEL_WRITE_UNITS)
+/* Regex work (regex.c): a match call, subject bytes per unit, match-limit
+ * steps per unit, a compilation (plus a unit per pattern byte). */
+#define QUERY_REGEX_CALL_UNITS 64u
+#define QUERY_REGEX_SUBJECT_BYTES_PER_UNIT 64u
+#define QUERY_REGEX_STEPS_PER_UNIT 1u
+#define QUERY_REGEX_COMPILE_UNITS 512u
+/* Stack kept free below the budget's floor for the calls a checked
+ * function makes without checking (libc, RocksDB, PCRE2's 20 KiB frame
+ * vector); a quarter of the thread's stack when that is smaller. */
+#if defined(__SANITIZE_ADDRESS__)
+#define QUERY_STACK_MARGIN_BYTES (1024u * 1024)
+#else
+#define QUERY_STACK_MARGIN_BYTES (256u * 1024)
+#endif
 /* Most output columns a procedure may have. */
 #define QUERY_PROC_COLUMNS_MAX 8
 /* Safety limit on the length of one path enumerated by a variable-length
@@ -57,6 +197,8 @@
 
 typedef struct cx cx;
 typedef struct op op;
+typedef struct qre qre;             /* a compiled regular expression (regex.c) */
+typedef struct qre_state qre_state; /* a query's PCRE2 contexts and patterns */
 
 /* ------------------------------------------------------------------ */
 /* Execution context                                                   */
@@ -76,9 +218,18 @@ typedef struct qctx {
     bool failed;
     query_status status;
     char err[512];
-    /* timeout (reads only) */
-    uint64_t deadline_ns;       /* 0: none */
-    uint32_t tick;
+    /* guards (guard.c) */
+    uint64_t deadline_ns;       /* 0: none (reads only; writes ignore TIMEOUT) */
+    uint64_t work;              /* work units spent (WORK UNITS above) */
+    uint64_t work_max;          /* 0: unlimited */
+    uint64_t work_check_at;     /* qctx_work runs the slow check when work reaches this */
+    uintptr_t stack_floor;      /* lowest stack address recursion may use; 0: unchecked */
+    size_t stack_budget_bytes;  /* what the floor allows, for the message */
+    uint32_t op_count;          /* operators planned (QUIVER_QUERY_OPERATORS_COUNT_MAX) */
+    uint64_t hash_seed;         /* DISTINCT / grouping hashes: from the request's seed */
+    bool out_of_memory;         /* malloc failed (not a limit): query_result.out_of_memory */
+    bool admission;             /* query_admit: planning only, no storage */
+    qre_state *re;              /* regular expressions; NULL until the first one */
     /* CYPHER parameters */
     uint32_t param_count;
     qv_str *param_names;
@@ -95,12 +246,108 @@ typedef struct qctx {
 
 /* Record the first error (printf-style) and return false. */
 bool qctx_fail(qctx *c, query_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Count one unit of work; false (and a timeout error) when the deadline passed. */
-bool qctx_tick(qctx *c);
 /* Next pseudo-random 64-bit number (xoshiro256**). */
 uint64_t qctx_rand(qctx *c);
-/* Allocation that records a memory-limit error on failure. */
+/* Allocation that records a memory-limit error on failure (and sets
+ * out_of_memory when malloc, not the limit, failed). */
 void *qctx_alloc(qctx *c, size_t size_bytes);
+
+/* ---- guards (guard.c) ---- */
+
+/* Set up the guards of a run or an admission on the calling thread: the
+ * stack floor (from here, this thread's stack bounds and
+ * QUIVER_QUERY_STACK_BUDGET_BYTES), the work budget (work_max 0:
+ * unlimited) and the deadline (timeout_ms 0: none; saturating, so a huge
+ * timeout is no timeout).  start_ns is when the statement started.
+ * Thread: the one that runs the query. */
+void qctx_guard_init(qctx *c, uint64_t work_max, uint64_t timeout_ms, uint64_t start_ns);
+/* Hash of a name (variable, key, alias) for the planner's and the
+ * parser's lookup tables: seeded randomly per process, so clients cannot
+ * choose names that collide (the tables' answers never depend on it).
+ * Thread: any. */
+uint64_t query_name_hash(const char *p, size_t len);
+/* The stack floor for recursion started from the caller's frame, and the
+ * budget it allows (*budget_bytes): QUIVER_QUERY_STACK_BUDGET_BYTES, or
+ * less on a thread whose stack is smaller (see guard.c).  Also used by the
+ * parser (parser.h).  Thread: the caller's. */
+uintptr_t query_stack_floor(size_t *budget_bytes);
+/* Slow path of qctx_work: budget (including the arenas' bytes) and
+ * deadline; false with the error recorded. */
+bool qctx_work_slow(qctx *c);
+/* Units spent so far, the arenas' bytes included (what the budget is
+ * compared with). */
+uint64_t qctx_work_total(const qctx *c);
+/* Slow path of qctx_reserve. */
+bool qctx_reserve_slow(qctx *c, uint64_t bytes);
+/* Record the stack-budget error; returns false. */
+bool qctx_stack_fail(qctx *c);
+/* CLOCK_MONOTONIC in nanoseconds (statistics and deadlines only). */
+uint64_t qctx_now_ns(void);
+
+/* Count units of work (WORK UNITS above).  False once the query failed,
+ * ran over its budget or (reads) passed its deadline.  The fast path is an
+ * add and a compare. */
+static inline bool qctx_work(qctx *c, uint64_t units) {
+    c->work += units;
+    if (__builtin_expect(c->work >= c->work_check_at, 0)) return qctx_work_slow(c);
+    return !c->failed;
+}
+/* Before a large arena allocation (a buffer doubling, a big list): false,
+ * with the budget error, when its bytes would take the query over its work
+ * budget -- so the budget refuses the allocation rather than counting it
+ * after the fact.  Free below QUERY_WORK_RESERVE_MIN_BYTES. */
+#define QUERY_WORK_RESERVE_MIN_BYTES (64u * 1024)
+static inline bool qctx_reserve(qctx *c, uint64_t bytes) {
+    if (c->work_max == 0 || bytes < QUERY_WORK_RESERVE_MIN_BYTES) return !c->failed;
+    return qctx_reserve_slow(c, bytes);
+}
+/* One unit: a row, an item read, an element. */
+static inline bool qctx_tick(qctx *c) { return qctx_work(c, 1); }
+/* Bytes of a string built or scanned: 1 unit per QV_WORK_STRING_BYTES_PER_UNIT. */
+static inline bool qctx_work_bytes(qctx *c, uint64_t bytes) {
+    return qctx_work(c, bytes / QV_WORK_STRING_BYTES_PER_UNIT);
+}
+
+/* True while the calling function's frame is above the stack floor;
+ * otherwise records the error and is false.  A macro so that the frame
+ * measured is the caller's.  __builtin_frame_address, not the address of
+ * a local: under ASan's detect_stack_use_after_return locals live on a
+ * heap "fake stack". */
+#define QCTX_STACK_OK(c)                                                                  \
+    (__builtin_expect((uintptr_t)__builtin_frame_address(0) >= (c)->stack_floor, 1) || \
+     qctx_stack_fail(c))
+
+/* Finish a list or map whose items are in place: compute its depth and
+ * element count (value.h).  The elements are charged as work by whoever
+ * allocates the list (before filling it), not here.  False, with
+ * "ERR value nested deeper than ..." or "ERR value with more than ...
+ * elements" (QUERY_ERR_LIMIT), when it breaks QUIVER_VALUE_DEPTH_MAX or
+ * QUIVER_VALUE_ELEMENTS_COUNT_MAX: such a value is never handed on. */
+bool qctx_seal_list(qctx *c, qv_list *l);
+bool qctx_seal_map(qctx *c, qv_map *m);
+
+/* ---- regular expressions (regex.c) ---- */
+
+/* Compile pattern for `=~` (Java String.matches semantics: the whole
+ * subject must match; PCRE2 syntax with UTF-8) under the limits of
+ * common/limits.h.  The pattern belongs to the query (freed by
+ * qre_release).  NULL with the error recorded: "ERR invalid regular
+ * expression '<p>': <PCRE2 message> at offset N" (QUERY_ERR_RUNTIME) or
+ * "ERR regular expression '<p>' exceeds ..." (QUERY_ERR_LIMIT). */
+qre *qre_compile(qctx *c, qv_str pattern);
+/* Does pattern re, compiled from text, still match this text (the per-row
+ * cache of a computed pattern)? */
+bool qre_is(const qre *re, qv_str pattern);
+/* Free one pattern now (a per-row pattern replaced by the next). */
+void qre_free(qctx *c, qre *re);
+/* Match subject against re: QV_BOOL; QV_NULL when the subject is not valid
+ * UTF-8 (as for a non-string operand); null with the error recorded when a
+ * PCRE2 limit is hit ("ERR regular expression '<p>' exceeds the match
+ * limit ...", QUERY_ERR_LIMIT), identically on every replica.  Charges its
+ * work units. */
+qv_value qre_match(qctx *c, qre *re, qv_str subject);
+/* Free every pattern and context of the query.  Thread: the query's. */
+void qre_release(qctx *c);
 
 /* ------------------------------------------------------------------ */
 /* Compiled expressions (eval.c)                                       */
@@ -159,9 +406,12 @@ struct cx {
     qv_str *keys;               /* CX_MAP keys; CX_HAS_LABELS label names */
     qv_str name;                /* CX_PROP key; CX_FUNC name */
     uint32_t key_id;            /* CX_PROP cached key id */
-    uint32_t *ids;              /* CX_HAS_LABELS cached label ids (UINT32_MAX: unknown) */
+    uint32_t *ids;              /* CX_HAS_LABELS cached label ids (UINT32_MAX: unknown);
+                                   CX_MAP each item's position (slot: distinct keys) */
     const fn_def *fn;           /* CX_FUNC */
     op *sub;                    /* CX_PATTERN */
+    qre *re;                    /* CX_BINARY =~: the compiled pattern (a constant's at
+                                   plan time; a computed one's last text, per row) */
     uint32_t path_start;        /* CX_PATH: first node slot */
     uint32_t path_seg_count;
     cx_path_seg *path_segs;

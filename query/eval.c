@@ -18,11 +18,9 @@
  */
 #include <inttypes.h>
 #include <math.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "../common/qassert.h"
 #include "engine.h"
@@ -40,20 +38,6 @@ bool qctx_fail(qctx *c, query_status st, const char *fmt, ...) {
     vsnprintf(c->err, sizeof c->err, fmt, ap);
     va_end(ap);
     return false;
-}
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-bool qctx_tick(qctx *c) {
-    if (c->failed) return false;
-    if (c->deadline_ns == 0) return true;
-    if (++c->tick % QUERY_TIMEOUT_CHECK_ROWS != 0) return true;
-    if (now_ns() > c->deadline_ns) return qctx_fail(c, QUERY_ERR_TIMEOUT, "Query timed out");
-    return true;
 }
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -74,10 +58,16 @@ uint64_t qctx_rand(qctx *c) {
 }
 
 void *qctx_alloc(qctx *c, size_t size_bytes) {
+    if (!qctx_reserve(c, size_bytes)) return NULL;
     void *p = q_arena_alloc(c->a, size_bytes);
-    if (p == NULL)
-        qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity (%llu bytes)",
-                  (unsigned long long)QUIVER_QUERY_MEMORY_MAX_BYTES);
+    if (p == NULL) {
+        if (c->a->malloc_failed) c->out_of_memory = true;
+        size_t cap = c->a->size_max_bytes;
+        if (c->a->budget != NULL && c->a->budget->size_max_bytes != 0 &&
+            (cap == 0 || c->a->budget->size_max_bytes < cap))
+            cap = c->a->budget->size_max_bytes;
+        qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity (%llu bytes)", (unsigned long long)cap);
+    }
     return p;
 }
 
@@ -86,6 +76,7 @@ qv_value str_value(qctx *c, const char *p, size_t len) {
         qctx_fail(c, QUERY_ERR_LIMIT, "String exceeds the maximum size of %u bytes", QUIVER_STRING_SIZE_MAX_BYTES);
         return qv_null();
     }
+    if (!qctx_work_bytes(c, len)) return qv_null();
     char *s = qctx_alloc(c, len + 1);
     if (s == NULL) return qv_null();
     if (len) memcpy(s, p, len);
@@ -144,6 +135,7 @@ qv_value make_edge(qctx *c, uint64_t id, uint64_t src, uint64_t dst, uint32_t ty
 
 bool load_node(qctx *c, qv_node *n) {
     if (n->loaded && c->txn == NULL) return true;
+    if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
     qs_node_rec rec;
     int rc = c->graph_missing ? QS_NOT_FOUND : qs_node_get(c->view, c->graph, n->id, c->a, &rec);
     if (rc == QS_NOT_FOUND) {
@@ -165,6 +157,7 @@ bool load_node(qctx *c, qv_node *n) {
 
 bool load_edge(qctx *c, qv_edge *e) {
     if (e->loaded && c->txn == NULL) return true;
+    if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
     qs_edge_rec rec;
     int rc = c->graph_missing ? QS_NOT_FOUND : qs_edge_get(c->view, c->graph, e->id, c->a, &rec);
     if (rc == QS_NOT_FOUND) {
@@ -207,6 +200,7 @@ qv_value eval_node_prop(qctx *c, qv_node *n, uint32_t key_id) {
         return props_get(&n->props, key_id);
     }
     qv_value out;
+    if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return qv_null();
     int rc = qs_node_prop(c->view, c->graph, n->id, key_id, c->a, &out);
     if (rc == QS_NOT_FOUND) return qv_null();
     if (rc != QS_OK) {
@@ -346,6 +340,7 @@ static qv_value concat_str(qctx *c, qv_str a, qv_str b) {
         qctx_fail(c, QUERY_ERR_LIMIT, "String exceeds the maximum size of %u bytes", QUIVER_STRING_SIZE_MAX_BYTES);
         return qv_null();
     }
+    if (!qctx_work_bytes(c, len)) return qv_null();
     char *s = qctx_alloc(c, len + 1);
     if (s == NULL) return qv_null();
     if (a.len) memcpy(s, a.ptr, a.len);
@@ -354,16 +349,23 @@ static qv_value concat_str(qctx *c, qv_str a, qv_str b) {
     return qv_string(s, (uint32_t)len);
 }
 
+/* A list of count items to be filled, its elements charged as work now
+ * (before the caller's O(count) fill); finish it with list_done.  *out is
+ * NULL (and the value null) on error. */
 static qv_value make_list(qctx *c, uint32_t count, qv_list **out) {
+    *out = NULL;
     if (count > QUIVER_LIST_COUNT_MAX) {
         qctx_fail(c, QUERY_ERR_LIMIT, "List exceeds the maximum of %u elements", QUIVER_LIST_COUNT_MAX);
         return qv_null();
     }
+    if (!qctx_work(c, count)) return qv_null();
     qv_list *l = qctx_alloc(c, sizeof *l);
     if (l == NULL) return qv_null();
     l->count = count;
     l->items = qctx_alloc(c, sizeof(qv_value) * (count ? count : 1));
     if (l->items == NULL) return qv_null();
+    l->depth = 1;
+    l->elements = count;
     *out = l;
     qv_value v;
     v.type = QV_LIST;
@@ -371,18 +373,40 @@ static qv_value make_list(qctx *c, uint32_t count, qv_list **out) {
     return v;
 }
 
+/* The filled list l as a value, or null when it breaks the value limits. */
+static qv_value list_done(qctx *c, qv_list *l) {
+    if (!qctx_seal_list(c, l)) return qv_null();
+    qv_value v;
+    v.type = QV_LIST;
+    v.u.list = l;
+    return v;
+}
+
+/* `=` with its walk charged as work. */
+static qv_value equals_charged(qctx *c, qv_value a, qv_value b) {
+    uint64_t w = 0;
+    qv_value r = qv_equals_w(a, b, &w);
+    if (!qctx_work(c, w)) return qv_null();
+    return r;
+}
+
 static qv_value list_concat(qctx *c, qv_value a, qv_value b) {
     /* a or b may be a non-list element */
     uint32_t na = a.type == QV_LIST ? a.u.list->count : 1;
     uint32_t nb = b.type == QV_LIST ? b.u.list->count : 1;
     qv_list *l = NULL;
+    if ((uint64_t)na + nb > QUIVER_LIST_COUNT_MAX) {
+        qctx_fail(c, QUERY_ERR_LIMIT, "List exceeds the maximum of %u elements", QUIVER_LIST_COUNT_MAX);
+        return qv_null();
+    }
     qv_value r = make_list(c, na + nb, &l);
     if (l == NULL) return r;
     if (a.type == QV_LIST) memcpy(l->items, a.u.list->items, sizeof(qv_value) * na);
     else l->items[0] = a;
     if (b.type == QV_LIST) memcpy(l->items + na, b.u.list->items, sizeof(qv_value) * nb);
     else l->items[na] = b;
-    return r;
+    (void)r;
+    return list_done(c, l);
 }
 
 static qv_value arith(qctx *c, ast_op op, qv_value a, qv_value b) {
@@ -451,41 +475,38 @@ static bool str_contains(qv_str s, qv_str p) {
     return memmem(s.ptr, s.len, p.ptr, p.len) != NULL;
 }
 
-static qv_value regex_match(qctx *c, qv_str s, qv_str pat) {
-    char *full = qctx_alloc(c, (size_t)pat.len + 8);
-    char *subj = qctx_alloc(c, (size_t)s.len + 1);
-    if (full == NULL || subj == NULL) return qv_null();
-    int n = snprintf(full, (size_t)pat.len + 8, "^(%.*s)$", (int)pat.len, pat.ptr);
-    (void)n;
-    memcpy(subj, s.ptr, s.len);
-    subj[s.len] = '\0';
-    regex_t re;
-    if (regcomp(&re, full, REG_EXTENDED | REG_NOSUB) != 0) {
-        qctx_fail(c, QUERY_ERR_RUNTIME, "Invalid regular expression '%.*s'", (int)pat.len, pat.ptr);
-        return qv_null();
+/* s =~ pattern with e's compiled pattern: a constant's, compiled by the
+ * planner, or the last computed pattern's, recompiled only when the text
+ * changes (regex.c). */
+static qv_value regex_match(qctx *c, cx *e, qv_str s, qv_str pat) {
+    if (!qre_is(e->re, pat)) {
+        if (e->re != NULL) qre_free(c, e->re);
+        e->re = qre_compile(c, pat);
+        if (e->re == NULL) return qv_null();
     }
-    int rc = regexec(&re, subj, 0, NULL, 0);
-    regfree(&re);
-    return qv_bool(rc == 0);
+    return qre_match(c, e->re, s);
 }
 
 static qv_value in_list(qctx *c, qv_value x, qv_value list) {
     if (list.type == QV_NULL) return qv_null();
     if (list.type != QV_LIST) return type_mismatch(c, "List or Null", list);
-    bool unknown = false;
-    for (uint32_t i = 0; i < list.u.list->count; i++) {
-        qv_value e = qv_equals(x, list.u.list->items[i]);
+    bool unknown = false, found = false;
+    uint64_t w = 0;
+    for (uint32_t i = 0; i < list.u.list->count && !found; i++) {
+        qv_value e = qv_equals_w(x, list.u.list->items[i], &w);
         if (e.type == QV_NULL) unknown = true;
-        else if (e.u.b) return qv_bool(true);
+        else if (e.u.b) found = true;
     }
-    return unknown ? qv_null() : qv_bool(false);
+    if (!qctx_work(c, w)) return qv_null();
+    return found ? qv_bool(true) : unknown ? qv_null() : qv_bool(false);
 }
 
-static qv_value binary(qctx *c, ast_op op, qv_value a, qv_value b) {
+static qv_value binary(qctx *c, cx *x, ast_op op, qv_value a, qv_value b) {
     switch (op) {
-    case AST_OP_EQ: return qv_equals(a, b);
+    case AST_OP_EQ: return equals_charged(c, a, b);
     case AST_OP_NE: {
-        qv_value e = qv_equals(a, b);
+        qv_value e = equals_charged(c, a, b);
+        if (c->failed) return qv_null();
         return e.type == QV_NULL ? e : qv_bool(!e.u.b);
     }
     case AST_OP_LT:
@@ -494,7 +515,10 @@ static qv_value binary(qctx *c, ast_op op, qv_value a, qv_value b) {
     case AST_OP_GE: {
         if (a.type == QV_NULL || b.type == QV_NULL) return qv_null();
         int r;
-        if (!qv_compare(a, b, &r)) {
+        uint64_t w = 0;
+        bool comparable = qv_compare_w(a, b, &r, &w);
+        if (!qctx_work(c, w)) return qv_null();
+        if (!comparable) {
             /* NaN compares false; other mixed types are null */
             if (is_num(a) && is_num(b)) return qv_bool(false);
             return qv_null();
@@ -519,10 +543,11 @@ static qv_value binary(qctx *c, ast_op op, qv_value a, qv_value b) {
     case AST_OP_REGEX:
         if (a.type == QV_NULL || b.type == QV_NULL) return qv_null();
         if (a.type != QV_STRING || b.type != QV_STRING) return qv_null();
+        if (op != AST_OP_REGEX && !qctx_work_bytes(c, a.u.s.len)) return qv_null();
         if (op == AST_OP_STARTS_WITH) return qv_bool(str_starts(a.u.s, b.u.s));
         if (op == AST_OP_ENDS_WITH) return qv_bool(str_ends(a.u.s, b.u.s));
         if (op == AST_OP_CONTAINS) return qv_bool(str_contains(a.u.s, b.u.s));
-        return regex_match(c, a.u.s, b.u.s);
+        return regex_match(c, x, a.u.s, b.u.s);
     default: return qv_null();
     }
 }
@@ -540,7 +565,9 @@ static qv_value map_lookup(const qv_map *m, qv_str key) {
 static qv_value prop_of(qctx *c, cx *e, qv_value obj) {
     switch ((qv_type)obj.type) {
     case QV_NULL: return qv_null();
-    case QV_MAP: return map_lookup(obj.u.map, e->name);
+    case QV_MAP:
+        if (!qctx_work(c, 1 + obj.u.map->count / 16)) return qv_null(); /* the key scan */
+        return map_lookup(obj.u.map, e->name);
     case QV_NODE:
     case QV_EDGE:
         if (!e->cached) {
@@ -593,7 +620,7 @@ static qv_value slice_of(qctx *c, qv_value obj, const cx *lo_e, const cx *hi_e) 
     qv_value r = make_list(c, (uint32_t)(b - a), &l);
     if (l == NULL) return r;
     if (b > a) memcpy(l->items, obj.u.list->items + a, sizeof(qv_value) * (size_t)(b - a));
-    return r;
+    return list_done(c, l);
 }
 
 /* ------------------------------------------------------------------ */
@@ -605,7 +632,7 @@ static qv_value eval_case(qctx *c, const cx *e) {
         qv_value subj = cx_eval(c, e->a);
         for (uint32_t i = 0; i + 1 < e->n * 2 && !c->failed; i += 2) {
             qv_value w = cx_eval(c, e->args[i]);
-            qv_value eq = qv_equals(subj, w);
+            qv_value eq = equals_charged(c, subj, w);
             if (eq.type == QV_BOOL && eq.u.b) return cx_eval(c, e->args[i + 1]);
         }
     } else {
@@ -623,8 +650,8 @@ static qv_value eval_comp(qctx *c, const cx *e) {
     uint32_t n = list.u.list->count;
     if (e->kind == CX_LIST_COMP) {
         qv_list *l = NULL;
-        qv_value r = make_list(c, n, &l);
-        if (l == NULL) return r;
+        make_list(c, n, &l); /* charges the n iterations */
+        if (l == NULL) return qv_null();
         uint32_t k = 0;
         for (uint32_t i = 0; i < n && !c->failed; i++) {
             c->row[e->slot] = list.u.list->items[i];
@@ -633,8 +660,10 @@ static qv_value eval_comp(qctx *c, const cx *e) {
         }
         l->count = k;
         c->row[e->slot] = saved;
-        return r;
+        if (c->failed) return qv_null();
+        return list_done(c, l);
     }
+    if (!qctx_work(c, n)) return qv_null();
     uint32_t t = 0, nulls = 0;
     for (uint32_t i = 0; i < n && !c->failed; i++) {
         c->row[e->slot] = list.u.list->items[i];
@@ -667,6 +696,7 @@ static qv_value eval_path(qctx *c, const cx *e) {
             count++;
         }
     }
+    if (!qctx_work(c, count)) return qv_null();
     qv_path *p = qctx_alloc(c, sizeof *p);
     if (p == NULL) return qv_null();
     p->node_count = count;
@@ -706,6 +736,7 @@ static qv_value eval_path(qctx *c, const cx *e) {
 
 qv_value cx_eval(qctx *c, const cx *e) {
     if (c->failed) return qv_null();
+    if (!QCTX_STACK_OK(c) || !qctx_tick(c)) return qv_null();
     switch ((cx_kind)e->kind) {
     case CX_CONST: return e->v;
     case CX_SLOT: return c->row[e->slot];
@@ -720,24 +751,28 @@ qv_value cx_eval(qctx *c, const cx *e) {
         qv_value r = make_list(c, e->n, &l);
         if (l == NULL) return r;
         for (uint32_t i = 0; i < e->n; i++) l->items[i] = cx_eval(c, e->args[i]);
-        return r;
+        if (c->failed) return qv_null();
+        return list_done(c, l);
     }
     case CX_MAP: {
+        /* keys repeat as the planner found (e->ids: each item's position, the
+         * first occurrence's; e->slot: distinct keys): a later value wins */
+        if (!qctx_work(c, e->n)) return qv_null();
         qv_map *m = qctx_alloc(c, sizeof *m);
         if (m == NULL) return qv_null();
-        m->keys = qctx_alloc(c, sizeof(qv_str) * (e->n ? e->n : 1));
-        m->values = qctx_alloc(c, sizeof(qv_value) * (e->n ? e->n : 1));
+        memset(m, 0, sizeof *m);
+        m->keys = qctx_alloc(c, sizeof(qv_str) * (e->slot ? e->slot : 1));
+        m->values = qctx_alloc(c, sizeof(qv_value) * (e->slot ? e->slot : 1));
         if (m->keys == NULL || m->values == NULL) return qv_null();
-        m->count = 0;
+        m->count = e->slot;
         for (uint32_t i = 0; i < e->n; i++) {
             qv_value v = cx_eval(c, e->args[i]);
-            uint32_t j;
-            for (j = 0; j < m->count; j++)
-                if (m->keys[j].len == e->keys[i].len && memcmp(m->keys[j].ptr, e->keys[i].ptr, e->keys[i].len) == 0) break;
+            uint32_t j = e->ids[i];
+            QUIVER_ASSERT(j < e->slot);
             m->keys[j] = e->keys[i];
             m->values[j] = v;
-            if (j == m->count) m->count++;
         }
+        if (c->failed || !qctx_seal_map(c, m)) return qv_null();
         qv_value r;
         r.type = QV_MAP;
         r.u.map = m;
@@ -791,7 +826,7 @@ qv_value cx_eval(qctx *c, const cx *e) {
         qv_value a = cx_eval(c, e->a);
         qv_value b = cx_eval(c, e->b);
         if (c->failed) return qv_null();
-        return binary(c, (ast_op)e->op, a, b);
+        return binary(c, (cx *)e, (ast_op)e->op, a, b);
     }
     case CX_IS_NULL: return qv_bool(cx_eval(c, e->a).type == QV_NULL);
     case CX_IS_NOT_NULL: return qv_bool(cx_eval(c, e->a).type != QV_NULL);
@@ -802,6 +837,7 @@ qv_value cx_eval(qctx *c, const cx *e) {
         for (uint32_t i = 0; i < e->n; i++) {
             if (e->ids[i] == UINT32_MAX && !schema_lookup(c, QS_SCHEMA_LABEL, e->keys[i], &e->ids[i]))
                 return qv_bool(false);
+            if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return qv_null();
             if (c->graph_missing || !qs_node_has_label(c->view, c->graph, v.u.node->id, e->ids[i])) return qv_bool(false);
         }
         return qv_bool(true);

@@ -43,10 +43,9 @@
 bool rowbuf_push(qctx *c, rowbuf *b, const qv_value *row, uint32_t width) {
     if (b->count == b->cap) {
         uint64_t ncap = b->cap ? b->cap * 2 : 16;
+        if (!qctx_reserve(c, sizeof(qv_value) * width * ncap)) return false;
         qv_value *nd = q_arena_realloc(c->a, b->data, sizeof(qv_value) * width * b->cap, sizeof(qv_value) * width * ncap);
-        if (nd == NULL)
-            return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity (%llu bytes)",
-                             (unsigned long long)QUIVER_QUERY_MEMORY_MAX_BYTES);
+        if (nd == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
         b->data = nd;
         b->cap = ncap;
     }
@@ -60,20 +59,26 @@ void tupset_init(tupset *s, uint32_t width) {
     s->width = width;
 }
 
-static uint64_t tuple_hash(const qv_value *t, uint32_t w) {
-    uint64_t h = 0x51ed270b27e1c3a5ull;
-    for (uint32_t i = 0; i < w; i++) h = qv_hash(t[i], h);
+/* Tuple hashes are seeded from the request (qctx.hash_seed): the same on
+ * every replica of a write, but not known to a client in advance, so it
+ * cannot pick values that all collide.  Probe steps are charged as work
+ * anyway, so even colliding values cost what they take. */
+static uint64_t tuple_hash(qctx *c, const qv_value *t, uint32_t w, uint64_t *work) {
+    uint64_t h = c->hash_seed;
+    for (uint32_t i = 0; i < w; i++) h = qv_hash_w(t[i], h, work);
     return h;
 }
 
-static bool tuple_eq(const qv_value *a, const qv_value *b, uint32_t w) {
+static bool tuple_eq(const qv_value *a, const qv_value *b, uint32_t w, uint64_t *work) {
     for (uint32_t i = 0; i < w; i++)
-        if (qv_order(a[i], b[i]) != 0) return false;
+        if (qv_order_w(a[i], b[i], work) != 0) return false;
     return true;
 }
 
 static bool tupset_grow(qctx *c, tupset *s) {
     uint64_t ncap = s->cap ? s->cap * 2 : 64;
+    if (!qctx_work(c, s->count)) return false;
+    if (!qctx_reserve(c, (sizeof(uint32_t) + sizeof(uint64_t) + sizeof(qv_value *)) * ncap)) return false;
     uint32_t *nt = q_arena_calloc(c->a, ncap, sizeof(uint32_t));
     uint64_t *nh = q_arena_alloc(c->a, sizeof(uint64_t) * ncap);
     qv_value **ne = q_arena_alloc(c->a, sizeof(qv_value *) * ncap);
@@ -102,13 +107,17 @@ int64_t tupset_add(qctx *c, tupset *s, const qv_value *tuple, bool *inserted) {
         qctx_fail(c, QUERY_ERR_LIMIT, "Too many distinct values");
         return -1;
     }
-    uint64_t h = tuple_hash(tuple, s->width);
+    uint64_t work = 1;
+    uint64_t h = tuple_hash(c, tuple, s->width, &work);
     uint64_t p = h & (s->cap - 1);
     while (s->table[p] != 0) {
         uint32_t i = s->table[p] - 1;
-        if (s->hashes[i] == h && tuple_eq(s->tuples[i], tuple, s->width)) return i;
+        work++;
+        if (s->hashes[i] == h && tuple_eq(s->tuples[i], tuple, s->width, &work))
+            return qctx_work(c, work) ? (int64_t)i : -1;
         p = (p + 1) & (s->cap - 1);
     }
+    if (!qctx_work(c, work)) return -1;
     qv_value *copy = qctx_alloc(c, sizeof(qv_value) * (s->width ? s->width : 1));
     if (copy == NULL) return -1;
     if (s->width) memcpy(copy, tuple, sizeof(qv_value) * s->width);
@@ -197,10 +206,64 @@ static void idset_del(idset *s, uint64_t id) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Sorting under the guards                                            */
+/* ------------------------------------------------------------------ */
+
+/* A comparator that adds the work of each comparison to *work. */
+typedef int (*counted_cmp)(const void *a, const void *b, void *arg, uint64_t *work);
+
+typedef struct sort_shim {
+    qctx *c;
+    counted_cmp cmp;
+    void *arg;
+    uint64_t work;          /* since the last deadline check */
+} sort_shim;
+
+static int shim_cmp(const void *a, const void *b, void *p) {
+    sort_shim *sh = p;
+    if (sh->c->failed) return 0; /* stopping: let qsort finish cheaply */
+    int r = sh->cmp(a, b, sh->arg, &sh->work);
+    if (sh->work >= QUERY_WORK_CHECK_INTERVAL) {
+        sh->work = 0;
+        if (sh->c->deadline_ns != 0 && qctx_now_ns() > sh->c->deadline_ns)
+            qctx_fail(sh->c, QUERY_ERR_TIMEOUT, "Query timed out");
+    }
+    return r;
+}
+
+/* ceil(log2 n) for n >= 1. */
+static uint64_t log2_ceil(uint64_t n) {
+    uint64_t k = 0;
+    while (k < 64 && (1ull << k) < n) k++;
+    return k;
+}
+
+/* Sort n elements of size bytes with cmp, under the guards: charged
+ * ceil(log2 n) * (n + key_cost) units before sorting (engine.h, WORK
+ * UNITS: deterministic, unlike glibc's choice of algorithm), and
+ * interrupted by a read's deadline, which the comparisons check every
+ * QUERY_WORK_CHECK_INTERVAL units of their own work.  key_cost: the walk
+ * cost of what the comparisons read (qv_walk_cost of the keys). */
+static bool guarded_sort(qctx *c, void *base, size_t n, size_t size, counted_cmp cmp, void *arg, uint64_t key_cost) {
+    if (n < 2) return !c->failed;
+    uint64_t charge = log2_ceil(n) * (n + key_cost);
+    if (!qctx_work(c, charge)) return false;
+    sort_shim sh = {c, cmp, arg, 0};
+    qsort_r(base, n, size, shim_cmp, &sh);
+    return !c->failed;
+}
+
+/* ------------------------------------------------------------------ */
 /* Operator basics                                                     */
 /* ------------------------------------------------------------------ */
 
 op *op_new(qctx *c, op_kind kind, op *child) {
+    if (c->failed) return NULL;
+    if (++c->op_count > QUIVER_QUERY_OPERATORS_COUNT_MAX) {
+        qctx_fail(c, QUERY_ERR_LIMIT, "ERR query plan has more than %u operators (the limit)",
+                  (unsigned)QUIVER_QUERY_OPERATORS_COUNT_MAX);
+        return NULL;
+    }
     op *o = qctx_alloc(c, sizeof *o);
     if (o == NULL) return NULL;
     memset(o, 0, sizeof *o);
@@ -371,11 +434,15 @@ void op_close(qctx *c, op *o) {
 /* Scans and seeks                                                     */
 /* ------------------------------------------------------------------ */
 
-static int cmp_values(const void *a, const void *b) { return qv_order(*(const qv_value *)a, *(const qv_value *)b); }
+static int cmp_values(const void *a, const void *b, void *arg, uint64_t *work) {
+    (void)arg;
+    return qv_order_w(*(const qv_value *)a, *(const qv_value *)b, work);
+}
 
 /* Open the iterator for the current input row; false when nothing can match. */
 static bool scan_open(qctx *c, op *o) {
     if (c->graph_missing) return false;
+    if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
     uint32_t label_id = 0, key_id = 0;
     switch ((op_kind)o->kind) {
     case OP_SCAN_ALL:
@@ -404,15 +471,18 @@ static bool scan_open(qctx *c, op *o) {
                 return false;
             }
             uint32_t n = l.u.list->count;
+            if (!qctx_work(c, qv_elements(l))) return false;
             qv_value *vals = qctx_alloc(c, sizeof(qv_value) * (n ? n : 1));
             if (vals == NULL) return false;
             uint32_t k = 0;
             for (uint32_t i = 0; i < n; i++)
                 if (l.u.list->items[i].type != QV_NULL) vals[k++] = l.u.list->items[i];
-            qsort(vals, k, sizeof(qv_value), cmp_values);
+            if (!guarded_sort(c, vals, k, sizeof(qv_value), cmp_values, NULL, qv_walk_cost(l))) return false;
             uint32_t u = 0;
+            uint64_t w = 0;
             for (uint32_t i = 0; i < k; i++)
-                if (u == 0 || qv_order(vals[u - 1], vals[i]) != 0) vals[u++] = vals[i];
+                if (u == 0 || qv_order_w(vals[u - 1], vals[i], &w) != 0) vals[u++] = vals[i];
+            if (!qctx_work(c, w)) return false;
             o->u.scan.vals = vals;
             o->u.scan.val_count = u;
             o->u.scan.val_pos = 0;
@@ -465,6 +535,7 @@ static bool scan_step(qctx *c, op *o, uint64_t *id) {
     if (o->kind == OP_SEEK_ID) {
         while (o->u.scan.val_pos < o->u.scan.val_count) {
             qv_value v = o->u.scan.vals[o->u.scan.val_pos++];
+            if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
             if (v.type != QV_INT || v.u.i < 0) continue;
             if (!qs_node_exists(c->view, c->graph, (uint64_t)v.u.i)) continue;
             *id = (uint64_t)v.u.i;
@@ -481,6 +552,7 @@ static bool scan_step(qctx *c, op *o, uint64_t *id) {
                     !schema_lookup(c, QS_SCHEMA_PROPKEY, o->u.scan.key, &key_id))
                     return false;
                 qv_value *v = &o->u.scan.vals[o->u.scan.val_pos++];
+                if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
                 o->u.scan.it = qs_scan_prop_index(c->view, c->graph, label_id, key_id, v, true, v, true);
                 if (o->u.scan.it == NULL) return false;
             }
@@ -515,7 +587,7 @@ static bool scan_next(qctx *c, op *o) {
         }
         uint64_t id;
         if (scan_step(c, o, &id)) {
-            if (!qctx_tick(c)) return false;
+            if (!qctx_work(c, QUERY_WORK_ITERATOR_STEP_UNITS)) return false;
             qv_value n = make_node(c, id);
             if (c->failed) return false;
             c->row[o->u.scan.slot] = n;
@@ -564,6 +636,7 @@ static bool adj_next(qctx *c, op *o, uint64_t node, qs_iter **it, uint32_t *type
                 t = o->u.expand.type_ids[*type_pos];
                 if (t == QS_TYPE_ANY - 1) goto advance;
             }
+            if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
             *it = qs_scan_adj(c->view, c->graph, node, qd, t);
             if (*it == NULL) goto advance;
         }
@@ -583,13 +656,19 @@ static bool adj_next(qctx *c, op *o, uint64_t node, qs_iter **it, uint32_t *type
     }
 }
 
+/* Is edge_id one of the relationships bound earlier in the same MATCH?
+ * Charged 1 unit per 16 slots checked (the units are also the reason a
+ * MATCH pattern is bounded: QUIVER_QUERY_MATCH_PARTS_COUNT_MAX). */
 static bool edge_in_slots(qctx *c, op *o, uint64_t edge_id) {
+    if (o->u.expand.uniq_count >= 16 && !qctx_work(c, o->u.expand.uniq_count / 16)) return false;
     for (uint32_t i = 0; i < o->u.expand.uniq_count; i++) {
         qv_value v = c->row[o->u.expand.uniq_slots[i]];
         if (v.type == QV_EDGE && v.u.edge->id == edge_id) return true;
-        if (v.type == QV_LIST)
+        if (v.type == QV_LIST) {
+            if (!qctx_work(c, v.u.list->count)) return false;
             for (uint32_t j = 0; j < v.u.list->count; j++)
                 if (v.u.list->items[j].type == QV_EDGE && v.u.list->items[j].u.edge->id == edge_id) return true;
+        }
     }
     return false;
 }
@@ -621,16 +700,24 @@ static bool expand_next(qctx *c, op *o) {
             o->u.expand.have_input = false;
             continue;
         }
-        if (!qctx_tick(c)) return false;
+        if (!qctx_work(c, QUERY_WORK_ITERATOR_STEP_UNITS)) return false;
         if (o->u.expand.into) {
             qv_value d = c->row[o->u.expand.dst_slot];
             if (d.type != QV_NODE || d.u.node->id != item.node_id) continue;
         }
         if (edge_in_slots(c, o, item.edge_id)) continue;
+        if (c->failed) return false;
         c->row[o->u.expand.edge_slot] = item_edge(c, node, &item, qd);
         if (!o->u.expand.into) c->row[o->u.expand.dst_slot] = make_node(c, item.node_id);
         return !c->failed;
     }
+}
+
+/* A traversal's own memory (malloc, outside the arenas) ran out: not a
+ * limit, so not the same on every replica (out_of_memory). */
+static bool traversal_nomem(qctx *c) {
+    c->out_of_memory = true;
+    return qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in variable-length traversal");
 }
 
 static vstate *vstate_get(qctx *c, op *o) {
@@ -638,7 +725,7 @@ static vstate *vstate_get(qctx *c, op *o) {
     if (vs) return vs;
     vs = calloc(1, sizeof *vs);
     if (vs == NULL) {
-        qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in variable-length traversal");
+        traversal_nomem(c);
         return NULL;
     }
     o->u.expand.vstate = vs; /* freed by op_close */
@@ -653,11 +740,11 @@ static bool dfs_reserve(qctx *c, vstate *vs, uint32_t depth) {
     if (ncap > QUERY_VARLEN_PATH_HOPS_MAX + 1) ncap = QUERY_VARLEN_PATH_HOPS_MAX + 1;
     QUIVER_ASSERT(depth < ncap);
     vframe *nf = realloc(vs->frames, sizeof(vframe) * ncap);
-    if (nf == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in variable-length traversal");
+    if (nf == NULL) return traversal_nomem(c);
     memset(nf + vs->frame_cap, 0, sizeof(vframe) * (ncap - vs->frame_cap));
     vs->frames = nf;
     qv_value *ne = realloc(vs->edges, sizeof(qv_value) * ncap);
-    if (ne == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in variable-length traversal");
+    if (ne == NULL) return traversal_nomem(c);
     vs->edges = ne;
     vs->frame_cap = ncap;
     return true;
@@ -678,9 +765,12 @@ static bool varlen_emit(qctx *c, op *o, vstate *vs, uint64_t end) {
         c->row[o->u.expand.dst_slot] = make_node(c, end);
     }
     if (o->u.expand.edge_slot != UINT32_MAX) {
+        if (!qctx_work(c, vs->depth)) return false;
         qv_list *l = qctx_alloc(c, sizeof *l);
         if (l == NULL) return false;
         l->count = vs->depth;
+        l->depth = 1;          /* relationships are leaves */
+        l->elements = vs->depth;
         l->items = qctx_alloc(c, sizeof(qv_value) * (vs->depth ? vs->depth : 1));
         if (l->items == NULL) return false;
         if (vs->depth) memcpy(l->items, vs->edges, sizeof(qv_value) * vs->depth);
@@ -715,8 +805,9 @@ static bool varlen_dfs_next(qctx *c, op *o, vstate *vs) {
             idset_del(&vs->path_edges, vs->edges[vs->depth].u.edge->id);
             continue;
         }
-        if (!qctx_tick(c)) return false;
+        if (!qctx_work(c, QUERY_WORK_ITERATOR_STEP_UNITS)) return false;
         if (idset_has(&vs->path_edges, item.edge_id) || edge_in_slots(c, o, item.edge_id)) continue;
+        if (c->failed) return false;
         qv_value e = item_edge(c, f->node, &item, qd);
         if (c->failed) return false;
         if (!hop_ok(c, o, e)) {
@@ -728,8 +819,7 @@ static bool varlen_dfs_next(qctx *c, op *o, vstate *vs) {
             return qctx_fail(c, QUERY_ERR_LIMIT, "variable-length pattern exceeds %u hops (limit)",
                              QUERY_VARLEN_PATH_HOPS_MAX);
         if (!dfs_reserve(c, vs, vs->depth + 1)) return false;
-        if (idset_add(&vs->path_edges, item.edge_id) < 0)
-            return qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in variable-length traversal");
+        if (idset_add(&vs->path_edges, item.edge_id) < 0) return traversal_nomem(c);
         vs->edges[vs->depth] = e;
         vs->depth++;
         vframe *nf = &vs->frames[vs->depth];
@@ -745,7 +835,7 @@ static bool bfs_push(qctx *c, vstate *vs, uint64_t node, uint32_t depth, uint64_
     if (vs->q_tail == vs->q_cap) {
         uint64_t ncap = vs->q_cap ? vs->q_cap * 2 : 1024;
         vframe *nq = realloc(vs->queue, sizeof(vframe) * ncap);
-        if (nq == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in traversal");
+        if (nq == NULL) return traversal_nomem(c);
         vs->queue = nq;
         vs->q_cap = ncap;
     }
@@ -770,7 +860,7 @@ static bool varlen_bfs_next(qctx *c, op *o, vstate *vs) {
             vs->q_head++;
             continue;
         }
-        if (!qctx_tick(c)) return false;
+        if (!qctx_work(c, QUERY_WORK_ITERATOR_STEP_UNITS)) return false;
         uint32_t depth = f->depth + 1;
         /* undirected: going back over the relationship that led here is
          * not a path (a relationship appears once per path) */
@@ -783,7 +873,7 @@ static bool varlen_bfs_next(qctx *c, op *o, vstate *vs) {
             return qctx_fail(c, QUERY_ERR_LIMIT, "variable-length pattern reaches more than %llu nodes (memory limit)",
                              (unsigned long long)QUERY_VARLEN_VISITED_COUNT_MAX);
         int added = idset_add(&vs->visited, item.node_id);
-        if (added < 0) return qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in traversal");
+        if (added < 0) return traversal_nomem(c);
         if (added == 0) continue;
         uint64_t nid = item.node_id;
         if (!bfs_push(c, vs, nid, depth, item.edge_id)) return false;
@@ -832,8 +922,7 @@ static bool varexpand_next(qctx *c, op *o) {
             vs->zero_done = true;
             if (o->u.expand.min_hops == 0) {
                 vs->depth = 0;
-                if (o->u.expand.bfs && idset_add(&vs->visited, start) < 0)
-                    return qctx_fail(c, QUERY_ERR_LIMIT, "Out of memory in traversal");
+                if (o->u.expand.bfs && idset_add(&vs->visited, start) < 0) return traversal_nomem(c);
                 if (varlen_emit(c, o, vs, start)) return true;
                 if (c->failed) return false;
             }
@@ -911,13 +1000,13 @@ typedef struct sort_ctx {
     uint32_t key_base;
 } sort_ctx;
 
-static int sort_cmp(const void *pa, const void *pb, void *arg) {
+static int sort_cmp(const void *pa, const void *pb, void *arg, uint64_t *work) {
     const sort_ctx *s = arg;
     uint32_t ia = *(const uint32_t *)pa, ib = *(const uint32_t *)pb;
     const qv_value *ra = s->data + (uint64_t)ia * s->width + s->key_base;
     const qv_value *rb = s->data + (uint64_t)ib * s->width + s->key_base;
     for (uint32_t k = 0; k < s->o->u.sort.count; k++) {
-        int r = qv_order(ra[k], rb[k]);
+        int r = qv_order_w(ra[k], rb[k], work);
         if (r != 0) return s->o->u.sort.desc[k] ? -r : r;
     }
     return ia < ib ? -1 : ia > ib;
@@ -931,9 +1020,15 @@ static bool sort_next(qctx *c, op *o) {
         o->u.sort.pos = 0;
         qv_value *tmp = qctx_alloc(c, sizeof(qv_value) * w);
         if (tmp == NULL) return false;
+        uint64_t key_cost = 0;
         while (op_next(c, o->child)) {
             memcpy(tmp, c->row, sizeof(qv_value) * c->slot_count);
-            for (uint32_t k = 0; k < o->u.sort.count; k++) tmp[c->slot_count + k] = cx_eval(c, o->u.sort.keys[k]);
+            for (uint32_t k = 0; k < o->u.sort.count; k++) {
+                tmp[c->slot_count + k] = cx_eval(c, o->u.sort.keys[k]);
+                uint64_t kc = qv_walk_cost(tmp[c->slot_count + k]);
+                if (!qctx_work(c, kc)) return false; /* the walk itself */
+                key_cost += kc;
+            }
             if (c->failed || !rowbuf_push(c, &o->u.sort.rows, tmp, w)) return false;
             if (o->u.sort.rows.count > QUIVER_QUERY_RESULT_ROWS_COUNT_MAX)
                 return qctx_fail(c, QUERY_ERR_LIMIT, "Too many rows to sort (limit %u)", QUIVER_QUERY_RESULT_ROWS_COUNT_MAX);
@@ -944,7 +1039,7 @@ static bool sort_next(qctx *c, op *o) {
         if (idx == NULL) return false;
         for (uint64_t i = 0; i < n; i++) idx[i] = (uint32_t)i;
         sort_ctx sc = {o, o->u.sort.rows.data, w, c->slot_count};
-        qsort_r(idx, n, sizeof(uint32_t), sort_cmp, &sc);
+        if (!guarded_sort(c, idx, n, sizeof(uint32_t), sort_cmp, &sc, key_cost)) return false;
         o->u.sort.key_slots = idx;
     }
     if (o->u.sort.pos >= o->u.sort.rows.count) return false;
@@ -1060,6 +1155,7 @@ typedef struct props_acc {
 } props_acc;
 
 static bool acc_put(qctx *c, props_acc *acc, uint32_t key_id, qv_value v) {
+    if (!qctx_tick(c)) return false;
     if (acc->count == acc->cap) {
         uint32_t ncap = acc->cap ? acc->cap * 2 : 16;
         if (ncap > 4 * QUIVER_PROPERTIES_PER_ENTITY_COUNT_MAX + 64)
@@ -1180,6 +1276,14 @@ static bool build_props(qctx *c, uint32_t n, const qv_str *keys, cx **vals, cx *
     return build_props_ex(c, n, keys, vals, map_expr, 0, NULL, NULL, NULL, out);
 }
 
+/* Work of writing props: QUERY_WORK_PROPERTY_WRITE_UNITS per property
+ * plus its value's walk cost (storage encodes and may compress it). */
+static uint64_t props_cost(const qv_props *p) {
+    uint64_t w = (uint64_t)p->count * QUERY_WORK_PROPERTY_WRITE_UNITS;
+    for (uint32_t i = 0; i < p->count; i++) w += qv_walk_cost(p->values[i]);
+    return w;
+}
+
 static bool storage_err(qctx *c, int rc, const char *what) {
     if (rc == QS_LIMIT) return qctx_fail(c, QUERY_ERR_LIMIT, "%s: a storage limit was exceeded", what);
     if (rc == QS_NOMEM) return qctx_fail(c, QUERY_ERR_LIMIT, "%s: out of memory", what);
@@ -1217,6 +1321,9 @@ static bool create_row(qctx *c, create_spec *s) {
                             cn->extra_kinds, cn->extra_keys, cn->extra_values, &props))
             return false;
         uint64_t id;
+        if (!qctx_work(c, QUERY_WORK_ENTITY_WRITE_UNITS + (uint64_t)cn->label_count * QUERY_WORK_LABEL_WRITE_UNITS +
+                              props_cost(&props)))
+            return false;
         int rc = qs_node_create(c->txn, c->graph, cn->label_ids, cn->label_count, &props, &id);
         if (rc != QS_OK) return storage_err(c, rc, "Create node");
         c->stats->nodes_created++;
@@ -1235,6 +1342,7 @@ static bool create_row(qctx *c, create_spec *s) {
         qv_props props;
         if (!build_props(c, cr->prop_count, cr->prop_keys, cr->prop_values, cr->prop_map, &props)) return false;
         uint64_t id;
+        if (!qctx_work(c, QUERY_WORK_ENTITY_WRITE_UNITS + props_cost(&props))) return false;
         int rc = qs_edge_create(c->txn, c->graph, cr->type_id, a.u.node->id, b.u.node->id, &props, &id);
         if (rc == QS_NOT_FOUND) return qctx_fail(c, QUERY_ERR_RUNTIME, "Failed to create relationship; endpoint was not found.");
         if (rc != QS_OK) return storage_err(c, rc, "Create relationship");
@@ -1249,6 +1357,7 @@ static bool create_row(qctx *c, create_spec *s) {
 /* Set (or, with a null value, remove) one property of an entity. */
 static bool set_prop(qctx *c, qv_value target, uint32_t key_id, qv_value v) {
     if (v.type != QV_NULL && !value_storable(c, v)) return false;
+    if (!qctx_work(c, QUERY_WORK_PROPERTY_UPDATE_UNITS + qv_walk_cost(v))) return false;
     bool changed = false;
     int rc;
     if (target.type == QV_NODE) rc = qs_node_set_prop(c->txn, c->graph, target.u.node->id, key_id, v, &changed);
@@ -1274,6 +1383,7 @@ static bool set_item(qctx *c, set_spec *s, uint32_t i, bool remove) {
             uint32_t id;
             bool changed = false;
             int rc;
+            if (!qctx_work(c, QUERY_WORK_LABEL_UPDATE_UNITS)) return false;
             if (remove) {
                 if (!schema_lookup(c, QS_SCHEMA_LABEL, s->labels[i][l], &id)) continue;
                 rc = qs_node_remove_label(c->txn, c->graph, target.u.node->id, id, &changed);
@@ -1342,6 +1452,7 @@ static bool set_item(qctx *c, set_spec *s, uint32_t i, bool remove) {
             if (cur == NULL) return false;
             *cur = fresh.props;
         }
+        if (!qctx_work(c, (uint64_t)cur->count * np.count / 16)) return false;
         for (uint32_t k = 0; k < cur->count; k++) {
             bool keep = false;
             for (uint32_t j = 0; j < np.count; j++)
@@ -1396,10 +1507,15 @@ static bool node_edges(qctx *c, uint64_t node, uint64_t **ids, uint32_t *count) 
     uint64_t *a = qctx_alloc(c, sizeof(uint64_t) * cap);
     if (a == NULL) return false;
     for (int d = 0; d < 2; d++) {
+        if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
         qs_iter *it = qs_scan_adj(c->view, c->graph, node, d == 0 ? QS_DIR_OUT : QS_DIR_IN, QS_TYPE_ANY);
         if (it == NULL) continue;
         qs_item item;
         while (qs_iter_next(it, &item)) {
+            if (!qctx_work(c, QUERY_WORK_ITERATOR_STEP_UNITS)) {
+                qs_iter_free(it);
+                return false;
+            }
             if (n == cap) {
                 uint64_t *na = q_arena_realloc(c->a, a, sizeof(uint64_t) * cap, sizeof(uint64_t) * cap * 2);
                 if (na == NULL) {
@@ -1419,6 +1535,7 @@ static bool node_edges(qctx *c, uint64_t node, uint64_t **ids, uint32_t *count) 
 }
 
 static bool delete_edge(qctx *c, uint64_t id) {
+    if (!qctx_work(c, QUERY_WORK_ENTITY_DELETE_UNITS)) return false;
     int rc = qs_edge_delete(c->txn, c->graph, id);
     if (rc == QS_NOT_FOUND) return true;
     if (rc != QS_OK) return storage_err(c, rc, "Delete relationship");
@@ -1442,6 +1559,7 @@ static bool delete_all(qctx *c, op *o) {
                 if (!rowbuf_push(c, &edges, &v, 1)) return false;
                 break;
             case QV_PATH:
+                if (!qctx_work(c, v.u.path->node_count)) return false;
                 for (uint32_t k = 0; k < v.u.path->node_count; k++) {
                     qv_value nv;
                     nv.type = QV_NODE;
@@ -1464,7 +1582,9 @@ static bool delete_all(qctx *c, op *o) {
         if (!delete_edge(c, edges.data[i].u.edge->id)) return false;
     for (uint64_t i = 0; i < nodes.count; i++) {
         uint64_t id = nodes.data[i].u.node->id;
+        if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
         if (!qs_node_exists(c->view, c->graph, id)) continue;
+        if (!qctx_work(c, QUERY_WORK_ENTITY_DELETE_UNITS)) return false;
         if (o->u.write.detach) {
             uint64_t *ids = NULL;
             uint32_t n = 0;
@@ -1545,6 +1665,10 @@ static bool index_ddl_next(qctx *c, op *o) {
         } else {
             if (!schema_intern(c, QS_SCHEMA_LABEL, o->u.ddl.label, &label_id)) return false;
             if (!schema_intern(c, QS_SCHEMA_PROPKEY, prop, &key_id)) return false;
+            /* creating the index fills it: one entry per node of the label */
+            if (!qctx_work(c, QUERY_WORK_ENTITY_WRITE_UNITS +
+                                  qs_label_count(c->view, c->graph, label_id) * (uint64_t)QUERY_WORK_PROPERTY_WRITE_UNITS))
+                return false;
             rc = qs_index_create(c->txn, c->graph, label_id, key_id);
             if (rc == QS_EXISTS)
                 return qctx_fail(c, QUERY_ERR_RUNTIME, "Attribute '%.*s' is already indexed", (int)prop.len, prop.ptr);
@@ -1559,9 +1683,18 @@ static bool index_ddl_next(qctx *c, op *o) {
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
 
+static bool op_next_kind(qctx *c, op *o);
+
+/* Every row an operator returns costs one work unit (engine.h); the chain
+ * recursion is checked against the stack budget. */
 bool op_next(qctx *c, op *o) {
     QUIVER_ASSERT(c != NULL && o != NULL && c->row != NULL);
-    if (c->failed) return false;
+    QUIVER_ASSERT(!c->admission); /* admission plans, never executes */
+    if (c->failed || !QCTX_STACK_OK(c)) return false;
+    return op_next_kind(c, o) && qctx_tick(c);
+}
+
+static bool op_next_kind(qctx *c, op *o) {
     switch ((op_kind)o->kind) {
     case OP_ARGUMENT:
         if (o->started) return false;

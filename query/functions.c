@@ -37,18 +37,32 @@
 
 /* ---- helpers ---- */
 
+/* A list of count items to fill, charged as count work units before the
+ * fill; the caller returns list_done(c, l) once the items are in place. */
 static qv_value new_list(qctx *c, uint32_t count, qv_list **out) {
     *out = NULL;
     if (count > QUIVER_LIST_COUNT_MAX) {
         qctx_fail(c, QUERY_ERR_LIMIT, "List exceeds the maximum of %u elements", QUIVER_LIST_COUNT_MAX);
         return qv_null();
     }
+    if (!qctx_work(c, count)) return qv_null();
     qv_list *l = qctx_alloc(c, sizeof *l);
     if (l == NULL) return qv_null();
     l->count = count;
+    l->depth = 1;
+    l->elements = count;
     l->items = qctx_alloc(c, sizeof(qv_value) * (count ? count : 1));
     if (l->items == NULL) return qv_null();
     *out = l;
+    qv_value v;
+    v.type = QV_LIST;
+    v.u.list = l;
+    return v;
+}
+
+/* The filled list as a value; null when it breaks the value limits. */
+static qv_value list_done(qctx *c, qv_list *l) {
+    if (c->failed || !qctx_seal_list(c, l)) return qv_null();
     qv_value v;
     v.type = QV_LIST;
     v.u.list = l;
@@ -104,7 +118,7 @@ static qv_value f_labels(qctx *c, const cx *e, qv_value *a, uint32_t n) {
     qv_value r = new_list(c, nd->label_count, &l);
     if (l == NULL) return r;
     for (uint32_t i = 0; i < nd->label_count; i++) l->items[i] = schema_name_value(c, QS_SCHEMA_LABEL, nd->label_ids[i]);
-    return r;
+    return list_done(c, l);
 }
 
 static qv_value f_type(qctx *c, const cx *e, qv_value *a, uint32_t n) {
@@ -131,6 +145,7 @@ static qv_value f_properties(qctx *c, const cx *e, qv_value *a, uint32_t n) {
     if (a[0].type != QV_NODE && a[0].type != QV_EDGE) return type_mismatch(c, "Map, Node, Edge, or Null", a[0]);
     qv_props *p;
     if (!entity_props(c, a[0], &p)) return qv_null();
+    if (!qctx_work(c, p->count)) return qv_null();
     qv_map *m = qctx_alloc(c, sizeof *m);
     if (m == NULL) return qv_null();
     m->count = p->count;
@@ -142,6 +157,7 @@ static qv_value f_properties(qctx *c, const cx *e, qv_value *a, uint32_t n) {
         m->keys[i] = k.type == QV_STRING ? k.u.s : (qv_str){"", 0};
         m->values[i] = p->values[i];
     }
+    if (!qctx_seal_map(c, m)) return qv_null();
     qv_value r;
     r.type = QV_MAP;
     r.u.map = m;
@@ -156,7 +172,7 @@ static qv_value f_keys(qctx *c, const cx *e, qv_value *a, uint32_t n) {
         qv_value r = new_list(c, a[0].u.map->count, &l);
         if (l == NULL) return r;
         for (uint32_t i = 0; i < l->count; i++) l->items[i] = qv_string(a[0].u.map->keys[i].ptr, a[0].u.map->keys[i].len);
-        return r;
+        return list_done(c, l);
     }
     if (a[0].type != QV_NODE && a[0].type != QV_EDGE) return type_mismatch(c, "Map, Node, Edge, or Null", a[0]);
     qv_props *p;
@@ -164,7 +180,7 @@ static qv_value f_keys(qctx *c, const cx *e, qv_value *a, uint32_t n) {
     qv_value r = new_list(c, p->count, &l);
     if (l == NULL) return r;
     for (uint32_t i = 0; i < p->count; i++) l->items[i] = schema_name_value(c, QS_SCHEMA_PROPKEY, p->key_ids[i]);
-    return r;
+    return list_done(c, l);
 }
 
 static qv_value f_startnode(qctx *c, const cx *e, qv_value *a, uint32_t n) {
@@ -194,7 +210,7 @@ static qv_value f_nodes(qctx *c, const cx *e, qv_value *a, uint32_t n) {
             l->items[i].u.edge = p->edges[i];
         }
     }
-    return r;
+    return list_done(c, l);
 }
 
 /* ---- size and lists ---- */
@@ -203,7 +219,9 @@ static qv_value f_size(qctx *c, const cx *e, qv_value *a, uint32_t n) {
     (void)e; (void)n;
     switch ((qv_type)a[0].type) {
     case QV_NULL: return a[0];
-    case QV_STRING: return qv_int(utf8_count(a[0].u.s));
+    case QV_STRING:
+        if (!qctx_work_bytes(c, a[0].u.s.len)) return qv_null();
+        return qv_int(utf8_count(a[0].u.s));
     case QV_LIST: return qv_int(a[0].u.list->count);
     default: return type_mismatch(c, "List, String, or Null", a[0]);
     }
@@ -233,7 +251,7 @@ static qv_value f_tail(qctx *c, const cx *e, qv_value *a, uint32_t n) {
     qv_value r = new_list(c, cnt, &l);
     if (l == NULL) return r;
     if (cnt) memcpy(l->items, a[0].u.list->items + 1, sizeof(qv_value) * cnt);
-    return r;
+    return list_done(c, l);
 }
 
 static qv_value f_range(qctx *c, const cx *e, qv_value *a, uint32_t n) {
@@ -258,7 +276,7 @@ static qv_value f_range(qctx *c, const cx *e, qv_value *a, uint32_t n) {
     qv_value r = new_list(c, (uint32_t)cnt, &l);
     if (l == NULL) return r;
     for (uint64_t i = 0; i < cnt; i++) l->items[i] = qv_int(from + (int64_t)i * step);
-    return r;
+    return list_done(c, l);
 }
 
 static qv_value f_reverse(qctx *c, const cx *e, qv_value *a, uint32_t n) {
@@ -270,10 +288,11 @@ static qv_value f_reverse(qctx *c, const cx *e, qv_value *a, uint32_t n) {
         qv_value r = new_list(c, cnt, &l);
         if (l == NULL) return r;
         for (uint32_t i = 0; i < cnt; i++) l->items[i] = a[0].u.list->items[cnt - 1 - i];
-        return r;
+        return list_done(c, l);
     }
     if (a[0].type != QV_STRING) return type_mismatch(c, "String, List, or Null", a[0]);
     qv_str s = a[0].u.s;
+    if (!qctx_work_bytes(c, s.len)) return qv_null();
     char *out = qctx_alloc(c, (size_t)s.len + 1);
     if (out == NULL) return qv_null();
     uint32_t w = s.len;
@@ -358,6 +377,7 @@ static qv_value f_case(qctx *c, const cx *e, qv_value *a, uint32_t n) {
     bool upper = e->fn->name[2] == 'u';
     const unsigned char *in = (const unsigned char *)a[0].u.s.ptr;
     uint32_t len = a[0].u.s.len;
+    if (!qctx_work_bytes(c, len)) return qv_null();
     bool ascii = true;
     for (uint32_t i = 0; i < len && ascii; i++) ascii = in[i] < 0x80;
     if (ascii) { /* the common case: no decoding, no locale */
@@ -409,6 +429,7 @@ static qv_value f_trim(qctx *c, const cx *e, qv_value *a, uint32_t n) {
     if (a[0].type == QV_NULL) return a[0];
     if (a[0].type != QV_STRING) return type_mismatch(c, "String or Null", a[0]);
     qv_str s = a[0].u.s;
+    if (!qctx_work_bytes(c, s.len)) return qv_null();
     uint32_t from = 0, to = s.len;
     char k = e->fn->name[0];
     if (k != 'r')
@@ -429,6 +450,7 @@ static qv_value f_substring(qctx *c, const cx *e, qv_value *a, uint32_t n) {
         return qv_null();
     }
     qv_str s = a[0].u.s;
+    if (!qctx_work_bytes(c, s.len)) return qv_null();
     uint32_t from = utf8_offset(s, a[1].u.i);
     uint32_t to = s.len;
     if (n > 2) {
@@ -448,10 +470,21 @@ static qv_value f_left(qctx *c, const cx *e, qv_value *a, uint32_t n) {
         return qv_null();
     }
     qv_str s = a[0].u.s;
+    if (!qctx_work_bytes(c, s.len)) return qv_null();
     if (e->fn->name[0] == 'l') return sub_str(c, s, 0, utf8_offset(s, a[1].u.i));
     int64_t total = utf8_count(s);
     int64_t skip = total - a[1].u.i;
     return sub_str(c, s, skip > 0 ? utf8_offset(s, skip) : 0, s.len);
+}
+
+/* Offset of the first occurrence of needle (non-empty) in s at or after
+ * from, or UINT32_MAX.  glibc's memmem is linear (two-way search), so the
+ * scans of replace() and split() are too, whatever the strings. */
+static uint32_t next_match(qv_str s, uint32_t from, qv_str needle) {
+    QUIVER_ASSERT(needle.len > 0);
+    if (from > s.len || s.len - from < needle.len) return UINT32_MAX;
+    const char *p = memmem(s.ptr + from, s.len - from, needle.ptr, needle.len);
+    return p == NULL ? UINT32_MAX : (uint32_t)(p - s.ptr);
 }
 
 static qv_value f_replace(qctx *c, const cx *e, qv_value *a, uint32_t n) {
@@ -462,28 +495,28 @@ static qv_value f_replace(qctx *c, const cx *e, qv_value *a, uint32_t n) {
     }
     qv_str s = a[0].u.s, f = a[1].u.s, r = a[2].u.s;
     if (f.len == 0) return a[0];
+    if (!qctx_work_bytes(c, 2ull * s.len)) return qv_null();
     size_t cnt = 0;
-    for (uint32_t i = 0; i + f.len <= s.len;) {
-        if (memcmp(s.ptr + i, f.ptr, f.len) == 0) {
-            cnt++;
-            i += f.len;
-        } else i++;
-    }
+    for (uint32_t i = 0; (i = next_match(s, i, f)) != UINT32_MAX; i += f.len) cnt++;
     size_t len = s.len + cnt * r.len - cnt * f.len;
     if (len > QUIVER_STRING_SIZE_MAX_BYTES) {
         qctx_fail(c, QUERY_ERR_LIMIT, "String exceeds the maximum size of %u bytes", QUIVER_STRING_SIZE_MAX_BYTES);
         return qv_null();
     }
+    if (!qctx_work_bytes(c, len)) return qv_null();
     char *out = qctx_alloc(c, len + 1);
     if (out == NULL) return qv_null();
     size_t w = 0;
-    for (uint32_t i = 0; i < s.len;) {
-        if (i + f.len <= s.len && memcmp(s.ptr + i, f.ptr, f.len) == 0) {
-            memcpy(out + w, r.ptr, r.len);
-            w += r.len;
-            i += f.len;
-        } else out[w++] = s.ptr[i++];
+    uint32_t from = 0;
+    for (uint32_t i; (i = next_match(s, from, f)) != UINT32_MAX; from = i + f.len) {
+        memcpy(out + w, s.ptr + from, i - from);
+        w += i - from;
+        memcpy(out + w, r.ptr, r.len);
+        w += r.len;
     }
+    memcpy(out + w, s.ptr + from, s.len - from);
+    w += s.len - from;
+    QUIVER_ASSERT(w == len);
     out[w] = '\0';
     return qv_string(out, (uint32_t)w);
 }
@@ -495,15 +528,11 @@ static qv_value f_split(qctx *c, const cx *e, qv_value *a, uint32_t n) {
         if (a[i].type != QV_STRING) return type_mismatch(c, "String or Null", a[i]);
     }
     qv_str s = a[0].u.s, d = a[1].u.s;
+    if (!qctx_work_bytes(c, 2ull * s.len)) return qv_null();
     uint32_t cnt = 1;
     if (d.len == 0) cnt = utf8_count(s) ? utf8_count(s) : 1;
     else
-        for (uint32_t i = 0; i + d.len <= s.len;) {
-            if (memcmp(s.ptr + i, d.ptr, d.len) == 0) {
-                cnt++;
-                i += d.len;
-            } else i++;
-        }
+        for (uint32_t i = 0; (i = next_match(s, i, d)) != UINT32_MAX; i += d.len) cnt++;
     qv_list *l;
     qv_value r = new_list(c, cnt, &l);
     if (l == NULL) return r;
@@ -516,17 +545,13 @@ static qv_value f_split(qctx *c, const cx *e, qv_value *a, uint32_t n) {
             l->items[k++] = qv_string(s.ptr + i, j - i);
             i = j;
         }
-        return r;
+        return list_done(c, l);
     }
-    for (uint32_t i = 0; i + d.len <= s.len;) {
-        if (memcmp(s.ptr + i, d.ptr, d.len) == 0) {
-            l->items[k++] = qv_string(s.ptr + start, i - start);
-            i += d.len;
-            start = i;
-        } else i++;
-    }
+    for (uint32_t i; (i = next_match(s, start, d)) != UINT32_MAX; start = i + d.len)
+        l->items[k++] = qv_string(s.ptr + start, i - start);
+    QUIVER_ASSERT(k + 1 == cnt);
     l->items[k++] = qv_string(s.ptr + start, s.len - start);
-    return r;
+    return list_done(c, l);
 }
 
 /* ---- conversions ---- */

@@ -34,14 +34,27 @@
  * 20 MB import literal costs one 24-byte value per element, no per-token
  * malloc and no quadratic copying.
  *
+ * Statement limits (limits.h; errors flagged parse_error.limit, texts
+ * starting with "ERR "): clauses QUIVER_QUERY_CLAUSES_COUNT_MAX (all UNION
+ * parts), expression nodes QUIVER_QUERY_EXPRESSION_NODES_COUNT_MAX,
+ * relationships per path QUIVER_QUERY_PATH_RELS_COUNT_MAX, parts per
+ * CREATE / MATCH pattern, ORDER BY items, and the literal limits.  Each is
+ * counted as the text is read, so an oversized statement is refused
+ * without being parsed to the end.  A list literal whose items are all
+ * constants is folded into one literal node holding the list (as the
+ * CYPHER parameters are), so inline bulk data is cheap and does not count
+ * element by element; its value obeys QUIVER_VALUE_DEPTH_MAX and
+ * QUIVER_VALUE_ELEMENTS_COUNT_MAX like any other (value.h).
+ *
  * Limits: depth QUIVER_QUERY_AST_DEPTH_MAX, counted over nesting AND over
  * operator chains (each operator of "a + b + c ..." or "n.a.b ..." adds a
  * level, since the tree it builds is that deep), so both this parser's
  * recursion and any recursive walk of the finished tree are bounded; the
  * check comes before the C stack could overflow (the recursive functions
  * keep small frames: about 1 KiB per level).  Text size
- * QUIVER_QUERY_TEXT_SIZE_MAX_BYTES, list and map sizes QUIVER_LIST_COUNT_MAX,
- * string literal size QUIVER_STRING_SIZE_MAX_BYTES, names
+ * QUIVER_QUERY_TEXT_SIZE_MAX_BYTES, list and map sizes
+ * QUIVER_QUERY_LITERAL_LIST_COUNT_MAX, string literal size (after
+ * unescaping) QUIVER_QUERY_LITERAL_STRING_SIZE_MAX_BYTES, names
  * QUIVER_SCHEMA_NAME_SIZE_MAX_BYTES, columns PARSER_PROJECTION_ITEMS_COUNT_MAX,
  * and the arena's own byte limit (reported as an error, never a crash).
  *
@@ -61,11 +74,15 @@
 
 #include "../common/limits.h"
 #include "../common/qassert.h"
+#include "engine.h"
 #include "lexer.h"
 
-/* Items of one RETURN/WITH; bounds the quadratic duplicate-column check
- * (at most 8M name comparisons). */
+/* Items of one RETURN/WITH. */
 #define PARSER_PROJECTION_ITEMS_COUNT_MAX 4096
+/* Duplicate column names: up to this many items are compared one by one,
+ * more go through a set of PARSER_ALIAS_SET_SIZE slots (twice the items). */
+#define PARSER_ALIAS_SCAN_COUNT_MAX 32
+#define PARSER_ALIAS_SET_SIZE (2 * PARSER_PROJECTION_ITEMS_COUNT_MAX)
 /* Hops in a variable-length range literal (*1..n). */
 #define PARSER_HOPS_MAX (UINT32_MAX - 1)
 /* Bytes of the offending token quoted in a message. */
@@ -83,6 +100,12 @@ typedef struct parser {
     parse_error *err;
     jmp_buf jb;
     uint32_t depth;
+    uintptr_t stack_floor;    /* ENTER fails below this (query_stack_floor) */
+    size_t stack_budget_bytes;
+    uint32_t clauses;         /* clauses so far, all UNION parts */
+    uint32_t exprs;           /* expression nodes in the tree */
+    uint32_t pending;         /* of which literal items of open list literals that
+                                 may still fold away (not counted against the limit) */
     bool writes;
     unsigned char *scratch;   /* scratch_inline, or malloc'd once outgrown */
     size_t scratch_len;
@@ -146,8 +169,23 @@ __attribute__((noinline, cold)) _Noreturn static void fail_expected(parser *p, c
 
 #define fail_at(p, t, ...) fail_pos((p), (t)->line, (t)->column, __VA_ARGS__)
 
+/* A statement limit: the message must start with "ERR " (engine.h lists
+ * the texts). */
+#define fail_limit(p, line, column, ...)                   \
+    do {                                                   \
+        (p)->err->limit = true;                            \
+        fail_pos((p), (line), (column), __VA_ARGS__);      \
+    } while (0)
+
 _Noreturn static void fail_memory(parser *p) {
+    if (p->a->malloc_failed) p->err->out_of_memory = true;
     fail_pos(p, 0, 0, "Query uses too much memory: the parser's arena is exhausted");
+}
+
+/* malloc (not the arena's limit) failed. */
+_Noreturn static void fail_malloc(parser *p) {
+    p->err->out_of_memory = true;
+    fail_pos(p, 0, 0, "Query uses too much memory: out of memory while parsing");
 }
 
 /* ---------------------------------------------------------------- */
@@ -281,11 +319,11 @@ __attribute__((noinline)) static void sc_grow(parser *p, size_t size_bytes) {
     unsigned char *n;
     if (p->scratch == p->scratch_inline) {
         n = malloc(cap);
-        if (n == NULL) fail_memory(p);
+        if (n == NULL) fail_malloc(p);
         memcpy(n, p->scratch_inline, p->scratch_len);
     } else {
         n = realloc(p->scratch, cap);
-        if (n == NULL) fail_memory(p);
+        if (n == NULL) fail_malloc(p);
     }
     p->scratch = n;
     p->scratch_cap = cap;
@@ -360,7 +398,16 @@ static ast_pos tok_pos(const token *t) {
     return r;
 }
 
+static void check_exprs(parser *p, ast_pos pos) {
+    QUIVER_ASSERT(p->exprs >= p->pending);
+    if (p->exprs - p->pending > QUIVER_QUERY_EXPRESSION_NODES_COUNT_MAX)
+        fail_limit(p, pos.line, pos.column, "ERR query has more than %u expression nodes (the limit)",
+                   (unsigned)QUIVER_QUERY_EXPRESSION_NODES_COUNT_MAX);
+}
+
 static ast_expr *new_expr_pos(parser *p, ast_expr_kind kind, ast_pos pos) {
+    p->exprs++;
+    check_exprs(p, pos);
     ast_expr *e = pcalloc(p, sizeof *e);
     e->kind = kind;
     e->pos = pos;
@@ -386,11 +433,17 @@ static inline tok_at cur_at(const parser *p) {
 
 static inline bool at_is_kw(const tok_at *a, kw_id kw) { return a->type == TOK_IDENT && a->kw == kw; }
 
-#define ENTER(p)                                                                         \
-    do {                                                                                 \
-        if (++(p)->depth > QUIVER_QUERY_AST_DEPTH_MAX)                                   \
-            fail_at((p), &(p)->tok, "Query is nested too deeply (the limit is %d levels)", \
-                    QUIVER_QUERY_AST_DEPTH_MAX);                                         \
+/* Each nesting level: the depth limit, and the stack budget (a thread with
+ * a small stack, or ASan's big frames, may not hold 256 levels). */
+#define ENTER(p)                                                                              \
+    do {                                                                                      \
+        if (++(p)->depth > QUIVER_QUERY_AST_DEPTH_MAX)                                        \
+            fail_limit((p), (p)->tok.line, (p)->tok.column,                                   \
+                       "ERR query is nested too deeply (the limit is %d levels)", QUIVER_QUERY_AST_DEPTH_MAX); \
+        if (__builtin_expect((uintptr_t)__builtin_frame_address(0) < (p)->stack_floor, 0))    \
+            fail_limit((p), (p)->tok.line, (p)->tok.column,                                   \
+                       "ERR query needs more than %zu bytes of stack (too deeply nested)",     \
+                       (p)->stack_budget_bytes);                                              \
     } while (0)
 #define LEAVE(p) ((p)->depth--)
 
@@ -423,10 +476,6 @@ static ast_expr *literal_float(parser *p, const token *t, bool negative) {
 
 static ast_expr *literal_string(parser *p, const token *t) {
     QUIVER_ASSERT(t->type == TOK_STRING);
-    if (t->len > QUIVER_STRING_SIZE_MAX_BYTES) {
-        fail_at(p, t, "String literal is too long (the limit is %u bytes)",
-                (unsigned)QUIVER_STRING_SIZE_MAX_BYTES);
-    }
     ast_expr *e = new_expr(p, AST_LITERAL, t);
     char *m = palloc(p, t->len + 1);
     size_t n = t->len;
@@ -452,6 +501,10 @@ static ast_expr *literal_string(parser *p, const token *t) {
         n = (size_t)r;
     } else {
         memcpy(m, p->text + t->start, n);
+    }
+    if (n > QUIVER_QUERY_LITERAL_STRING_SIZE_MAX_BYTES) {
+        fail_limit(p, t->line, t->column, "ERR string literal longer than %u bytes (the limit)",
+                   (unsigned)QUIVER_QUERY_LITERAL_STRING_SIZE_MAX_BYTES);
     }
     m[n] = '\0';
     e->u.literal = qv_string(m, (uint32_t)n);
@@ -524,6 +577,47 @@ __attribute__((noinline)) static ast_expr *parse_pattern_pred(parser *p) {
     return e;
 }
 
+/* A list literal whose items are all literals (scalars or folded lists)
+ * becomes one literal holding the list: inline bulk data then costs one
+ * 24-byte value per element, like a CYPHER parameter, and its items do not
+ * count against the expression-node limit (while the list is open, its
+ * literal items are p->pending).  Left as it is when the value would break
+ * the value limits (the planner then reports them when it evaluates the
+ * list).  pending: the items this list added to p->pending. */
+static bool foldable_item(const ast_expr *it) { return it->kind == AST_LITERAL && it->u.literal.type != QV_MAP; }
+
+static void fold_constant_list(parser *p, ast_expr *e, uint32_t pending, ast_pos pos) {
+    QUIVER_ASSERT(e->kind == AST_LIST);
+    QUIVER_ASSERT(p->pending >= pending);
+    p->pending -= pending;
+    uint32_t n = e->u.list.count;
+    bool all = pending == n;
+    for (uint32_t i = 0; i < n && all; i++) all = foldable_item(e->u.list.items[i]);
+    if (!all) {
+        check_exprs(p, pos);
+        return;
+    }
+    qv_list *l = palloc(p, sizeof *l);
+    memset(l, 0, sizeof *l);
+    l->count = n;
+    l->items = palloc(p, sizeof(qv_value) * (n ? n : 1));
+    for (uint32_t i = 0; i < n; i++) l->items[i] = e->u.list.items[i]->u.literal;
+    uint32_t depth;
+    uint64_t elements;
+    if (!qv_shape_of(l->items, n, &depth, &elements)) {
+        check_exprs(p, pos);
+        return;
+    }
+    l->depth = (uint8_t)depth;
+    l->elements = (uint32_t)elements;
+    QUIVER_ASSERT(p->exprs >= n);
+    p->exprs -= n;
+    e->kind = AST_LITERAL;
+    memset(&e->u, 0, sizeof e->u);
+    e->u.literal.type = QV_LIST;
+    e->u.literal.u.list = l;
+}
+
 __attribute__((noinline)) static ast_expr *parse_list_or_comprehension(parser *p) {
     token at = p->tok;
     next(p); /* '[' */
@@ -543,19 +637,29 @@ __attribute__((noinline)) static ast_expr *parse_list_or_comprehension(parser *p
     ast_expr *e = new_expr(p, AST_LIST, &at);
     size_t mark = sc_mark(p);
     uint32_t count = 0;
+    uint32_t pending = 0; /* literal items while every item so far is one */
     if (p->tok.type != TOK_RBRACKET) {
         for (;;) {
             ast_expr *item = parse_expr(p);
             sc_push(p, &item, sizeof item);
-            if (++count > QUIVER_LIST_COUNT_MAX) {
-                fail_at(p, &at, "List literal has too many elements (the limit is %u)",
-                        (unsigned)QUIVER_LIST_COUNT_MAX);
+            if (pending == count && foldable_item(item)) {
+                pending++;
+                p->pending++;
+            } else if (pending > 0 && pending == count) { /* no longer foldable: they count */
+                p->pending -= pending;
+                pending = 0;
+                check_exprs(p, tok_pos(&at));
+            }
+            if (++count > QUIVER_QUERY_LITERAL_LIST_COUNT_MAX) {
+                fail_limit(p, at.line, at.column, "ERR list literal with more than %u elements (the limit)",
+                           (unsigned)QUIVER_QUERY_LITERAL_LIST_COUNT_MAX);
             }
             if (!accept(p, TOK_COMMA)) break;
         }
     }
     expect(p, TOK_RBRACKET, "',' or ']'");
     e->u.list.items = sc_finish(p, mark, sizeof(ast_expr *), &e->u.list.count);
+    fold_constant_list(p, e, pending, tok_pos(&at));
     return e;
 }
 
@@ -592,9 +696,9 @@ __attribute__((noinline)) static ast_expr *parse_map(parser *p) {
             expect(p, TOK_COLON, "':'");
             me.value = parse_expr(p);
             sc_push(p, &me, sizeof me);
-            if (++count > QUIVER_LIST_COUNT_MAX) {
-                fail_at(p, &at, "Map literal has too many entries (the limit is %u)",
-                        (unsigned)QUIVER_LIST_COUNT_MAX);
+            if (++count > QUIVER_VALUE_MAP_COUNT_MAX) {
+                fail_limit(p, at.line, at.column, "ERR map literal with more than %u entries (the limit)",
+                           (unsigned)QUIVER_VALUE_MAP_COUNT_MAX);
             }
             if (!accept(p, TOK_COMMA)) break;
         }
@@ -1096,11 +1200,7 @@ static ast_expr *parse_expr(parser *p) {
  * the earlier value in place, as {a: 1, a: 2} evaluates to {a: 2}.  Small
  * maps use a linear scan; larger ones a temporary open-addressing table so
  * the check stays linear. */
-static uint64_t key_hash(qv_str k) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (uint32_t i = 0; i < k.len; i++) h = (h ^ (unsigned char)k.ptr[i]) * 1099511628211ull;
-    return h;
-}
+static uint64_t key_hash(qv_str k) { return query_name_hash(k.ptr, k.len); }
 
 static uint32_t dedupe_map(parser *p, qv_str *keys, qv_value *values, uint32_t n) {
     if (n < 2) return n;
@@ -1122,7 +1222,7 @@ static uint32_t dedupe_map(parser *p, qv_str *keys, qv_value *values, uint32_t n
     size_t cap = 64;
     while (cap < (size_t)n * 2) cap *= 2;
     uint32_t *slots = malloc(cap * sizeof *slots); /* index + 1; 0 empty */
-    if (slots == NULL) fail_memory(p);
+    if (slots == NULL) fail_malloc(p);
     memset(slots, 0, cap * sizeof *slots);
     for (uint32_t i = 0; i < n; i++) {
         size_t h = (size_t)key_hash(keys[i]) & (cap - 1);
@@ -1150,6 +1250,23 @@ typedef struct const_entry {
     qv_str key;
     qv_value value;
 } const_entry;
+
+/* Depth and element count of a constant list or map (value.h); over the
+ * value limits is a limit error. */
+static void const_shape(parser *p, const token *t, const qv_value *items, uint32_t n, uint8_t *depth,
+                        uint32_t *elements) {
+    uint32_t d;
+    uint64_t e;
+    if (!qv_shape_of(items, n, &d, &e)) {
+        if (d > QUIVER_VALUE_DEPTH_MAX)
+            fail_limit(p, t->line, t->column, "ERR value nested deeper than %u levels (the limit)",
+                       (unsigned)QUIVER_VALUE_DEPTH_MAX);
+        fail_limit(p, t->line, t->column, "ERR value with more than %u elements (the limit)",
+                   (unsigned)QUIVER_VALUE_ELEMENTS_COUNT_MAX);
+    }
+    *depth = (uint8_t)d;
+    *elements = (uint32_t)e;
+}
 
 /* A literal, a negative number, or a list/map of constants, folded into
  * one qv_value in the arena.  A tight path of its own because import
@@ -1198,9 +1315,9 @@ static void parse_const_value(parser *p, qv_value *out) {
                 qv_value item;
                 parse_const_value(p, &item);
                 sc_push(p, &item, sizeof item);
-                if (++count > QUIVER_LIST_COUNT_MAX) {
-                    fail_at(p, &t, "List literal has too many elements (the limit is %u)",
-                            (unsigned)QUIVER_LIST_COUNT_MAX);
+                if (++count > QUIVER_QUERY_LITERAL_LIST_COUNT_MAX) {
+                    fail_limit(p, t.line, t.column, "ERR list literal with more than %u elements (the limit)",
+                               (unsigned)QUIVER_QUERY_LITERAL_LIST_COUNT_MAX);
                 }
                 if (p->tok.type != TOK_COMMA) break;
                 next(p);
@@ -1208,7 +1325,9 @@ static void parse_const_value(parser *p, qv_value *out) {
         }
         expect(p, TOK_RBRACKET, "',' or ']'");
         qv_list *l = palloc(p, sizeof *l);
+        memset(l, 0, sizeof *l);
         l->items = sc_finish(p, mark, sizeof(qv_value), &l->count);
+        const_shape(p, &t, l->items, l->count, &l->depth, &l->elements);
         out->type = QV_LIST;
         out->u.list = l;
         LEAVE(p);
@@ -1226,9 +1345,9 @@ static void parse_const_value(parser *p, qv_value *out) {
                 expect(p, TOK_COLON, "':'");
                 parse_const_value(p, &ce.value);
                 sc_push(p, &ce, sizeof ce);
-                if (++count > QUIVER_LIST_COUNT_MAX) {
-                    fail_at(p, &t, "Map literal has too many entries (the limit is %u)",
-                            (unsigned)QUIVER_LIST_COUNT_MAX);
+                if (++count > QUIVER_VALUE_MAP_COUNT_MAX) {
+                    fail_limit(p, t.line, t.column, "ERR map literal with more than %u entries (the limit)",
+                               (unsigned)QUIVER_VALUE_MAP_COUNT_MAX);
                 }
                 if (p->tok.type != TOK_COMMA) break;
                 next(p);
@@ -1238,6 +1357,7 @@ static void parse_const_value(parser *p, qv_value *out) {
         uint32_t n;
         const_entry *ents = sc_finish(p, mark, sizeof(const_entry), &n);
         qv_map *m = palloc(p, sizeof *m);
+        memset(m, 0, sizeof *m);
         m->keys = n ? palloc(p, n * sizeof(qv_str)) : NULL;
         m->values = n ? palloc(p, n * sizeof(qv_value)) : NULL;
         for (uint32_t i = 0; i < n; i++) {
@@ -1245,6 +1365,7 @@ static void parse_const_value(parser *p, qv_value *out) {
             m->values[i] = ents[i].value;
         }
         m->count = dedupe_map(p, m->keys, m->values, n);
+        const_shape(p, &t, m->values, m->count, &m->depth, &m->elements);
         out->type = QV_MAP;
         out->u.map = m;
         LEAVE(p);
@@ -1390,8 +1511,13 @@ static void parse_path_body(parser *p, ast_path *out) {
     path_step step;
     memset(&step, 0, sizeof step);
     ENTER(p);
+    token first = p->tok;
+    uint32_t rels = 0;
     parse_node_pat(p, &step.node);
     while (p->tok.type == TOK_MINUS || p->tok.type == TOK_LT) {
+        if (++rels > QUIVER_QUERY_PATH_RELS_COUNT_MAX)
+            fail_limit(p, first.line, first.column, "ERR path pattern with more than %u relationships (the limit)",
+                       (unsigned)QUIVER_QUERY_PATH_RELS_COUNT_MAX);
         parse_rel_pat(p, &step.rel);
         sc_push(p, &step, sizeof step);
         memset(&step, 0, sizeof step);
@@ -1438,9 +1564,16 @@ static void parse_path(parser *p, ast_path *out) {
     parse_path_body(p, out);
 }
 
-static void parse_pattern(parser *p, ast_pattern *out) {
+/* Comma-separated paths, at most parts_max of them (clause names the
+ * clause for the limit's message). */
+static void parse_pattern(parser *p, ast_pattern *out, uint32_t parts_max, const char *clause) {
     size_t mark = sc_mark(p);
+    token first = p->tok;
+    uint32_t parts = 0;
     for (;;) {
+        if (++parts > parts_max)
+            fail_limit(p, first.line, first.column, "ERR %s pattern with more than %u parts (the limit)", clause,
+                       (unsigned)parts_max);
         ast_path path;
         parse_path(p, &path);
         sc_push(p, &path, sizeof path);
@@ -1591,8 +1724,28 @@ static bool qv_str_eq(qv_str a, qv_str b) {
 }
 
 /* RETURN / WITH body after the keyword. */
+static uint64_t alias_hash(qv_str a) { return query_name_hash(a.ptr, a.len); }
+
+/* Enter item index's alias into the set (items are on the scratch stack
+ * from mark); a duplicate is the "same name" error at first. */
+static void alias_insert(parser *p, uint32_t *set, size_t mark, qv_str alias, uint32_t index, const token *first) {
+    for (uint32_t h = (uint32_t)alias_hash(alias) & (PARSER_ALIAS_SET_SIZE - 1);; h = (h + 1) & (PARSER_ALIAS_SET_SIZE - 1)) {
+        if (set[h] == 0) {
+            set[h] = index + 1;
+            return;
+        }
+        ast_proj_item o;
+        memcpy(&o, p->scratch + mark + (size_t)(set[h] - 1) * sizeof o, sizeof o);
+        if (qv_str_eq(o.alias, alias)) {
+            fail_at(p, first, "Multiple result columns with the same name '%.*s' are not supported",
+                    (int)(alias.len > 64 ? 64 : alias.len), alias.ptr);
+        }
+    }
+}
+
 static void parse_projection(parser *p, ast_projection *pr, bool is_with) {
     memset(pr, 0, sizeof *pr);
+    uint32_t *aliases = NULL; /* index + 1 of the item with each alias; built at the first item */
     if (accept_kw(p, KW_DISTINCT)) pr->distinct = true;
     size_t mark = sc_mark(p);
     bool need_item = true;
@@ -1619,13 +1772,27 @@ static void parse_projection(parser *p, ast_projection *pr, bool is_with) {
         if (n >= PARSER_PROJECTION_ITEMS_COUNT_MAX) {
             fail_at(p, &first, "Too many columns (the limit is %d)", PARSER_PROJECTION_ITEMS_COUNT_MAX);
         }
-        for (uint32_t i = 0; i < n; i++) {
-            ast_proj_item o;
-            memcpy(&o, p->scratch + mark + (size_t)i * sizeof o, sizeof o);
-            if (qv_str_eq(o.alias, it.alias)) {
-                fail_at(p, &first, "Multiple result columns with the same name '%.*s' are not supported",
-                        (int)(it.alias.len > 64 ? 64 : it.alias.len), it.alias.ptr);
+        /* duplicate names: compared one by one for a few items, then with an
+         * open-addressing set of the aliases (linear in the items) */
+        if (n < PARSER_ALIAS_SCAN_COUNT_MAX) {
+            for (uint32_t i = 0; i < n; i++) {
+                ast_proj_item o;
+                memcpy(&o, p->scratch + mark + (size_t)i * sizeof o, sizeof o);
+                if (qv_str_eq(o.alias, it.alias)) {
+                    fail_at(p, &first, "Multiple result columns with the same name '%.*s' are not supported",
+                            (int)(it.alias.len > 64 ? 64 : it.alias.len), it.alias.ptr);
+                }
             }
+        } else {
+            if (aliases == NULL) {
+                aliases = pcalloc(p, sizeof(uint32_t) * PARSER_ALIAS_SET_SIZE);
+                for (uint32_t i = 0; i < n; i++) {
+                    ast_proj_item o;
+                    memcpy(&o, p->scratch + mark + (size_t)i * sizeof o, sizeof o);
+                    alias_insert(p, aliases, mark, o.alias, i, &first);
+                }
+            }
+            alias_insert(p, aliases, mark, it.alias, n, &first);
         }
         sc_push(p, &it, sizeof it);
         need_item = accept(p, TOK_COMMA);
@@ -1635,7 +1802,11 @@ static void parse_projection(parser *p, ast_projection *pr, bool is_with) {
         next(p);
         expect_kw(p, KW_BY, "BY");
         mark = sc_mark(p);
+        token first = p->tok;
         for (;;) {
+            if (sc_count(p, mark, sizeof(ast_sort_item)) >= QUIVER_QUERY_SORT_ITEMS_COUNT_MAX)
+                fail_limit(p, first.line, first.column, "ERR ORDER BY with more than %u items (the limit)",
+                           (unsigned)QUIVER_QUERY_SORT_ITEMS_COUNT_MAX);
             ast_sort_item s;
             s.expr = parse_expr(p);
             s.descending = false;
@@ -1815,7 +1986,7 @@ static void parse_clause(parser *p, ast_clause *c) {
         } else {
             next(p);
         }
-        parse_pattern(p, &c->u.match.pattern);
+        parse_pattern(p, &c->u.match.pattern, QUIVER_QUERY_MATCH_PARTS_COUNT_MAX, "MATCH");
         if (accept_kw(p, KW_WHERE)) c->u.match.where = parse_expr(p);
         return;
     case KW_CREATE: {
@@ -1830,7 +2001,7 @@ static void parse_clause(parser *p, ast_clause *c) {
             return;
         }
         c->kind = AST_CREATE;
-        parse_pattern(p, &c->u.create.pattern);
+        parse_pattern(p, &c->u.create.pattern, QUIVER_QUERY_CREATE_PARTS_COUNT_MAX, "CREATE");
         for (uint32_t i = 0; i < c->u.create.pattern.path_count; i++) {
             check_creatable_path(p, &c->u.create.pattern.paths[i], "CREATE");
         }
@@ -1923,6 +2094,9 @@ static void parse_single_query(parser *p, ast_single_query *out, token *first_re
     size_t mark = sc_mark(p);
     if (!at_clause_start(p)) fail_expected(p, CLAUSE_EXPECTED);
     while (at_clause_start(p)) {
+        if (++p->clauses > QUIVER_QUERY_CLAUSES_COUNT_MAX)
+            fail_limit(p, p->tok.line, p->tok.column, "ERR query has more than %u clauses (the limit)",
+                       (unsigned)QUIVER_QUERY_CLAUSES_COUNT_MAX);
         clause_slot s;
         s.at = p->tok;
         parse_clause(p, &s.clause);
@@ -2097,6 +2271,7 @@ int cypher_parse(const char *text, size_t len, q_arena *a, ast_query *out, parse
     p->len = len;
     p->a = a;
     p->err = err;
+    p->stack_floor = query_stack_floor(&p->stack_budget_bytes);
     int rc;
     if (setjmp(p->jb) == 0) {
         lexer_init(&p->lx, p->text, len);

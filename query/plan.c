@@ -33,6 +33,25 @@
  *
  * Trade-off: the planner is greedy and uses only label counts; there is no
  * join reordering beyond the choice of the start node.
+ *
+ * Cost: planning is near-linear in the statement, because admission runs
+ * it on every write before proposing it (query_admit) and hostile texts
+ * must not make it quadratic: names are found through a hash table once a
+ * scope is big (scope), a pattern's new variables and a CREATE's elements
+ * through slot-indexed maps, conjuncts become ready through per-variable
+ * wait lists (apply_ready), start candidates are grouped per node and
+ * capped (start_cost), ORDER BY items are matched by a structural hash
+ * first, and rows_feed_distinct is computed once per clause.  What is left
+ * quadratic is bounded by the limits: MATCH parts
+ * (QUIVER_QUERY_MATCH_PARTS_COUNT_MAX) times pattern nodes for the start
+ * choice, aggregates per projection (QUIVER_QUERY_AGGREGATES_COUNT_MAX).
+ * The hash tables are seeded per process (query_name_hash) so clients
+ * cannot pick colliding names; no answer depends on their layout.
+ *
+ * Without storage (query_admit: no view, graph_missing), every label is
+ * unknown, counts are 0 and no index is usable, so the plan's shape may
+ * differ from a run's, but every semantic error, constant regular
+ * expression and limit is found the same way.
  */
 #include <stdio.h>
 #include <string.h>
@@ -47,12 +66,28 @@ typedef struct pvar {
     qv_str name;
     uint32_t slot;
     uint8_t kind;
+    uint32_t prev;          /* index + 1 of the entry with this name it shadows; 0 none */
 } pvar;
 
+/* A name's innermost entry, for scopes too big to scan. */
+typedef struct scope_slot {
+    qv_str name;            /* ptr NULL: empty */
+    uint32_t top;           /* index + 1 of its innermost entry; 0: out of scope now */
+} scope_slot;
+
+/* Names in scope, innermost last.  Small scopes are scanned backwards;
+ * past SCOPE_LINEAR_COUNT_MAX entries an open-addressing table finds a
+ * name in O(1), so a CREATE that names tens of thousands of nodes plans in
+ * linear time.  Entries leave only from the end (scope_truncate), which
+ * the table follows through pvar.prev. */
 typedef struct scope {
     uint32_t count, cap;
     pvar *v;
+    scope_slot *tab;        /* NULL while count <= SCOPE_LINEAR_COUNT_MAX */
+    uint32_t tab_cap, tab_used;
 } scope;
+
+#define SCOPE_LINEAR_COUNT_MAX 16u
 
 typedef struct agg_map {
     const ast_expr *ast;
@@ -66,6 +101,11 @@ typedef struct planner {
     agg_map *aggs;          /* aggregate call -> result slot, while compiling items */
     uint32_t agg_count;
     bool in_agg_arg;
+    /* the create_spec being built: slot -> index + 1 of its node / its
+     * relationship, valid where cs_gen[slot] == cs_cur_gen (so a new spec
+     * needs no clearing); keeps a CREATE with many parts linear */
+    uint32_t *cs_node_at, *cs_rel_at, *cs_gen;
+    uint32_t cs_cap, cs_cur_gen;
 } planner;
 
 /* ------------------------------------------------------------------ */
@@ -76,10 +116,50 @@ static bool str_eq(qv_str a, qv_str b) { return a.len == b.len && (a.len == 0 ||
 
 static uint32_t new_slot(planner *P) { return P->nslots++; }
 
+static uint64_t name_hash(qv_str n) { return query_name_hash(n.ptr, n.len); }
+
+/* The table slot of name: its own, or the empty one where it would go. */
+static scope_slot *scope_probe(const scope *s, qv_str name) {
+    uint32_t mask = s->tab_cap - 1;
+    for (uint32_t i = (uint32_t)name_hash(name) & mask;; i = (i + 1) & mask) {
+        scope_slot *t = &s->tab[i];
+        if (t->name.ptr == NULL || str_eq(t->name, name)) return t;
+    }
+}
+
 static pvar *scope_find(scope *s, qv_str name) {
-    for (uint32_t i = s->count; i-- > 0;)
-        if (str_eq(s->v[i].name, name)) return &s->v[i];
-    return NULL;
+    if (s->tab == NULL) {
+        for (uint32_t i = s->count; i-- > 0;)
+            if (str_eq(s->v[i].name, name)) return &s->v[i];
+        return NULL;
+    }
+    scope_slot *t = scope_probe(s, name);
+    return t->name.ptr != NULL && t->top != 0 ? &s->v[t->top - 1] : NULL;
+}
+
+/* Enter entry i (already in v) into the table. */
+static void scope_index(scope *s, uint32_t i) {
+    scope_slot *t = scope_probe(s, s->v[i].name);
+    if (t->name.ptr == NULL) {
+        t->name = s->v[i].name;
+        t->top = 0;
+        s->tab_used++;
+    }
+    s->v[i].prev = t->top;
+    t->top = i + 1;
+}
+
+/* (Re)build the table at twice the needed size from the entries. */
+static bool scope_rehash(planner *P, scope *s) {
+    uint32_t cap = 64;
+    while (cap < (s->tab_used + s->count + 1) * 2) cap *= 2;
+    scope_slot *tab = q_arena_calloc(P->c->a, cap, sizeof *tab);
+    if (tab == NULL) return qctx_fail(P->c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
+    s->tab = tab;
+    s->tab_cap = cap;
+    s->tab_used = 0;
+    for (uint32_t i = 0; i < s->count; i++) scope_index(s, i);
+    return true;
 }
 
 static bool scope_push(planner *P, scope *s, qv_str name, uint32_t slot, var_kind kind) {
@@ -93,9 +173,32 @@ static bool scope_push(planner *P, scope *s, qv_str name, uint32_t slot, var_kin
     s->v[s->count].name = name;
     s->v[s->count].slot = slot;
     s->v[s->count].kind = (uint8_t)kind;
+    s->v[s->count].prev = 0;
     s->count++;
+    if (s->tab == NULL) {
+        if (s->count > SCOPE_LINEAR_COUNT_MAX) return scope_rehash(P, s);
+        return true;
+    }
+    if ((s->tab_used + 1) * 2 > s->tab_cap) return scope_rehash(P, s);
+    scope_index(s, s->count - 1);
     return true;
 }
+
+/* Drop the entries from index n on (a comprehension's variable, a pattern
+ * predicate's names). */
+static void scope_truncate(scope *s, uint32_t n) {
+    QUIVER_ASSERT(n <= s->count);
+    if (s->tab != NULL)
+        for (uint32_t i = s->count; i-- > n;) {
+            scope_slot *t = scope_probe(s, s->v[i].name);
+            QUIVER_ASSERT(t->name.ptr != NULL && t->top == i + 1);
+            t->top = s->v[i].prev;
+        }
+    s->count = n;
+}
+
+/* Is entry i the innermost of its name (not shadowed)? */
+static bool scope_visible(scope *s, uint32_t i) { return scope_find(s, s->v[i].name) == &s->v[i]; }
 
 static bool semantic(planner *P, const char *fmt, qv_str a) {
     char buf[300];
@@ -289,6 +392,54 @@ static bool ast_equal(const ast_expr *a, const ast_expr *b) {
     }
 }
 
+/* A hash consistent with ast_equal (equal expressions hash alike), so
+ * ORDER BY items are matched against the projection with one integer
+ * compare per pair instead of a tree walk. */
+static uint64_t ast_mix(uint64_t h, uint64_t x) {
+    h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h;
+}
+
+static uint64_t ast_hash(const ast_expr *e) {
+    if (e == NULL) return 0x51ed270b27e1c3a5ull;
+    uint64_t h = ast_mix(0x2545f4914f6cdd1dull, (uint64_t)e->kind);
+    switch (e->kind) {
+    case AST_LITERAL: return ast_mix(ast_mix(h, e->u.literal.type), qv_hash(e->u.literal, 0));
+    case AST_PARAM:
+    case AST_VAR: return ast_mix(h, name_hash(e->u.name));
+    case AST_PROP: return ast_mix(ast_mix(h, name_hash(e->u.prop.key)), ast_hash(e->u.prop.operand));
+    case AST_INDEX:
+    case AST_SLICE:
+        h = ast_mix(h, ast_hash(e->u.index.operand));
+        h = ast_mix(h, ast_hash(e->u.index.index));
+        h = ast_mix(h, ast_hash(e->u.index.lo));
+        return ast_mix(h, ast_hash(e->u.index.hi));
+    case AST_UNARY:
+    case AST_BINARY:
+        h = ast_mix(h, e->u.op.op);
+        h = ast_mix(h, ast_hash(e->u.op.lhs));
+        return ast_mix(h, ast_hash(e->u.op.rhs));
+    case AST_IS_NULL:
+    case AST_IS_NOT_NULL: return ast_mix(h, ast_hash(e->u.is_null.operand));
+    case AST_FUNC: {
+        for (uint32_t i = 0; i < e->u.func.name.len; i++) {
+            char ch = e->u.func.name.ptr[i];
+            if (ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
+            h = ast_mix(h, (unsigned char)ch);
+        }
+        h = ast_mix(h, (uint64_t)e->u.func.distinct << 1 | e->u.func.star);
+        for (uint32_t i = 0; i < e->u.func.arg_count; i++) h = ast_mix(h, ast_hash(e->u.func.args[i]));
+        return h;
+    }
+    case AST_LIST:
+        for (uint32_t i = 0; i < e->u.list.count; i++) h = ast_mix(h, ast_hash(e->u.list.items[i]));
+        return h;
+    default:
+        /* ast_equal: equal only to itself */
+        return ast_mix(h, (uint64_t)(uintptr_t)e);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Expression compilation                                              */
 /* ------------------------------------------------------------------ */
@@ -312,6 +463,36 @@ static cx **compile_list(planner *P, ast_expr *const *items, uint32_t n) {
     for (uint32_t i = 0; i < n; i++)
         if ((out[i] = compile(P, items[i])) == NULL) return NULL;
     return out;
+}
+
+/* A map literal's keys may repeat ({a: 1, a: 2} is {a: 2}): where each
+ * item goes in the built map (x->ids[i]; the first occurrence's position)
+ * and how many distinct keys there are (x->slot), found once here so that
+ * evaluating the literal is linear. */
+static bool map_positions(qctx *c, cx *x) {
+    uint32_t n = x->n;
+    x->ids = qctx_alloc(c, sizeof(uint32_t) * (n ? n : 1));
+    if (x->ids == NULL) return false;
+    uint32_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    uint32_t *tab = q_arena_calloc(c->a, cap, sizeof(uint32_t)); /* item index + 1 of a key's first occurrence */
+    if (tab == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
+    uint32_t distinct = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t h = (uint32_t)name_hash(x->keys[i]) & (cap - 1);; h = (h + 1) & (cap - 1)) {
+            if (tab[h] == 0) {
+                tab[h] = i + 1;
+                x->ids[i] = distinct++;
+                break;
+            }
+            if (str_eq(x->keys[tab[h] - 1], x->keys[i])) {
+                x->ids[i] = x->ids[tab[h] - 1];
+                break;
+            }
+        }
+    }
+    x->slot = distinct;
+    return true;
 }
 
 static cx *compile_func(planner *P, const ast_expr *e) {
@@ -350,7 +531,7 @@ static cx *compile_func(planner *P, const ast_expr *e) {
 
 static cx *compile(planner *P, const ast_expr *e) {
     qctx *c = P->c;
-    if (c->failed) return NULL;
+    if (c->failed || !QCTX_STACK_OK(c)) return NULL;
     cx *x = NULL;
     switch (e->kind) {
     case AST_LITERAL: return cx_const(c, e->u.literal);
@@ -404,7 +585,8 @@ static cx *compile(planner *P, const ast_expr *e) {
         x->n = e->u.map.count;
         x->keys = e->u.map.keys;
         x->args = compile_list(P, e->u.map.values, x->n);
-        return x->args ? x : NULL;
+        if (x->args == NULL || !map_positions(c, x)) return NULL;
+        return x;
     case AST_UNARY:
         x = cx_new(c, CX_UNARY);
         if (x == NULL) return NULL;
@@ -414,7 +596,13 @@ static cx *compile(planner *P, const ast_expr *e) {
     case AST_BINARY: {
         cx *a = compile(P, e->u.op.lhs);
         cx *b = a ? compile(P, e->u.op.rhs) : NULL;
-        return b ? cx_binary(c, e->u.op.op, a, b) : NULL;
+        if (b == NULL) return NULL;
+        x = cx_binary(c, e->u.op.op, a, b);
+        /* a constant pattern is compiled once, here: admission refuses a bad one */
+        if (x != NULL && e->u.op.op == AST_OP_REGEX && b->kind == CX_CONST && b->v.type == QV_STRING &&
+            (x->re = qre_compile(c, b->v.u.s)) == NULL)
+            return NULL;
+        return x;
     }
     case AST_IS_NULL:
     case AST_IS_NOT_NULL:
@@ -451,7 +639,7 @@ static cx *compile(planner *P, const ast_expr *e) {
         if (!scope_push(P, &P->sc, e->u.comp.var, x->slot, VK_ANY)) return NULL;
         if (e->u.comp.where && (x->b = compile(P, e->u.comp.where)) == NULL) return NULL;
         if (e->u.comp.map && (x->c = compile(P, e->u.comp.map)) == NULL) return NULL;
-        P->sc.count = saved;
+        scope_truncate(&P->sc, saved);
         return x;
     }
     case AST_PATTERN_PRED: {
@@ -462,7 +650,8 @@ static cx *compile(planner *P, const ast_expr *e) {
         uint32_t saved = P->sc.count;
         uint32_t *ns, nn;
         x->sub = plan_pattern(P, arg, e->u.pattern.pattern, NULL, true, &ns, &nn);
-        P->sc.count = saved;
+        if (x->sub == NULL) return NULL;
+        scope_truncate(&P->sc, saved);
         if (x->sub && c->sub_count == c->sub_cap) {
             uint32_t ncap = c->sub_cap ? c->sub_cap * 2 : 8;
             op **n = q_arena_realloc(c->a, c->subs, sizeof(op *) * c->sub_cap, sizeof(op *) * ncap);
@@ -500,29 +689,77 @@ typedef struct conj {
     /* label conjunct: node slot and label, so a label scan can consume it */
     bool is_label;
     qv_str label;
+    /* label statistics, looked up once (start_cost) */
+    bool label_looked_up;
+    bool label_known;
+    uint64_t label_count;
+    int32_t wait_next;      /* apply_ready's wait lists */
 } conj;
 
+/* Planning state of one pattern.  Readiness of conjuncts is tracked with
+ * a 64-bit mask over the pattern's new variables (the first 63 get a bit
+ * each; the rest share bit 63, which is set only at the very end, so a
+ * conjunct on them waits until everything is bound -- correct, if late).
+ * Whether a particular slot is bound is kept exactly (slot_bound), since
+ * expansions depend on it. */
 typedef struct pctx {
     planner *P;
     uint32_t new_count;
     uint32_t *new_slots;    /* slots first declared by this pattern */
+    uint32_t pos_base;      /* P->nslots when the pattern started: new slots are >= it */
+    uint32_t *pos;          /* slot - pos_base -> index + 1 in new_slots (0: not new) */
+    uint32_t pos_cap;
+    uint8_t *slot_bound;    /* per new_slots index: bound yet */
     uint64_t bound;         /* bits of new slots bound so far */
     conj *cj;
     uint32_t cj_count, cj_cap;
     uint32_t rel_total;     /* relationships in the whole pattern */
     uint32_t *uniq;         /* relationship slots bound in this pattern */
-    uint32_t uniq_count;
+    uint32_t uniq_count, uniq_cap;
+    /* apply_ready: conjuncts waiting for their lowest unbound bit */
+    bool wait_init;
+    uint64_t wait_bound;    /* bound when the lists were last brought up to date */
+    int32_t wait_head[64];
+    uint32_t *ready;        /* scratch: indexes of conjuncts ready now */
+    uint32_t ready_cap;
+    /* start_cost: conjunct indexes per new node (labels and seeks) */
+    uint32_t *bucket_start; /* per new_slots index + 1 */
+    uint32_t *bucket;
 } pctx;
 
-static int new_index(pctx *X, uint32_t slot) {
-    for (uint32_t i = 0; i < X->new_count; i++)
-        if (X->new_slots[i] == slot) return (int)(i < 63 ? i : 63);
-    return -1;
+#define PCTX_OVERFLOW_BIT 63u
+
+/* Index of slot among the pattern's new variables, capped at 63 (the
+ * overflow bit); -1 when it is not new in this pattern. */
+/* Index + 1 of slot among the pattern's new variables, 0 if not new. */
+static uint32_t new_pos(const pctx *X, uint32_t slot) {
+    if (slot < X->pos_base || slot - X->pos_base >= X->pos_cap) return 0;
+    return X->pos[slot - X->pos_base];
 }
 
+static int new_index(pctx *X, uint32_t slot) {
+    uint32_t p = new_pos(X, slot);
+    if (p == 0) return -1;
+    return (int)(p - 1 < PCTX_OVERFLOW_BIT ? p - 1 : PCTX_OVERFLOW_BIT);
+}
+
+/* Dependency bit of slot (0 when not new). */
 static uint64_t slot_bit(pctx *X, uint32_t slot) {
     int i = new_index(X, slot);
     return i < 0 ? 0 : (1ull << i);
+}
+
+/* Mark slot bound: its bit (not the shared overflow bit) and its flag. */
+static void bind_slot(pctx *X, uint32_t slot) {
+    uint32_t p = new_pos(X, slot);
+    if (p == 0) return;
+    X->slot_bound[p - 1] = 1;
+    if (p - 1 < PCTX_OVERFLOW_BIT) X->bound |= 1ull << (p - 1);
+}
+
+static bool slot_is_bound(pctx *X, uint32_t slot) {
+    uint32_t p = new_pos(X, slot);
+    return p != 0 && X->slot_bound[p - 1];
 }
 
 typedef struct deps_ctx {
@@ -544,6 +781,7 @@ static uint64_t ast_deps(pctx *X, const ast_expr *e) {
 
 static conj *add_conj(pctx *X, cx *e, uint64_t deps) {
     if (e == NULL) return NULL;
+    QUIVER_ASSERT(!X->wait_init); /* apply_ready has seen every conjunct */
     if (X->cj_count == X->cj_cap) {
         uint32_t ncap = X->cj_cap ? X->cj_cap * 2 : 16;
         conj *n = q_arena_realloc(X->P->c->a, X->cj, sizeof(conj) * X->cj_cap, sizeof(conj) * ncap);
@@ -699,15 +937,72 @@ static bool props_conjuncts(pctx *X, uint32_t slot, const ast_expr *props, bool 
     return qctx_fail(P->c, QUERY_ERR_SEMANTIC, "Encountered unhandled type in inlined properties.");
 }
 
-/* Add every ready, unused conjunct as one filter. */
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Put conjunct i, which still needs an unbound variable, on the wait list
+ * of the lowest bit it needs. */
+static void wait_on_lowest(pctx *X, uint32_t i) {
+    conj *k = &X->cj[i];
+    uint64_t rem = k->deps & ~X->bound;
+    QUIVER_ASSERT(rem != 0);
+    int b = __builtin_ctzll(rem);
+    k->wait_next = X->wait_head[b];
+    X->wait_head[b] = (int32_t)i;
+}
+
+/* Add every conjunct that became ready (all the variables it uses bound)
+ * as one filter, in the conjuncts' order.  Each conjunct waits on the
+ * lowest bit it still needs and is looked at again only when that bit is
+ * bound, so the whole pattern costs O(64 x conjuncts), not O(operators x
+ * conjuncts). */
 static op *apply_ready(pctx *X, op *cur) {
     qctx *c = X->P->c;
+    uint32_t nready = 0;
+    if (X->ready_cap < X->cj_count) {
+        uint32_t ncap = X->cj_count < 16 ? 16 : X->cj_count;
+        X->ready = qctx_alloc(c, sizeof(uint32_t) * ncap);
+        if (X->ready == NULL) return NULL;
+        X->ready_cap = ncap;
+    }
+    if (!X->wait_init) {
+        X->wait_init = true;
+        for (int b = 0; b < 64; b++) X->wait_head[b] = -1;
+        for (uint32_t i = 0; i < X->cj_count; i++) {
+            conj *k = &X->cj[i];
+            if (k->used) continue;
+            if ((k->deps & ~X->bound) == 0) X->ready[nready++] = i;
+            else wait_on_lowest(X, i);
+        }
+    } else {
+        uint64_t newly = X->bound & ~X->wait_bound;
+        while (newly != 0) {
+            int b = __builtin_ctzll(newly);
+            newly &= newly - 1;
+            int32_t i = X->wait_head[b];
+            X->wait_head[b] = -1;
+            while (i >= 0) {
+                conj *k = &X->cj[i];
+                int32_t next = k->wait_next;
+                if (!k->used) {
+                    if ((k->deps & ~X->bound) == 0) X->ready[nready++] = (uint32_t)i;
+                    else wait_on_lowest(X, (uint32_t)i);
+                }
+                i = next;
+            }
+        }
+    }
+    X->wait_bound = X->bound;
+    if (nready > 1) qsort(X->ready, nready, sizeof(uint32_t), cmp_u32);
     cx *pred = NULL;
-    for (uint32_t i = 0; i < X->cj_count; i++) {
-        conj *k = &X->cj[i];
-        if (k->used || (k->deps & ~X->bound) != 0) continue;
+    for (uint32_t r = 0; r < nready; r++) {
+        conj *k = &X->cj[X->ready[r]];
+        if (k->used) continue;
         k->used = true;
         pred = pred ? cx_binary(c, AST_OP_AND, pred, k->e) : k->e;
+        if (pred == NULL) return NULL;
     }
     if (pred == NULL) return cur;
     op *f = op_new(c, OP_FILTER, cur);
@@ -764,18 +1059,74 @@ static bool index_usable(qctx *c, qv_str label, qv_str key) {
     return qs_index_exists(c->view, c->graph, lid, kid);
 }
 
+/* Start candidates considered per node: its first labels and its first
+ * ready seek conjuncts.  A heuristic cap (the rest become filters), so
+ * that choosing where to start costs O(1) per node whatever the pattern
+ * says. */
+#define PLAN_START_LABELS_MAX 8u
+#define PLAN_START_SEEKS_MAX 8u
+
+/* Group the conjuncts that may drive a start (labels, seeks) by node, once
+ * every conjunct is known. */
+static bool build_buckets(pctx *X) {
+    qctx *c = X->P->c;
+    uint32_t n = X->new_count;
+    X->bucket_start = q_arena_calloc(c->a, (size_t)n + 2, sizeof(uint32_t));
+    if (X->bucket_start == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
+    uint32_t total = 0;
+    for (uint32_t i = 0; i < X->cj_count; i++) {
+        conj *k = &X->cj[i];
+        if (!k->is_label && k->seek == SEEK_NONE) continue;
+        if (new_pos(X, k->seek_slot) == 0) continue;
+        X->bucket_start[new_pos(X, k->seek_slot) + 1]++;
+        total++;
+    }
+    for (uint32_t i = 1; i <= n + 1; i++) X->bucket_start[i] += X->bucket_start[i - 1];
+    X->bucket = qctx_alloc(c, sizeof(uint32_t) * (total ? total : 1));
+    if (X->bucket == NULL) return false;
+    uint32_t *fill = q_arena_calloc(c->a, (size_t)n + 1, sizeof(uint32_t));
+    if (fill == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
+    for (uint32_t i = 0; i < X->cj_count; i++) {
+        conj *k = &X->cj[i];
+        if (!k->is_label && k->seek == SEEK_NONE) continue;
+        uint32_t b = new_pos(X, k->seek_slot);
+        if (b == 0) continue;
+        X->bucket[X->bucket_start[b] + fill[b]++] = i;
+    }
+    return true;
+}
+
+/* Node count of a label conjunct's label (storage, once per conjunct). */
+static uint64_t conj_label_count(qctx *c, conj *k) {
+    if (!k->label_looked_up) {
+        k->label_looked_up = true;
+        uint32_t lid;
+        k->label_known = schema_lookup(c, QS_SCHEMA_LABEL, k->label, &lid);
+        k->label_count = k->label_known ? qs_label_count(c->view, c->graph, lid) : 0;
+    }
+    return k->label_count;
+}
+
 static start_choice start_cost(pctx *X, uint32_t slot, const ast_node_pat *np) {
     qctx *c = X->P->c;
     start_choice best = {UINT64_MAX, -1, -1, {NULL, 0}, false, OP_SCAN_ALL};
     (void)np;
+    if (X->bucket_start == NULL && !build_buckets(X)) return best;
+    uint32_t b = new_pos(X, slot);
+    uint32_t from = b ? X->bucket_start[b] : 0, to = b ? X->bucket_start[b + 1] : 0;
     /* the node's labels: from the pattern and from `WHERE n:Label` */
-    qv_str labels[16];
+    conj *labels[PLAN_START_LABELS_MAX];
     uint32_t nl = 0;
-    for (uint32_t i = 0; i < X->cj_count && nl < 16; i++)
-        if (X->cj[i].is_label && !X->cj[i].used && X->cj[i].seek_slot == slot) labels[nl++] = X->cj[i].label;
-    for (uint32_t i = 0; i < X->cj_count; i++) {
+    for (uint32_t j = from; j < to && nl < PLAN_START_LABELS_MAX; j++) {
+        conj *k = &X->cj[X->bucket[j]];
+        if (k->is_label && !k->used) labels[nl++] = k;
+    }
+    uint32_t seeks = 0;
+    for (uint32_t j = from; j < to && seeks < PLAN_START_SEEKS_MAX; j++) {
+        uint32_t i = X->bucket[j];
         conj *k = &X->cj[i];
         if (k->used || k->seek == SEEK_NONE || k->seek_slot != slot || (k->val_deps & ~X->bound) != 0) continue;
+        seeks++;
         if (k->seek == SEEK_ID) {
             uint64_t cost = k->seek_op == AST_OP_EQ ? 1 : 2;
             if (cost < best.cost) {
@@ -787,20 +1138,15 @@ static start_choice start_cost(pctx *X, uint32_t slot, const ast_node_pat *np) {
             continue;
         }
         for (uint32_t l = 0; l < nl; l++) {
-            if (!index_usable(c, labels[l], k->seek_key)) continue;
+            if (!index_usable(c, labels[l]->label, k->seek_key)) continue;
             uint64_t cost = k->seek_op == AST_OP_EQ ? 3 : 4;
-            if (k->seek_op != AST_OP_EQ && k->seek_op != AST_OP_IN) {
-                uint32_t lid;
-                uint64_t n = 0;
-                if (schema_lookup(c, QS_SCHEMA_LABEL, labels[l], &lid)) n = qs_label_count(c->view, c->graph, lid);
-                cost = 5 + n / 4;
-            }
+            if (k->seek_op != AST_OP_EQ && k->seek_op != AST_OP_IN) cost = 5 + conj_label_count(c, labels[l]) / 4;
             if (cost < best.cost) {
                 best.cost = cost;
                 best.kind = OP_SCAN_INDEX;
                 best.conj_index = (int)i;
                 best.conj_index2 = -1;
-                best.label = labels[l];
+                best.label = labels[l]->label;
                 best.has_label = true;
             }
         }
@@ -808,13 +1154,11 @@ static start_choice start_cost(pctx *X, uint32_t slot, const ast_node_pat *np) {
     /* scans only when no point seek was found: each count is a storage read */
     if (best.cost > 4) {
         for (uint32_t l = 0; l < nl; l++) {
-            uint32_t lid;
-            uint64_t n = 0;
-            if (schema_lookup(c, QS_SCHEMA_LABEL, labels[l], &lid)) n = qs_label_count(c->view, c->graph, lid);
+            uint64_t n = conj_label_count(c, labels[l]);
             if (n + 10 < best.cost) {
                 best.cost = n + 10;
                 best.kind = OP_SCAN_LABEL;
-                best.label = labels[l];
+                best.label = labels[l]->label;
                 best.has_label = true;
                 best.conj_index = -1;
                 best.conj_index2 = -1;
@@ -836,7 +1180,8 @@ static start_choice start_cost(pctx *X, uint32_t slot, const ast_node_pat *np) {
         conj *k = &X->cj[best.conj_index];
         if (k->seek_op != AST_OP_EQ && k->seek_op != AST_OP_IN) {
             bool lower = k->seek_op == AST_OP_GT || k->seek_op == AST_OP_GE;
-            for (uint32_t i = 0; i < X->cj_count; i++) {
+            for (uint32_t j = from; j < to; j++) {
+                uint32_t i = X->bucket[j];
                 conj *o = &X->cj[i];
                 if ((int)i == best.conj_index || o->used || o->seek != SEEK_PROP || o->seek_slot != slot ||
                     !str_eq(o->seek_key, k->seek_key) || (o->val_deps & ~X->bound) != 0)
@@ -930,13 +1275,32 @@ static bool declare(planner *P, pctx *X, qv_str name, var_kind kind, uint32_t *s
     }
     *slot = new_slot(P);
     *before = false;
-    if (X->new_count % 16 == 0) {
+    if ((X->new_count & (X->new_count - 1)) == 0 && X->new_count >= 16) { /* 16, 32, 64...: double */
         uint32_t *n = q_arena_realloc(P->c->a, X->new_slots, sizeof(uint32_t) * X->new_count,
-                                      sizeof(uint32_t) * (X->new_count + 16));
-        if (n == NULL) return qctx_fail(P->c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
+                                      sizeof(uint32_t) * X->new_count * 2);
+        uint8_t *b = q_arena_realloc(P->c->a, X->slot_bound, X->new_count, (size_t)X->new_count * 2);
+        if (n == NULL || b == NULL) return qctx_fail(P->c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
         X->new_slots = n;
+        X->slot_bound = b;
+    } else if (X->new_count == 0) {
+        X->new_slots = qctx_alloc(P->c, sizeof(uint32_t) * 16);
+        X->slot_bound = qctx_alloc(P->c, 16);
+        if (X->new_slots == NULL || X->slot_bound == NULL) return false;
     }
+    QUIVER_ASSERT(*slot >= X->pos_base);
+    uint32_t rel = *slot - X->pos_base;
+    if (rel >= X->pos_cap) {
+        uint32_t ncap = X->pos_cap ? X->pos_cap : 64;
+        while (ncap <= rel) ncap *= 2;
+        uint32_t *np = q_arena_realloc(P->c->a, X->pos, sizeof(uint32_t) * X->pos_cap, sizeof(uint32_t) * ncap);
+        if (np == NULL) return qctx_fail(P->c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
+        memset(np + X->pos_cap, 0, sizeof(uint32_t) * (ncap - X->pos_cap));
+        X->pos = np;
+        X->pos_cap = ncap;
+    }
+    X->slot_bound[X->new_count] = 0;
     X->new_slots[X->new_count++] = *slot;
+    X->pos[rel] = X->new_count;
     if (name.len && !scope_push(P, &P->sc, name, *slot, kind)) return false;
     return true;
 }
@@ -951,18 +1315,16 @@ static op *emit_expand(pctx *X, op *cur, const ast_path *path, path_slots *ps, u
     if (c->explain) o->describe = describe_rel(c, &path->nodes[ri], r, &path->nodes[ri + 1], reverse);
     o->u.expand.src_slot = ps->node[from];
     o->u.expand.dst_slot = ps->node[to];
-    o->u.expand.into = (X->bound & slot_bit(X, ps->node[to])) != 0 || ps->node_bound_before[to];
+    o->u.expand.into = slot_is_bound(X, ps->node[to]) || ps->node_bound_before[to];
     ast_rel_dir d = r->dir;
     if (reverse && d != AST_DIR_BOTH) d = d == AST_DIR_RIGHT ? AST_DIR_LEFT : AST_DIR_RIGHT;
     o->u.expand.dir = d;
     o->u.expand.type_count = r->type_count;
     o->u.expand.types = r->types;
+    /* the relationships bound before this one: a prefix of X->uniq, which
+     * only grows (and arena memory is never moved or freed), so shared */
     o->u.expand.uniq_count = X->uniq_count;
-    if (X->uniq_count) {
-        o->u.expand.uniq_slots = qctx_alloc(c, sizeof(uint32_t) * X->uniq_count);
-        if (o->u.expand.uniq_slots == NULL) return NULL;
-        memcpy(o->u.expand.uniq_slots, X->uniq, sizeof(uint32_t) * X->uniq_count);
-    }
+    o->u.expand.uniq_slots = X->uniq;
     o->u.expand.edge_slot = ps->rel[ri];
     if (r->varlen) {
         o->u.expand.min_hops = r->min_hops;
@@ -980,17 +1342,25 @@ static op *emit_expand(pctx *X, op *cur, const ast_path *path, path_slots *ps, u
             pctx tmp = *X;
             tmp.cj = NULL;
             tmp.cj_count = tmp.cj_cap = 0;
+            tmp.wait_init = false;
             if (!props_conjuncts(&tmp, o->u.expand.hop_slot, r->props, false)) return NULL;
             cx *pred = NULL;
             for (uint32_t i = 0; i < tmp.cj_count; i++) pred = pred ? cx_binary(c, AST_OP_AND, pred, tmp.cj[i].e) : tmp.cj[i].e;
             o->u.expand.hop_filter = pred;
         }
     }
-    X->bound |= slot_bit(X, ps->node[to]) | slot_bit(X, ps->rel[ri]);
+    bind_slot(X, ps->node[to]);
+    bind_slot(X, ps->rel[ri]);
     if (o->u.expand.edge_slot != UINT32_MAX) {
-        uint32_t *nu = q_arena_realloc(c->a, X->uniq, sizeof(uint32_t) * X->uniq_count, sizeof(uint32_t) * (X->uniq_count + 1));
-        if (nu == NULL) return NULL;
-        X->uniq = nu;
+        /* grown by doubling; earlier arrays stay valid for earlier expansions */
+        if (X->uniq_count == X->uniq_cap) {
+            uint32_t ncap = X->uniq_cap ? X->uniq_cap * 2 : 4;
+            uint32_t *nu = qctx_alloc(c, sizeof(uint32_t) * ncap);
+            if (nu == NULL) return NULL;
+            if (X->uniq_count) memcpy(nu, X->uniq, sizeof(uint32_t) * X->uniq_count);
+            X->uniq = nu;
+            X->uniq_cap = ncap;
+        }
         X->uniq[X->uniq_count++] = o->u.expand.edge_slot;
     }
     return apply_ready(X, o);
@@ -1002,6 +1372,7 @@ static op *plan_pattern(planner *P, op *input, const ast_pattern *pat, const ast
     pctx X;
     memset(&X, 0, sizeof X);
     X.P = P;
+    X.pos_base = P->nslots;
     path_slots *ps = qctx_alloc(c, sizeof(path_slots) * (pat->path_count ? pat->path_count : 1));
     if (ps == NULL) return NULL;
     /* 1. slots */
@@ -1073,7 +1444,7 @@ static op *plan_pattern(planner *P, op *input, const ast_pattern *pat, const ast
             if (done[p]) continue;
             for (uint32_t i = 0; i < pat->paths[p].node_count; i++) {
                 uint32_t s = ps[p].node[i];
-                if (ps[p].node_bound_before[i] || (X.bound & slot_bit(&X, s))) {
+                if (ps[p].node_bound_before[i] || slot_is_bound(&X, s)) {
                     chosen = (int)p;
                     start = (int)i;
                     break;
@@ -1095,7 +1466,7 @@ static op *plan_pattern(planner *P, op *input, const ast_pattern *pat, const ast
             if (chosen < 0) break;
             cur = emit_scan(&X, cur, ps[chosen].node[start], &pat->paths[chosen].nodes[start], best_choice);
             if (cur == NULL) return NULL;
-            X.bound |= slot_bit(&X, ps[chosen].node[start]);
+            bind_slot(&X, ps[chosen].node[start]);
             cur = apply_ready(&X, cur);
         }
         const ast_path *path = &pat->paths[chosen];
@@ -1128,12 +1499,13 @@ static op *plan_pattern(planner *P, op *input, const ast_pattern *pat, const ast
             pr->u.project.exprs[0] = pe;
             pr->u.project.slots[0] = path_slot[chosen];
             cur = pr;
-            X.bound |= slot_bit(&X, path_slot[chosen]);
+            bind_slot(&X, path_slot[chosen]);
             cur = apply_ready(&X, cur);
         }
         done[chosen] = true;
     }
-    /* anything left (e.g. more than 63 new variables) */
+    if (c->failed) return NULL;
+    /* anything left (conjuncts on variables past the 63rd) */
     X.bound = ~0ull;
     cur = apply_ready(&X, cur);
     if (new_slots) {
@@ -1166,6 +1538,12 @@ static void collect_agg(void *ctx, const ast_expr *e) {
     if (ac->failed) return;
     for (uint32_t i = 0; i < P->agg_count; i++)
         if (P->aggs[i].ast == e) return;
+    if (ac->count >= QUIVER_QUERY_AGGREGATES_COUNT_MAX) {
+        qctx_fail(P->c, QUERY_ERR_LIMIT, "ERR RETURN or WITH with more than %u aggregates (the limit)",
+                  (unsigned)QUIVER_QUERY_AGGREGATES_COUNT_MAX);
+        ac->failed = true;
+        return;
+    }
     if (ac->count == ac->cap) {
         uint32_t ncap = ac->cap ? ac->cap * 2 : 8;
         agg_spec *ns = q_arena_realloc(P->c->a, ac->specs, sizeof(agg_spec) * ac->cap, sizeof(agg_spec) * ncap);
@@ -1228,12 +1606,8 @@ static op *plan_projection(planner *P, op *cur, const ast_projection *pr, bool i
     uint32_t n = pr->item_count;
     uint32_t star_n = 0;
     if (pr->star)
-        for (uint32_t i = 0; i < P->sc.count; i++) {
-            bool shadowed = false;
-            for (uint32_t j = i + 1; j < P->sc.count; j++)
-                if (str_eq(P->sc.v[i].name, P->sc.v[j].name)) shadowed = true;
-            if (!shadowed) star_n++;
-        }
+        for (uint32_t i = 0; i < P->sc.count; i++)
+            if (scope_visible(&P->sc, i)) star_n++;
     uint32_t total = star_n + n;
     if (total == 0) {
         qctx_fail(c, QUERY_ERR_SEMANTIC, "RETURN * is not allowed when there are no variables in scope");
@@ -1247,10 +1621,7 @@ static op *plan_projection(planner *P, op *cur, const ast_projection *pr, bool i
     uint32_t k = 0;
     if (pr->star)
         for (uint32_t i = 0; i < P->sc.count; i++) {
-            bool shadowed = false;
-            for (uint32_t j = i + 1; j < P->sc.count; j++)
-                if (str_eq(P->sc.v[i].name, P->sc.v[j].name)) shadowed = true;
-            if (shadowed) continue;
+            if (!scope_visible(&P->sc, i)) continue;
             exprs[k] = var_expr(c, P->sc.v[i].name);
             names[k] = P->sc.v[i].name;
             if (exprs[k] == NULL) return NULL;
@@ -1313,7 +1684,7 @@ static op *plan_projection(planner *P, op *cur, const ast_projection *pr, bool i
         cur = d;
     }
     /* the new scope: aliases (kinds inherited from plain variables) */
-    scope ns = {0, 0, NULL};
+    scope ns = {0, 0, NULL, NULL, 0, 0};
     for (uint32_t i = 0; i < total; i++) {
         var_kind kind = VK_ANY;
         if (exprs[i]->kind == AST_VAR) {
@@ -1325,7 +1696,7 @@ static op *plan_projection(planner *P, op *cur, const ast_projection *pr, bool i
     if (pr->order_count) {
         /* ORDER BY sees the aliases and, for convenience, the old scope */
         scope saved = P->sc;
-        scope comb = {0, 0, NULL};
+        scope comb = {0, 0, NULL, NULL, 0, 0};
         for (uint32_t i = 0; i < saved.count; i++)
             if (!scope_push(P, &comb, saved.v[i].name, saved.v[i].slot, (var_kind)saved.v[i].kind)) return NULL;
         for (uint32_t i = 0; i < ns.count; i++)
@@ -1337,12 +1708,16 @@ static op *plan_projection(planner *P, op *cur, const ast_projection *pr, bool i
         s->u.sort.keys = qctx_alloc(c, sizeof(cx *) * pr->order_count);
         s->u.sort.desc = qctx_alloc(c, sizeof(bool) * pr->order_count);
         if (!s->u.sort.keys || !s->u.sort.desc) return NULL;
+        uint64_t *item_hash = qctx_alloc(c, sizeof(uint64_t) * total);
+        if (item_hash == NULL) return NULL;
+        for (uint32_t j = 0; j < total; j++) item_hash[j] = ast_hash(exprs[j]);
         for (uint32_t i = 0; i < pr->order_count; i++) {
             const ast_expr *se = pr->order[i].expr;
+            uint64_t sh = ast_hash(se);
             s->u.sort.desc[i] = pr->order[i].descending;
             cx *kx = NULL;
             for (uint32_t j = 0; j < total && kx == NULL; j++)
-                if (ast_equal(se, exprs[j])) kx = cx_slot(c, slots[j]);
+                if (item_hash[j] == sh && ast_equal(se, exprs[j])) kx = cx_slot(c, slots[j]);
             if (kx == NULL) {
                 if ((aggregating || pr->distinct) && has_agg(se)) {
                     qctx_fail(c, QUERY_ERR_SEMANTIC, "Aggregation in ORDER BY must also be projected");
@@ -1405,6 +1780,43 @@ static bool create_props(planner *P, const ast_expr *props, uint32_t *count, qv_
     return *map != NULL;
 }
 
+static bool cs_reserve(planner *P, uint32_t slot) {
+    if (slot < P->cs_cap) return true;
+    uint32_t ncap = P->cs_cap ? P->cs_cap : 256;
+    while (ncap <= slot) ncap *= 2;
+    qctx *c = P->c;
+    uint32_t *a = q_arena_realloc(c->a, P->cs_node_at, sizeof(uint32_t) * P->cs_cap, sizeof(uint32_t) * ncap);
+    uint32_t *b = q_arena_realloc(c->a, P->cs_rel_at, sizeof(uint32_t) * P->cs_cap, sizeof(uint32_t) * ncap);
+    uint32_t *g = q_arena_realloc(c->a, P->cs_gen, sizeof(uint32_t) * P->cs_cap, sizeof(uint32_t) * ncap);
+    if (a == NULL || b == NULL || g == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
+    memset(g + P->cs_cap, 0, sizeof(uint32_t) * (ncap - P->cs_cap));
+    P->cs_node_at = a;
+    P->cs_rel_at = b;
+    P->cs_gen = g;
+    P->cs_cap = ncap;
+    return true;
+}
+
+/* Index + 1 of slot's node / relationship in the spec being built, or 0. */
+static uint32_t cs_node(const planner *P, uint32_t slot) {
+    return slot < P->cs_cap && P->cs_gen[slot] == P->cs_cur_gen ? P->cs_node_at[slot] : 0;
+}
+static uint32_t cs_rel(const planner *P, uint32_t slot) {
+    return slot < P->cs_cap && P->cs_gen[slot] == P->cs_cur_gen ? P->cs_rel_at[slot] : 0;
+}
+
+static bool cs_set(planner *P, uint32_t slot, uint32_t node_at, uint32_t rel_at) {
+    if (!cs_reserve(P, slot)) return false;
+    if (P->cs_gen[slot] != P->cs_cur_gen) {
+        P->cs_gen[slot] = P->cs_cur_gen;
+        P->cs_node_at[slot] = 0;
+        P->cs_rel_at[slot] = 0;
+    }
+    if (node_at) P->cs_node_at[slot] = node_at;
+    if (rel_at) P->cs_rel_at[slot] = rel_at;
+    return true;
+}
+
 /* Build a create_spec for the paths; nodes bound before are reused.
  * merge: every relationship is created (MERGE semantics). */
 static bool build_create(planner *P, const ast_path *paths, uint32_t path_count, create_spec *cs, bool merge,
@@ -1421,6 +1833,8 @@ static bool build_create(planner *P, const ast_path *paths, uint32_t path_count,
     cs->path_exprs = qctx_alloc(c, sizeof(cx *) * (path_count ? path_count : 1));
     cs->path_slots = qctx_alloc(c, sizeof(uint32_t) * (path_count ? path_count : 1));
     if (!cs->nodes || !cs->rels || !cs->path_exprs || !cs->path_slots) return false;
+    P->cs_cur_gen++;
+    QUIVER_ASSERT(P->cs_cur_gen != 0);
     uint32_t mi = 0, mr = 0;
     for (uint32_t p = 0; p < path_count; p++) {
         const ast_path *path = &paths[p];
@@ -1442,15 +1856,9 @@ static bool build_create(planner *P, const ast_path *paths, uint32_t path_count,
                 }
                 nslots[i] = v->slot;
                 reuse = true;
-                /* declared earlier in this very CREATE with labels: fine to reuse */
-                bool declared_here = false;
-                for (uint32_t k = 0; k < cs->node_count; k++)
-                    if (cs->nodes[k].slot == v->slot && cs->nodes[k].create) declared_here = true;
-                if (!declared_here && (np->label_count || np->props)) {
-                    semantic(P, "The bound variable '%.*s' can't be redeclared in a CREATE clause", np->var);
-                    return false;
-                }
-                if (declared_here && (np->label_count || np->props)) {
+                /* bound before, or declared earlier in this very CREATE: a
+                 * reference only, never with labels or properties again */
+                if (np->label_count || np->props) {
                     semantic(P, "The bound variable '%.*s' can't be redeclared in a CREATE clause", np->var);
                     return false;
                 }
@@ -1459,23 +1867,19 @@ static bool build_create(planner *P, const ast_path *paths, uint32_t path_count,
                 if (np->var.len && !scope_push(P, &P->sc, np->var, nslots[i], VK_NODE)) return false;
             }
             if (reuse) {
-                bool listed = false;
-                for (uint32_t k = 0; k < cs->node_count; k++)
-                    if (cs->nodes[k].slot == nslots[i]) listed = true;
-                if (!listed) {
+                if (cs_node(P, nslots[i]) == 0) {
                     create_node *cn = &cs->nodes[cs->node_count++];
                     memset(cn, 0, sizeof *cn);
                     cn->slot = nslots[i];
                     cn->create = false;
+                    if (!cs_set(P, nslots[i], cs->node_count, 0)) return false;
                 }
                 continue;
             }
             /* in MERGE a node may appear twice in the pattern: create once */
-            bool listed = false;
-            for (uint32_t k = 0; k < cs->node_count; k++)
-                if (cs->nodes[k].slot == nslots[i]) listed = true;
-            if (listed) continue;
+            if (cs_node(P, nslots[i]) != 0) continue;
             create_node *cn = &cs->nodes[cs->node_count++];
+            if (!cs_set(P, nslots[i], cs->node_count, 0)) return false;
             memset(cn, 0, sizeof *cn);
             cn->slot = nslots[i];
             cn->create = true;
@@ -1513,6 +1917,7 @@ static bool build_create(planner *P, const ast_path *paths, uint32_t path_count,
                 if (r->var.len && !scope_push(P, &P->sc, r->var, cr->slot, VK_EDGE)) return false;
             }
             rslots[i] = cr->slot;
+            if (!cs_set(P, cr->slot, 0, cs->rel_count)) return false;
             cr->type = r->types[0];
             bool left = r->dir == AST_DIR_LEFT;
             cr->src_slot = left ? nslots[i + 1] : nslots[i];
@@ -1615,26 +2020,23 @@ static void dup_sensitive_cb(void *ctx, const ast_expr *e) {
     if (!e->u.func.distinct && !minmax) *(bool *)ctx = true;
 }
 
-/* Can the rows of the MATCH at clause index i be deduplicated downstream
- * (so a var-length traversal may visit each end node once)?  Only reads
- * that do not count rows may follow until a projection that is DISTINCT
- * or aggregates with duplicate-insensitive aggregates only. */
-static bool rows_feed_distinct(const ast_single_query *q, uint32_t i) {
-    for (uint32_t j = i + 1; j < q->clause_count; j++) {
-        const ast_clause *cl = &q->clauses[j];
-        if (cl->kind == AST_MATCH || cl->kind == AST_UNWIND) continue;
-        if (cl->kind != AST_WITH && cl->kind != AST_RETURN) return false;
-        const ast_projection *pr = &cl->u.projection;
-        bool sensitive = false, any_agg = false;
-        for (uint32_t k = 0; k < pr->item_count; k++) {
-            if (has_agg(pr->items[k].expr)) any_agg = true;
-            walk_aggs(pr->items[k].expr, dup_sensitive_cb, &sensitive);
-        }
-        for (uint32_t k = 0; k < pr->order_count; k++) walk_aggs(pr->order[k].expr, dup_sensitive_cb, &sensitive);
-        if (sensitive) return false;
-        return pr->distinct || any_agg;
+/* Can the rows of a MATCH be deduplicated downstream (so a var-length
+ * traversal may visit each end node once)?  Only reads that do not count
+ * rows (MATCH, UNWIND) may follow until a projection that is DISTINCT or
+ * aggregates with duplicate-insensitive aggregates only.  This answers
+ * for clause j, the first clause after the MATCH that is neither. */
+static bool rows_feed_distinct_at(const ast_single_query *q, uint32_t j) {
+    const ast_clause *cl = &q->clauses[j];
+    if (cl->kind != AST_WITH && cl->kind != AST_RETURN) return false;
+    const ast_projection *pr = &cl->u.projection;
+    bool sensitive = false, any_agg = false;
+    for (uint32_t k = 0; k < pr->item_count; k++) {
+        if (has_agg(pr->items[k].expr)) any_agg = true;
+        walk_aggs(pr->items[k].expr, dup_sensitive_cb, &sensitive);
     }
-    return false;
+    for (uint32_t k = 0; k < pr->order_count; k++) walk_aggs(pr->order[k].expr, dup_sensitive_cb, &sensitive);
+    if (sensitive) return false;
+    return pr->distinct || any_agg;
 }
 
 typedef struct name_hit {
@@ -1643,14 +2045,14 @@ typedef struct name_hit {
     bool hit;
 } name_hit;
 
+/* (Both below use the slot maps of the spec built last: cs is it.) */
 static void created_name_cb(void *ctx, qv_str name) {
     name_hit *h = ctx;
     pvar *v = scope_find(&h->P->sc, name);
     if (v == NULL) return;
-    for (uint32_t i = 0; i < h->cs->node_count; i++)
-        if (h->cs->nodes[i].create && h->cs->nodes[i].slot == v->slot) h->hit = true;
-    for (uint32_t i = 0; i < h->cs->rel_count; i++)
-        if (h->cs->rels[i].slot == v->slot) h->hit = true;
+    uint32_t ni = cs_node(h->P, v->slot);
+    if (ni != 0 && h->cs->nodes[ni - 1].create) h->hit = true;
+    if (cs_rel(h->P, v->slot) != 0) h->hit = true;
 }
 
 /* The node of cs created for variable e (an AST_VAR), or NULL. */
@@ -1658,9 +2060,9 @@ static create_node *created_node(planner *P, create_spec *cs, const ast_expr *e)
     if (e == NULL || e->kind != AST_VAR) return NULL;
     pvar *v = scope_find(&P->sc, e->u.name);
     if (v == NULL) return NULL;
-    for (uint32_t i = 0; i < cs->node_count; i++)
-        if (cs->nodes[i].create && cs->nodes[i].slot == v->slot) return &cs->nodes[i];
-    return NULL;
+    uint32_t ni = cs_node(P, v->slot);
+    if (ni == 0 || !cs->nodes[ni - 1].create) return NULL;
+    return &cs->nodes[ni - 1];
 }
 
 /* `CREATE (n:L) SET n = r` (the importer's shape): fold the SET into the
@@ -1718,11 +2120,21 @@ bool plan_single(qctx *c, const ast_single_query *q, plan *out) {
     memset(out, 0, sizeof *out);
     op *cur = op_new(c, OP_ARGUMENT, NULL);
     if (cur == NULL) return false;
+    /* rows_feed_distinct for every clause in one backward pass (it looks
+     * at the clauses after i, so asking it per MATCH would be quadratic) */
+    bool *feed = qctx_alloc(c, q->clause_count ? q->clause_count : 1);
+    if (feed == NULL) return false;
+    bool feeds = false; /* for the first clause after i that is not MATCH or UNWIND */
+    for (uint32_t i = q->clause_count; i-- > 0;) {
+        feed[i] = feeds;
+        ast_clause_kind k = q->clauses[i].kind;
+        if (k != AST_MATCH && k != AST_UNWIND) feeds = rows_feed_distinct_at(q, i);
+    }
     for (uint32_t i = 0; i < q->clause_count && !c->failed; i++) {
         const ast_clause *cl = &q->clauses[i];
         switch (cl->kind) {
         case AST_MATCH: {
-            bool bfs_ok = rows_feed_distinct(q, i);
+            bool bfs_ok = feed[i];
             if (cl->u.match.optional) {
                 op *arg = op_new(c, OP_ARGUMENT, NULL);
                 if (arg == NULL) return false;

@@ -21,6 +21,7 @@ static bool schema_rows(qctx *c, qs_schema_kind kind, qv_value **rows, uint32_t 
     *count = 0;
     if (c->graph_missing) return true;
     uint32_t n = qs_schema_count(c->view, c->graph, kind);
+    if (!qctx_work(c, n)) return false;
     qv_value *r = qctx_alloc(c, sizeof(qv_value) * (n ? n : 1));
     if (r == NULL) return false;
     uint32_t k = 0;
@@ -56,6 +57,7 @@ static qv_value one_list(qctx *c, qv_value v) {
     if (l->items == NULL) return qv_null();
     l->count = 1;
     l->items[0] = v;
+    if (!qctx_seal_list(c, l)) return qv_null();
     qv_value r;
     r.type = QV_LIST;
     r.u.list = l;
@@ -69,6 +71,7 @@ static bool p_indexes(qctx *c, qv_value *args, qv_value **rows, uint32_t *count)
     if (c->graph_missing) return true;
     uint32_t *labels, *keys, n;
     if (qs_index_list(c->view, c->graph, c->a, &labels, &keys, &n) != QS_OK) return true;
+    if (!qctx_work(c, n)) return false;
     const uint32_t w = 8;
     qv_value *r = qctx_alloc(c, sizeof(qv_value) * w * (n ? n : 1));
     if (r == NULL) return false;
@@ -88,11 +91,13 @@ static bool p_indexes(qctx *c, qv_value *args, qv_value **rows, uint32_t *count)
         if (m->keys == NULL || m->values == NULL) return false;
         m->keys[0] = kn;
         m->values[0] = one_list(c, qv_string("RANGE", 5));
+        if (!qctx_seal_map(c, m)) return false;
         row[2].type = QV_MAP;
         row[2].u.map = m;
         qv_map *empty = qctx_alloc(c, sizeof *empty);
         if (empty == NULL) return false;
         memset(empty, 0, sizeof *empty);
+        if (!qctx_seal_map(c, empty)) return false;
         row[3].type = QV_MAP;
         row[3].u.map = empty;
         row[4] = qv_string("english", 7);

@@ -16,6 +16,14 @@
  * column "plan" and one row per plan line, FalkorDB style (root first,
  * children indented by four spaces).
  *
+ * Guards (engine.h): every run sets up the work budget, the deadline and
+ * the stack floor (qctx_guard_init), gives its two arenas one shared byte
+ * budget (query_request.memory_max_bytes), and reports a failed malloc --
+ * in either arena, the parser, a traversal or PCRE2 -- as
+ * query_result.out_of_memory.  query_admit parses and plans exactly as a
+ * run does, without storage (every label unknown, no index), so a
+ * statement it admits differs from a run only in what needs data.
+ *
  * Per-statement overhead (a point lookup runs in a few microseconds, so
  * malloc and re-parsing show):
  *   - The query arena is per thread and reused: its first block is made
@@ -34,7 +42,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../common/qassert.h"
 #include "engine.h"
@@ -42,12 +49,6 @@
 
 #define QUERY_READ_ONLY_ERROR "graph.RO_QUERY is to be executed only on read-only queries"
 #define QUERY_EMPTY_KEY_ERROR "Invalid graph operation on empty key"
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Bytes of the per-thread query arena's first block, kept between
  * statements. */
@@ -96,6 +97,8 @@ static thread_arena *arena_acquire(void) {
     if (ta->busy) return NULL;
     QUIVER_ASSERT(ta->a.used_bytes == 0);
     ta->busy = true;
+    ta->a.size_max_bytes = QUIVER_QUERY_MEMORY_MAX_BYTES; /* callers may lower it */
+    ta->a.budget = NULL;
     return ta;
 }
 
@@ -182,6 +185,7 @@ static bool mat_node(mat *m, const qv_node *in, qv_node **out) {
     n->id = in->id;
     n->loaded = true;
     qs_node_rec rec;
+    if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
     int rc = c->graph_missing ? QS_NOT_FOUND : qs_node_get(c->view, c->graph, in->id, m->ra, &rec);
     if (rc == QS_OK) {
         n->label_count = rec.label_count;
@@ -212,6 +216,7 @@ static bool mat_edge(mat *m, const qv_edge *in, qv_edge **out) {
     e->type_id = in->type_id;
     e->loaded = true;
     qs_edge_rec rec;
+    if (!qctx_work(c, QUERY_WORK_STORAGE_READ_UNITS)) return false;
     int rc = c->graph_missing ? QS_NOT_FOUND : qs_edge_get(c->view, c->graph, in->id, m->ra, &rec);
     if (rc == QS_OK) {
         e->type_id = rec.type_id;
@@ -230,6 +235,7 @@ static bool mat_edge(mat *m, const qv_edge *in, qv_edge **out) {
 static bool mat_value(mat *m, qv_value v, qv_value *out, uint32_t depth) {
     qctx *c = m->c;
     if (depth > QUIVER_VALUE_DEPTH_MAX) return qctx_fail(c, QUERY_ERR_LIMIT, "Value nesting exceeds %u", QUIVER_VALUE_DEPTH_MAX);
+    if (!qctx_tick(c)) return false;
     *out = v;
     switch ((qv_type)v.type) {
     case QV_NULL:
@@ -237,6 +243,7 @@ static bool mat_value(mat *m, qv_value v, qv_value *out, uint32_t depth) {
     case QV_INT:
     case QV_DOUBLE: return true;
     case QV_STRING: {
+        if (!qctx_work_bytes(c, v.u.s.len)) return false;
         char *s = q_arena_strndup(m->ra, v.u.s.ptr, v.u.s.len);
         if (s == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Result exceeds the memory limit");
         out->u.s.ptr = s;
@@ -245,7 +252,7 @@ static bool mat_value(mat *m, qv_value v, qv_value *out, uint32_t depth) {
     case QV_LIST: {
         qv_list *l = q_arena_alloc(m->ra, sizeof *l);
         if (l == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Result exceeds the memory limit");
-        l->count = v.u.list->count;
+        *l = *v.u.list; /* count, depth, elements */
         l->items = q_arena_alloc(m->ra, sizeof(qv_value) * (l->count ? l->count : 1));
         if (l->items == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Result exceeds the memory limit");
         for (uint32_t i = 0; i < l->count; i++)
@@ -256,7 +263,7 @@ static bool mat_value(mat *m, qv_value v, qv_value *out, uint32_t depth) {
     case QV_MAP: {
         qv_map *mp = q_arena_alloc(m->ra, sizeof *mp);
         if (mp == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Result exceeds the memory limit");
-        mp->count = v.u.map->count;
+        *mp = *v.u.map; /* count, depth, elements */
         mp->keys = q_arena_alloc(m->ra, sizeof(qv_str) * (mp->count ? mp->count : 1));
         mp->values = q_arena_alloc(m->ra, sizeof(qv_value) * (mp->count ? mp->count : 1));
         if (mp->keys == NULL || mp->values == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Result exceeds the memory limit");
@@ -304,6 +311,7 @@ static bool cells_push(qctx *c, cells *cl, const qv_value *vals, uint32_t n) {
     if (cl->count + n > cl->cap) {
         uint64_t ncap = cl->cap ? cl->cap * 2 : 64;
         while (ncap < cl->count + n) ncap *= 2;
+        if (!qctx_reserve(c, sizeof(qv_value) * ncap)) return false;
         qv_value *nd = q_arena_realloc(c->a, cl->data, sizeof(qv_value) * cl->cap, sizeof(qv_value) * ncap);
         if (nd == NULL) return qctx_fail(c, QUERY_ERR_LIMIT, "Query's memory consumption exceeded capacity");
         cl->data = nd;
@@ -330,15 +338,54 @@ static bool eval_params(qctx *c, const ast_query *q) {
     return true;
 }
 
+/* Parse error as the reply shows it: the message, then the position. */
+static void format_parse_error(const parse_error *pe, char *out, size_t size_bytes) {
+    if (pe->line > 0) snprintf(out, size_bytes, "%s (line %u, column %u)", pe->message, pe->line, pe->column);
+    else snprintf(out, size_bytes, "%s", pe->message);
+}
+
+/* Evaluate the parameters and plan every UNION part (with the union's
+ * column check).  *plans / *plan_count hold what was planned even on
+ * failure (op_close them).  False with c's error. */
+static bool plan_statement(qctx *c, const ast_query *ast, plan **plans, uint32_t *plan_count) {
+    *plans = NULL;
+    *plan_count = 0;
+    if (!eval_params(c, ast)) return false;
+    plan *ps = qctx_alloc(c, sizeof(plan) * ast->part_count);
+    if (ps == NULL) return false;
+    *plans = ps;
+    for (uint32_t i = 0; i < ast->part_count; i++) {
+        if (!plan_single(c, &ast->parts[i], &ps[i])) return false;
+        *plan_count = i + 1;
+        if (i > 0) {
+            bool same = ps[i].column_count == ps[0].column_count;
+            for (uint32_t k = 0; same && k < ps[i].column_count; k++)
+                same = ps[i].columns[k].len == ps[0].columns[k].len &&
+                       memcmp(ps[i].columns[k].ptr, ps[0].columns[k].ptr, ps[0].columns[k].len) == 0;
+            if (!same)
+                return qctx_fail(c, QUERY_ERR_SEMANTIC, "All sub queries in a UNION must have the same column names.");
+        }
+    }
+    return true;
+}
+
 static query_result *run(qs_view *view, qs_txn *txn, const query_request *req) {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = qctx_now_ns();
     query_result *r = calloc(1, sizeof *r);
     if (r == NULL) QUIVER_FATAL("out of memory allocating a query result");
-    q_arena_init(&r->arena, QUIVER_QUERY_MEMORY_MAX_BYTES);
+    /* one byte budget for both arenas; counted in bytes handed out, so it
+     * trips at the same allocation on every replica */
+    size_t mem_max = req->memory_max_bytes != 0 && req->memory_max_bytes < SIZE_MAX ? (size_t)req->memory_max_bytes
+                                                                                      : QUIVER_QUERY_MEMORY_MAX_BYTES;
+    q_arena_budget budget = {0, mem_max};
+    q_arena_init(&r->arena, mem_max);
+    r->arena.budget = &budget;
     thread_arena *ta = arena_acquire();
     q_arena own;
-    q_arena_init(&own, QUIVER_QUERY_MEMORY_MAX_BYTES);
+    q_arena_init(&own, mem_max);
     q_arena *qa = ta ? &ta->a : &own;
+    qa->size_max_bytes = mem_max;
+    qa->budget = &budget;
 
     qctx c;
     memset(&c, 0, sizeof c);
@@ -350,23 +397,26 @@ static query_result *run(qs_view *view, qs_txn *txn, const query_request *req) {
     c.stats = &r->stats;
     uint64_t sm = req->seed;
     for (int i = 0; i < 4; i++) c.rng[i] = splitmix64(&sm);
+    c.hash_seed = splitmix64(&sm);
+    /* writes ignore TIMEOUT: they must stop at the same point everywhere */
+    qctx_guard_init(&c, req->work_max, txn == NULL ? req->timeout_ms : 0, t0);
 
     ast_query ast;
     parse_error perr;
+    memset(&perr, 0, sizeof perr);
     plan *plans = NULL;
     uint32_t plan_count = 0;
     if (req->text_len > QUIVER_QUERY_TEXT_SIZE_MAX_BYTES) {
-        result_error(r, QUERY_ERR_LIMIT, "Query text exceeds the maximum size");
+        char msg[128];
+        snprintf(msg, sizeof msg, "ERR query text longer than %llu bytes (the limit)",
+                 (unsigned long long)QUIVER_QUERY_TEXT_SIZE_MAX_BYTES);
+        result_error(r, QUERY_ERR_LIMIT, msg);
         goto done;
     }
-    memset(&perr, 0, sizeof perr);
     if (cypher_parse(req->text, req->text_len, qa, &ast, &perr) != 0) {
         char msg[400];
-        if (perr.line > 0)
-            snprintf(msg, sizeof msg, "%s (line %u, column %u)", perr.message, perr.line, perr.column);
-        else
-            snprintf(msg, sizeof msg, "%s", perr.message);
-        result_error(r, QUERY_ERR_SYNTAX, msg);
+        format_parse_error(&perr, msg, sizeof msg);
+        result_error(r, perr.limit ? QUERY_ERR_LIMIT : QUERY_ERR_SYNTAX, msg);
         goto done;
     }
     bool explain = req->explain || ast.explain;
@@ -399,25 +449,8 @@ static query_result *run(qs_view *view, qs_txn *txn, const query_request *req) {
         result_error(r, QUERY_ERR_RUNTIME, "Could not open the graph");
         goto done;
     }
-    if (txn == NULL && req->timeout_ms > 0) c.deadline_ns = t0 + req->timeout_ms * 1000000ull;
 
-    if (!eval_params(&c, &ast)) goto fail;
-    plans = qctx_alloc(&c, sizeof(plan) * ast.part_count);
-    if (plans == NULL) goto fail;
-    for (uint32_t i = 0; i < ast.part_count; i++) {
-        if (!plan_single(&c, &ast.parts[i], &plans[i])) goto fail;
-        plan_count = i + 1;
-        if (i > 0) {
-            bool same = plans[i].column_count == plans[0].column_count;
-            for (uint32_t k = 0; same && k < plans[i].column_count; k++)
-                same = plans[i].columns[k].len == plans[0].columns[k].len &&
-                       memcmp(plans[i].columns[k].ptr, plans[0].columns[k].ptr, plans[0].columns[k].len) == 0;
-            if (!same) {
-                qctx_fail(&c, QUERY_ERR_SEMANTIC, "All sub queries in a UNION must have the same column names.");
-                goto fail;
-            }
-        }
-    }
+    if (!plan_statement(&c, &ast, &plans, &plan_count)) goto fail;
 
     if (explain) {
         qv_str *lines = NULL;
@@ -526,6 +559,11 @@ done:
     for (uint32_t i = 0; i < plan_count; i++)
         if (plans[i].root) op_close(&c, plans[i].root);
     for (uint32_t i = 0; i < c.sub_count; i++) op_close(&c, c.subs[i]);
+    qre_release(&c);
+    r->out_of_memory = c.out_of_memory || perr.out_of_memory || qa->malloc_failed || r->arena.malloc_failed;
+    r->work = qctx_work_total(&c);
+    r->arena.budget = NULL; /* the budget lives on this stack */
+    qa->budget = NULL;
     if (ta) arena_release(ta);
     q_arena_free(&own);
     const query_stats *s = &r->stats;
@@ -533,7 +571,7 @@ done:
                (s->labels_added || s->labels_removed || s->nodes_created || s->nodes_deleted || s->properties_set ||
                 s->properties_removed || s->relationships_created || s->relationships_deleted || s->indices_created ||
                 s->indices_deleted);
-    r->stats.execution_time_ms = (double)(now_ns() - t0) / 1e6;
+    r->stats.execution_time_ms = (double)(qctx_now_ns() - t0) / 1e6;
     return r;
 }
 
@@ -573,10 +611,7 @@ int query_classify(const char *text, size_t len, bool *writes, char *err, size_t
     memset(&pe, 0, sizeof pe);
     int rc = cypher_parse(text, len, a, &q, &pe);
     if (rc != 0) {
-        if (err && err_size_bytes) {
-            if (pe.line > 0) snprintf(err, err_size_bytes, "%s (line %u, column %u)", pe.message, pe.line, pe.column);
-            else snprintf(err, err_size_bytes, "%s", pe.message);
-        }
+        if (err && err_size_bytes) format_parse_error(&pe, err, err_size_bytes);
     } else {
         *writes = q.writes;
         if (ce != NULL) { /* only successes are remembered */
@@ -593,8 +628,56 @@ int query_classify(const char *text, size_t len, bool *writes, char *err, size_t
 
 int query_admit(const char *text, size_t len, query_admission *out, char *err, size_t err_size_bytes) {
     QUIVER_ASSERT(out != NULL);
+    QUIVER_ASSERT(text != NULL || len == 0);
     memset(out, 0, sizeof *out);
-    return query_classify(text, len, &out->writes, err, err_size_bytes);
+    thread_arena *ta = arena_acquire();
+    q_arena own;
+    q_arena_init(&own, QUIVER_QUERY_MEMORY_MAX_BYTES);
+    q_arena *a = ta ? &ta->a : &own;
+    a->size_max_bytes = QUIVER_QUERY_MEMORY_MAX_BYTES;
+
+    /* planning as a run does, without storage: no view, every label and
+     * key unknown (graph_missing), so no index is chosen and no count read */
+    static const query_request no_request; /* timestamp() 0, seed 0: only constants are evaluated */
+    query_stats stats;
+    memset(&stats, 0, sizeof stats);
+    qctx c;
+    memset(&c, 0, sizeof c);
+    c.a = a;
+    c.req = &no_request;
+    c.stats = &stats;
+    c.graph_missing = true;
+    c.graph = UINT32_MAX;
+    c.admission = true;
+    qctx_guard_init(&c, 0, 0, 0);
+
+    ast_query ast;
+    parse_error perr;
+    memset(&perr, 0, sizeof perr);
+    plan *plans = NULL;
+    uint32_t plan_count = 0;
+    int rc = -1;
+    char msg[sizeof c.err + 64];
+    msg[0] = '\0';
+    if (len > QUIVER_QUERY_TEXT_SIZE_MAX_BYTES) {
+        snprintf(msg, sizeof msg, "ERR query text longer than %llu bytes (the limit)",
+                 (unsigned long long)QUIVER_QUERY_TEXT_SIZE_MAX_BYTES);
+    } else if (cypher_parse(text, len, a, &ast, &perr) != 0) {
+        format_parse_error(&perr, msg, sizeof msg);
+    } else if (!plan_statement(&c, &ast, &plans, &plan_count)) {
+        snprintf(msg, sizeof msg, "%s", c.err);
+    } else {
+        out->writes = ast.writes;
+        rc = 0;
+    }
+    for (uint32_t i = 0; i < plan_count; i++)
+        if (plans[i].root) op_close(&c, plans[i].root);
+    for (uint32_t i = 0; i < c.sub_count; i++) op_close(&c, c.subs[i]);
+    qre_release(&c);
+    if (ta) arena_release(ta);
+    q_arena_free(&own);
+    if (rc != 0 && err != NULL && err_size_bytes > 0) snprintf(err, err_size_bytes, "%s", msg);
+    return rc;
 }
 
 query_result *query_run_read(qs_view *view, const query_request *req) {

@@ -237,6 +237,13 @@ static int decode_rec(const uint8_t *p, size_t n, q_arena *a, qv_value *out, int
             left -= sz;
         }
         if (left != 0) return QS_CORRUPT;
+        /* depth and element count for the query engine (value.h); we never
+         * store a value past the limits, so one that is is corrupt */
+        uint32_t shape_depth;
+        uint64_t shape_elements;
+        if (!qv_shape_of(l->items, l->count, &shape_depth, &shape_elements)) return QS_CORRUPT;
+        l->depth = (uint8_t)shape_depth;
+        l->elements = (uint32_t)shape_elements;
         out->type = QV_LIST;
         out->u.list = l;
         return QS_OK;

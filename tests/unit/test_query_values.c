@@ -21,7 +21,7 @@ static qv_value L(qv_list *l, uint32_t n, qv_value *items) {
 
 static void test_order_across_types(void **state) {
     (void)state;
-    qv_map m = {0, NULL, NULL};
+    qv_map m = {.count = 0, .keys = NULL, .values = NULL};
     qv_node n;
     memset(&n, 0, sizeof n);
     qv_edge e;
@@ -71,7 +71,7 @@ static void test_equality(void **state) {
     assert_false(qv_equals(L(&a, 1, ai), L(&b, 2, bi)).u.b);
     qv_str k1[2] = {{"a", 1}, {"b", 1}}, k2[2] = {{"b", 1}, {"a", 1}};
     qv_value v1[2] = {qv_int(1), qv_int(2)}, v2[2] = {qv_int(2), qv_int(1)};
-    qv_map m1 = {2, k1, v1}, m2 = {2, k2, v2};
+    qv_map m1 = {.count = 2, .keys = k1, .values = v1}, m2 = {.count = 2, .keys = k2, .values = v2};
     qv_value x, y;
     x.type = y.type = QV_MAP;
     x.u.map = &m1;

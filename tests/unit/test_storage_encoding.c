@@ -133,15 +133,15 @@ static void test_value_roundtrip(void **state) {
     char longs[600];
     memset(longs, 'q', sizeof longs);
     qv_value inner2[1] = {qv_double(2.5)};
-    qv_list l2 = {1, inner2};
+    qv_list l2 = {.count = 1, .items = inner2};
     qv_value l2v = {.type = QV_LIST, .u.list = &l2};
     qv_value inner1[3] = {qv_bool(true), qv_null(), l2v};
-    qv_list l1 = {3, inner1};
+    qv_list l1 = {.count = 3, .items = inner1};
     qv_value l1v = {.type = QV_LIST, .u.list = &l1};
-    qv_list empty = {0, NULL};
+    qv_list empty = {.count = 0, .items = NULL};
     qv_value ev = {.type = QV_LIST, .u.list = &empty};
     qv_value top[5] = {qv_int(1), tsu_str("x"), l1v, ev, qv_string(longs, sizeof longs)};
-    qv_list l0 = {5, top};
+    qv_list l0 = {.count = 5, .items = top};
     qv_value l0v = {.type = QV_LIST, .u.list = &l0};
     roundtrip(l0v, &a, &out, NULL);
     assert_int_equal(out.type, QV_LIST);
@@ -165,7 +165,7 @@ static void test_value_roundtrip(void **state) {
     qv_value mv = {.type = QV_MAP, .u.map = &m};
     assert_int_equal(qp_encode_value(&b, mv, 0), QS_INVALID);
     qv_value with_map[2] = {qv_int(1), mv};
-    qv_list lm = {2, with_map};
+    qv_list lm = {.count = 2, .items = with_map};
     qv_value lmv = {.type = QV_LIST, .u.list = &lm};
     assert_int_equal(qp_encode_value(&b, lmv, 0), QS_INVALID);
     assert_int_equal(b.len, 0); /* nothing left behind */
@@ -309,7 +309,7 @@ static void test_index_encoding_order(void **state) {
     assert_true(enc_cmp(qv_double(INFINITY), tsu_str("")) < 0);
     /* not indexed */
     qbuf b = {0};
-    qv_list l = {0, NULL};
+    qv_list l = {.count = 0, .items = NULL};
     qv_value lv = {.type = QV_LIST, .u.list = &l};
     assert_false(qp_index_encode(&b, lv));
     assert_false(qp_index_encode(&b, qv_null()));

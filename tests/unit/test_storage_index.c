@@ -85,7 +85,7 @@ static void test_ranges(void **state) {
     uint64_t n_sb = mk(t, f, f->person, tsu_str("banana"));/* 6 */
     uint64_t n_t = mk(t, f, f->person, qv_bool(true));     /* 7 */
     qv_value li[1] = {qv_int(1)};
-    qv_list l = {1, li};
+    qv_list l = {.count = 1, .items = li};
     qv_value lv = {.type = QV_LIST, .u.list = &l};
     uint64_t n_list = mk(t, f, f->person, lv);             /* 8: not indexed */
     uint64_t n_robot = mk(t, f, f->robot, qv_int(1));      /* 9: other label */
