@@ -33,6 +33,7 @@ typedef struct q_arena_budget {
 
 typedef struct q_arena {
     q_arena_block *head;      /* current block; older blocks chained behind */
+    q_arena_block *first;     /* the first block ever made: the one q_arena_reset keeps */
     size_t used_bytes;        /* total handed out (for limits and stats) */
     size_t reserved_bytes;    /* total malloc'd */
     size_t size_max_bytes;    /* 0: no limit beyond malloc */

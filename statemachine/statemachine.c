@@ -476,6 +476,13 @@ static void apply_entry(sm *s, sm_slot *slot) {
                 qs_txn_savepoint(txn);
                 r = run_command(txn, c);
                 if (r == NULL) QUIVER_FATAL("out of memory running a command at index %" PRIu64, slot->index);
+                /* malloc failed (not a limit: limits are deterministic).  Another
+                 * replica would not have failed there, so replying with an error
+                 * and moving on would diverge: stop, and let the restart replay. */
+                if (r->out_of_memory)
+                    QUIVER_FATAL("out of memory (malloc failed) applying the command at log index %" PRIu64
+                                 "; stopping rather than diverging from the other replicas (restart replays it)",
+                                 slot->index);
                 if (r->status == QUERY_OK) qs_txn_release_savepoint(txn);
                 else qs_txn_rollback_to_savepoint(txn);
                 dd_record(s, txn, c->request_id, slot->index, statement_hash, r);
