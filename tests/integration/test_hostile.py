@@ -61,11 +61,16 @@ def count(c, graph=BASE):
     return res[1][0][0]
 
 
-def error_of(c, *args):
-    """The error reply of a command that must fail (its text)."""
-    with pytest.raises(redis.ResponseError) as e:
-        c.execute_command(*args)
-    return str(e.value)
+def error_of(server, *args):
+    """The whole error reply of a command that must fail, code included
+    ("ERR ..."; redis-py would strip the code), on a connection of its own."""
+    conn = harness.RespConn(server.port, timeout_s=DEADLINE_S)
+    try:
+        reply = conn.command(*args)
+    finally:
+        conn.close()
+    assert isinstance(reply, harness.RespError), "expected an error, got %r" % (reply,)
+    return str(reply)
 
 
 class Baseline:
@@ -85,6 +90,7 @@ class Baseline:
         kill -9 + restart still intact."""
         s = self.server
         assert s.alive(), "quiverd died (status %s)\n%s" % (s.proc.returncode, s.log_tail())
+        s.wait_ready()   # leader again (a hostile raft message may have made it step down)
         c = s.client(timeout_s=DEADLINE_S)
         try:
             assert c.ping()
@@ -119,11 +125,11 @@ def test_poison_regex_write_refused_before_the_log(node):
     c = s.client()
     before = commit_index(s)
     text = "CREATE (:Poison {m: 'a' =~ '%s'})" % nested_groups(15000)
-    err = error_of(c, "GRAPH.QUERY", "g_poison", text)
+    err = error_of(s, "GRAPH.QUERY", "g_poison", text)
     assert err.startswith("ERR") and "regular expression" in err, err
     assert commit_index(s) == before, "the poison write reached the raft log"
     # the same regex in a read: an error from the reader thread, not a crash
-    err = error_of(c, "GRAPH.RO_QUERY", BASE, "RETURN 'a' =~ '%s'" % nested_groups(15000))
+    err = error_of(s, "GRAPH.RO_QUERY", BASE, "RETURN 'a' =~ '%s'" % nested_groups(15000))
     assert "regular expression" in err, err
     c.close()
     base.check()
@@ -133,11 +139,11 @@ def test_regex_compile_blowup_is_bounded(node):
     s, base = node
     c = s.client()
     before = commit_index(s)
-    err = error_of(c, "GRAPH.QUERY", "g_poison", "CREATE (:Poison {m: 'a' =~ '(a{1,1000}){1,300}'})")
+    err = error_of(s, "GRAPH.QUERY", "g_poison", "CREATE (:Poison {m: 'a' =~ '(a{1,1000}){1,300}'})")
     assert "regular expression" in err, err
     assert commit_index(s) == before
     rss0 = rss_bytes(s)
-    err = error_of(c, "GRAPH.RO_QUERY", BASE, "RETURN 'a' =~ '(a{1,1000}){1,300}'")
+    err = error_of(s, "GRAPH.RO_QUERY", BASE, "RETURN 'a' =~ '(a{1,1000}){1,300}'")
     assert "regular expression" in err, err
     assert rss_bytes(s) < rss0 + (256 << 20), "compiling one pattern grew the node by more than 256 MiB"
     c.close()
@@ -151,7 +157,7 @@ def test_regex_data_dependent_pattern_limit(node):
     s, base = node
     c = s.client()
     deep = nested_groups(15000)
-    err = error_of(c, "GRAPH.QUERY", "g_poison",
+    err = error_of(s, "GRAPH.QUERY", "g_poison",
                    "UNWIND range(1, 3) AS i "
                    "WITH i, CASE WHEN i > 0 THEN '%s' ELSE 'a' END AS p "
                    "CREATE (:Poison {m: toString(i) =~ p})" % deep)
@@ -168,10 +174,10 @@ def test_catastrophic_backtracking_is_a_deterministic_error(node):
     s, base = node
     c = s.client()
     subject = "a" * 40 + "cb"   # the required b is there, so PCRE2 must backtrack
-    err = error_of(c, "GRAPH.QUERY", "g_poison",
+    err = error_of(s, "GRAPH.QUERY", "g_poison",
                    "CREATE (:Poison {m: '%s' =~ '(a+)+b'})" % subject)
     assert "regular expression" in err, err
-    err = error_of(c, "GRAPH.RO_QUERY", BASE, "RETURN '%s' =~ '(a+)+b'" % subject)
+    err = error_of(s, "GRAPH.RO_QUERY", BASE, "RETURN '%s' =~ '(a+)+b'" % subject)
     assert "regular expression" in err, err
     # the same pattern on a short subject still works
     r = c.execute_command("GRAPH.RO_QUERY", BASE, "RETURN 'aab' =~ '(a+)+b', 'AaB' =~ '(?i)a+b'")
@@ -186,11 +192,11 @@ def test_catastrophic_backtracking_is_a_deterministic_error(node):
 def test_runaway_write_exceeds_its_work_budget(node):
     s, base = node
     c = s.client()
-    err = error_of(c, "GRAPH.QUERY", "g_runaway",
+    err = error_of(s, "GRAPH.QUERY", "g_runaway",
                    "UNWIND range(1, 60000) AS a UNWIND range(1, 60000) AS b "
                    "WITH count(*) AS n CREATE (:Runaway {n: n})")
     assert err.startswith("ERR write exceeds its work budget"), err
-    err = error_of(c, "GRAPH.QUERY", "g_runaway",
+    err = error_of(s, "GRAPH.QUERY", "g_runaway",
                    "UNWIND range(1, 100000) AS a UNWIND range(1, 1000) AS b CREATE (:Runaway)")
     assert err.startswith("ERR write exceeds its work budget"), err
     r = c.execute_command("GRAPH.QUERY", "g_runaway", "MATCH (n:Runaway) RETURN count(n)")
@@ -215,7 +221,7 @@ def test_read_timeout_interrupts_long_steps(node):
     # a sort of millions of rows and a huge list: TIMEOUT stops both
     for q in ("UNWIND range(1, 3000000) AS x RETURN x ORDER BY -x LIMIT 1",
               "RETURN size([x IN range(1, 16000000) WHERE x % 7 = 0]) AS n"):
-        err = error_of(c, "GRAPH.RO_QUERY", BASE, q, "TIMEOUT", "50")
+        err = error_of(s, "GRAPH.RO_QUERY", BASE, q, "TIMEOUT", "50")
         assert "timed out" in err.lower() or "timeout" in err.lower(), err
     # TIMEOUT 2^64-1 means "no timeout", not "at once"
     r = c.execute_command("GRAPH.RO_QUERY", BASE, "RETURN 1", "TIMEOUT", "18446744073709551615")
@@ -232,9 +238,9 @@ def test_hundred_thousand_clauses(node):
     c = s.client()
     before = commit_index(s)
     q = " ".join(["WITH 1 AS x"] * 100000) + " RETURN x"
-    err = error_of(c, "GRAPH.RO_QUERY", BASE, q)
+    err = error_of(s, "GRAPH.RO_QUERY", BASE, q)
     assert err
-    err = error_of(c, "GRAPH.QUERY", "g_deep", " ".join(["WITH 1 AS x"] * 100000) + " CREATE (:Deep)")
+    err = error_of(s, "GRAPH.QUERY", "g_deep", " ".join(["WITH 1 AS x"] * 100000) + " CREATE (:Deep)")
     assert err
     assert commit_index(s) == before
     c.close()
@@ -245,10 +251,10 @@ def test_deeply_nested_values(node):
     s, base = node
     c = s.client()
     q = "WITH 1 AS x " + " ".join(["WITH collect(x) AS x"] * 200) + " RETURN x"
-    err = error_of(c, "GRAPH.RO_QUERY", BASE, q)
+    err = error_of(s, "GRAPH.RO_QUERY", BASE, q)
     assert "nest" in err.lower() or "depth" in err.lower(), err
     q = "WITH 1 AS x " + " ".join(["WITH collect(x) AS x"] * 200) + " CREATE (:Deep {x: size(x)})"
-    err = error_of(c, "GRAPH.QUERY", "g_deep", q)
+    err = error_of(s, "GRAPH.QUERY", "g_deep", q)
     assert "nest" in err.lower() or "depth" in err.lower(), err
     c.close()
     base.check()
@@ -287,6 +293,97 @@ def test_request_id_reused_for_another_statement(node):
 
 
 # ---------------------------------------------------------------------------
+# A hostile raft peer: one malformed AppendEntries (test_raft_port.py has the
+# whole family and the patch's regression tests)
+
+def test_raft_packet_with_entry_type_0(node):
+    import test_raft_port as rp
+    s, base = node
+    rp.send_hostile(rp.raft_port(s), rp.BAD_ENTRY_TYPE, True)
+    rp.send_hostile(rp.raft_port(s), rp.CONFLICT_WITH_COMMITTED, False)
+    base.check()
+
+
+# ---------------------------------------------------------------------------
+# Memory per client (test_limits_memory.py has every limit with its flags;
+# here the issue's probes against default flags, then the promise)
+
+def under_asan(server):
+    with open("/proc/%d/maps" % server.proc.pid) as f:
+        return "libasan" in f.read()
+
+
+def test_unread_replies_of_pipelined_large_reads(node):
+    """40 pipelined 3M-row reads whose replies are never read (2 GB of RSS
+    before): the connection is paused, the node stays bounded."""
+    import test_limits_memory as lm
+    s, base = node
+    rss0 = rss_bytes(s)
+    sock = lm.raw_socket(s, rcvbuf=4096)
+    sock.sendall(b'GRAPH.RO_QUERY %s "UNWIND range(1,3000000) AS i RETURN i"\r\n' % BASE.encode() * 40)
+    lm.wait_until(lambda: any(c.get("omem", 0) > 0 and c.get("reads", 1) == 0
+                              for c in lm.client_list(s).values()), "the client to be paused")
+    assert under_asan(s) or rss_bytes(s) < rss0 + 1024 * lm.MB, (rss0, rss_bytes(s))
+    assert lm.ping(s) == "PONG"
+    sock.close()
+    base.check()
+
+
+def test_many_pipelined_large_reads_in_little_input(node):
+    """500 pipelined 4 MB reads in 27 KB of input (out of memory before)."""
+    import test_limits_memory as lm
+    s, base = node
+    sock = lm.raw_socket(s, rcvbuf=4096)
+    sock.sendall(lm.BIG_READ * 500)
+    lm.wait_until(lambda: any(c.get("qbuf", 0) > 0 and c.get("omem", 0) > 0
+                              for c in lm.client_list(s).values()), "the client to be paused")
+    assert lm.ping(s) == "PONG"
+    sock.close()
+    base.check()
+
+
+def test_half_sent_huge_requests(node):
+    """20 connections each half-sending a 1M-argument request (1 GB held
+    before): refused at the header; and 20 each half-sending a big argument
+    hold no more than their query buffer limit."""
+    import test_limits_memory as lm
+    s, base = node
+    rss0 = rss_bytes(s)
+    conns = [harness.RespConn(s.port) for _ in range(20)]
+    for c in conns:
+        c.send(b"*1048576\r\n$1\r\na\r\n")
+    for c in conns:
+        reply = c.read_reply()
+        assert isinstance(reply, harness.RespError) and "Protocol error" in reply, reply
+        c.close()
+    socks = []
+    for _ in range(20):
+        sk = lm.raw_socket(s)
+        sk.sendall(b"*3\r\n$4\r\nECHO\r\n$1\r\nx\r\n$%d\r\n" % (60 * lm.MB) + b"a" * (8 * lm.MB))
+        socks.append(sk)
+    assert lm.ping(s) == "PONG"
+    assert under_asan(s) or rss_bytes(s) < rss0 + 512 * lm.MB
+    for sk in socks:
+        sk.close()
+    base.check()
+
+
+def test_long_text_is_admitted_off_the_loop(node):
+    """A 2 MB list literal (seconds of parsing) in a write: another client's
+    PONG arrives while it is still being admitted (an order, not a time)."""
+    import test_limits_memory as lm
+    s, base = node
+    text = "CREATE (:Big {n: size(%s)})" % lm.list_literal(2 * lm.MB)
+    a = harness.RespConn(s.port, timeout_s=120)
+    a.send(harness.encode_command("GRAPH.QUERY", "g_big", text))
+    assert lm.ping(s) == "PONG"
+    reply = a.read_reply()
+    assert not isinstance(reply, harness.RespError), reply
+    a.close()
+    base.check()
+
+
+# ---------------------------------------------------------------------------
 # The cluster: the poison write through a follower
 
 def test_cluster_poison_write_through_a_follower(cluster_factory):
@@ -298,9 +395,9 @@ def test_cluster_poison_write_through_a_follower(cluster_factory):
     c.close()
     before = harness.wait_digests_agree(servers, BASE)
     f = follower.client()
-    err = error_of(f, "GRAPH.QUERY", BASE, "CREATE (:Poison {m: 'a' =~ '%s'})" % nested_groups(15000))
+    err = error_of(follower, "GRAPH.QUERY", BASE, "CREATE (:Poison {m: 'a' =~ '%s'})" % nested_groups(15000))
     assert "regular expression" in err, err
-    err = error_of(f, "GRAPH.QUERY", BASE,
+    err = error_of(follower, "GRAPH.QUERY", BASE,
                    "UNWIND range(1, 60000) AS a UNWIND range(1, 60000) AS b WITH count(*) AS n CREATE (:R {n: n})")
     assert err.startswith("ERR write exceeds its work budget"), err
     f.close()
