@@ -91,9 +91,14 @@ void node_config_usage(FILE *f) {
             "                              command cannot fit in one is refused (default %llu =\n"
             "                              64 MiB, at most %llu)\n"
             "  --write-work-max N          work units one write may use, the same on every replica\n"
-            "                              (query/engine.h defines a unit; default %llu)\n"
+            "                              (the leader's value travels in the log entry;\n"
+            "                              query/engine.h defines a unit; 0 = no budget;\n"
+            "                              default %llu, about one second of work).\n"
+            "                              GRAPH.CONFIG-style name: WRITE_WORK_MAX\n"
             "  --query-memory-max-bytes BYTES\n"
-            "                              memory one query may allocate (default %llu = 4 GiB)\n"
+            "                              memory one query may allocate, reads and writes\n"
+            "                              (default %llu = 4 GiB).  GRAPH.CONFIG name (FalkorDB):\n"
+            "                              QUERY_MEM_CAPACITY\n"
             "\n"
             "Clients (Redis' names and meanings):\n"
             "  --maxclients N              simultaneous client connections, 1..%d (default %d);\n"
@@ -410,11 +415,12 @@ node_config_result node_config_parse(int argc, char **argv, node_config *cfg, FI
             cfg->max_entry_bytes = v;
             break;
         case OPT_WRITE_WORK_MAX:
-            if (!parse_u64(optarg, 1, UINT64_MAX, &v)) {
-                set_err(err, err_size_bytes, "--write-work-max: '%s' is not a number of work units >= 1", optarg);
+            if (!parse_u64(optarg, 0, UINT64_MAX, &v)) {
+                set_err(err, err_size_bytes, "--write-work-max: '%s' is not a number of work units", optarg);
                 return NODE_CONFIG_ERROR;
             }
-            cfg->write_work_max = v;
+            /* 0: no budget, which repl_config spells UINT64_MAX (its 0 is "the default") */
+            cfg->write_work_max = v == 0 ? UINT64_MAX : v;
             break;
         case OPT_QUERY_MEMORY_MAX:
             if (!node_config_parse_bytes(optarg, &v) || v < (1u << 20) || v > (1ull << 40)) {

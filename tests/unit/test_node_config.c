@@ -130,6 +130,11 @@ static void test_flags(void **state) {
     assert_int_equal(c.election_timeout_ms, 500);
     assert_int_equal(parse(&c, err, 2, "--help"), NODE_CONFIG_EXIT_OK);
     assert_int_equal(parse(&c, err, 2, "--version"), NODE_CONFIG_EXIT_OK);
+    /* --write-work-max 0 is "no budget", which repl_config spells UINT64_MAX */
+    assert_int_equal(parse(&c, err, 3, "--write-work-max", "0"), NODE_CONFIG_RUN);
+    assert_true(c.write_work_max == UINT64_MAX);
+    assert_int_equal(parse(&c, err, 3, "--write-work-max", "1000"), NODE_CONFIG_RUN);
+    assert_int_equal(c.write_work_max, 1000);
 }
 
 static void expect_error(const char *needle, int argc, char *a1, char *a2) {
@@ -169,7 +174,8 @@ static void test_errors(void **state) {
     expect_error("--maxmemory-clients", 3, "--maxmemory-clients", "101%");
     expect_error("--maxmemory-clients", 3, "--maxmemory-clients", "0%");
     expect_error("--maxmemory-clients", 3, "--maxmemory-clients", "5");
-    expect_error("--write-work-max", 3, "--write-work-max", "0");
+    expect_error("--write-work-max", 3, "--write-work-max", "-1");
+    expect_error("--write-work-max", 3, "--write-work-max", "many");
     expect_error("--query-memory-max-bytes", 3, "--query-memory-max-bytes", "1k");
 }
 
