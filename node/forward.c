@@ -1353,58 +1353,13 @@ static void serve_reply(node_slot *s, fwd_type type, repl_status_code st, uint64
     node_slot_done(s);
 }
 
-/* A large write result encoded on the offload pool (serve_write_cb). */
-typedef struct serve_job {
-    offload_job base; /* first: the pool's handle */
-    node_slot *s;     /* held until done */
-    query_result *r;  /* freed by the work */
-    uint64_t index;
-    reply_buf out;
-} serve_job;
-
-static void serve_job_work(offload_job *base) {
-    serve_job *j = (serve_job *)base;
-    serve_encode_result(&j->out, j->r, j->index);
-    if (!reply_fix_overflow(&j->out)) reply_buf_shrink(&j->out);
-    query_result_free(j->r);
-    j->r = NULL;
-}
-
-static void serve_job_done(offload_job *base) {
-    serve_job *j = (serve_job *)base;
-    if (base->cancelled) serve_job_work(base); /* the pool stopped first: shutting down */
-    node_slot *s = j->s;
-    reply_buf tmp = s->buf;
-    s->buf = j->out;
-    j->out = tmp;
-    reply_buf_free(&j->out);
-    free(j);
-    node_slot_done(s);
-}
-
 static void serve_write_cb(void *ctx, repl_status_code st, query_result *r, uint64_t index, const char *error) {
     node_slot *s = ctx;
     if (st != REPL_OK) {
         serve_reply(s, FWD_TYPE_WRITE, st, index, error ? error : "", error ? strlen(error) : 0);
         return;
     }
-    offload *pool = s->client->n->offload;
-    if (r->arena.used_bytes > FWD_INLINE_PAYLOAD_SIZE_MAX_BYTES && pool != NULL) {
-        serve_job *j = calloc(1, sizeof *j);
-        if (j == NULL) QUIVER_FATAL("out of memory (forward encode)");
-        j->base.work = serve_job_work;
-        j->base.done = serve_job_done;
-        j->s = s;
-        j->r = r;
-        j->index = index;
-        reply_buf_init(&j->out, s->buf.size_max_bytes);
-        if (offload_submit(pool, &j->base)) return;
-        reply_buf_free(&j->out);
-        free(j); /* refused: encode here */
-    }
-    serve_encode_result(&s->buf, r, index);
-    query_result_free(r);
-    node_slot_done(s);
+    node_slot_reply_result(s, r, serve_encode_result, index); /* takes r; large: off the loop */
 }
 
 static void serve_read_cb(void *ctx, repl_status_code st, uint64_t index, const char *error) {

@@ -15,7 +15,8 @@
  * before it is classified, proposed or read; a write whose command cannot
  * fit in one raft entry (--max-entry-bytes) is refused at once.  A write's
  * result is encoded into RESP on the loop thread when it is small, on the
- * offload pool when its result arena passes ROUTER_INLINE_RESULT_SIZE_MAX_BYTES.
+ * offload pool when its result arena passes NODE_ENCODE_INLINE_SIZE_MAX_BYTES
+ * (node_slot_reply_result, shared with the leader side of QUIVER.FORWARD).
  */
 #include "router.h"
 
@@ -35,7 +36,7 @@
 /* A write result whose arena holds more than this is encoded into RESP on
  * the offload pool, not on the loop thread (the encoding walks every cell;
  * 64 KiB of result encodes in well under a millisecond). */
-#define ROUTER_INLINE_RESULT_SIZE_MAX_BYTES (64u * 1024)
+#define ROUTER_MOVE_TEXT_SIZE_MIN_BYTES (64u * 1024) /* a longer write text moves into the forwarder */
 
 typedef struct query_opts {
     bool compact;
@@ -393,57 +394,9 @@ typedef struct write_ctx {
     write_kind kind;
 } write_ctx;
 
-/* A large write result encoded on the offload pool (write_cb). */
-typedef struct encode_job {
-    offload_job base; /* first: the pool's handle */
-    node_slot *s;     /* held (in flight) until done */
-    query_result *r;  /* freed by the work */
-    bool compact;
-    reply_buf out;
-} encode_job;
-
-static void encode_work(offload_job *base) {
-    encode_job *j = (encode_job *)base;
-    reply_query_result(&j->out, j->r, j->compact);
-    if (!reply_fix_overflow(&j->out)) reply_buf_shrink(&j->out);
-    query_result_free(j->r); /* a large arena: unmapped here, not on the loop */
-    j->r = NULL;
-}
-
-static void encode_done(offload_job *base) {
-    encode_job *j = (encode_job *)base;
-    node_slot *s = j->s;
-    if (base->cancelled) { /* the pool stopped first: shutting down, encode here */
-        encode_work(base);
-    }
-    reply_buf tmp = s->buf;
-    s->buf = j->out;
-    j->out = tmp;
-    reply_buf_free(&j->out);
-    free(j);
-    node_slot_done(s);
-}
-
-/* Encode r into s's reply: here when small, on the offload pool when large
- * (s stays held until then).  Takes r. */
-static void reply_write_result(node_slot *s, query_result *r) {
-    node *n = s->client->n;
-    if (r->arena.used_bytes > ROUTER_INLINE_RESULT_SIZE_MAX_BYTES && n->offload != NULL) {
-        encode_job *j = calloc(1, sizeof *j);
-        if (j == NULL) QUIVER_FATAL("out of memory (encode job)");
-        j->base.work = encode_work;
-        j->base.done = encode_done;
-        j->s = s;
-        j->r = r;
-        j->compact = s->compact;
-        reply_buf_init(&j->out, s->buf.size_max_bytes);
-        if (offload_submit(n->offload, &j->base)) return;
-        reply_buf_free(&j->out);
-        free(j); /* refused (stopping, or full): encode here */
-    }
-    reply_query_result(&s->buf, r, s->compact);
-    query_result_free(r);
-    node_slot_done(s);
+/* A write's result as its GRAPH.QUERY reply (node_encode_fn; arg: --compact). */
+static void encode_write_result(reply_buf *out, const query_result *r, uint64_t compact) {
+    reply_query_result(out, r, compact != 0);
 }
 
 static void write_cb(void *ctx, repl_status_code st, query_result *r, uint64_t index, const char *error) {
@@ -468,7 +421,7 @@ static void write_cb(void *ctx, repl_status_code st, query_result *r, uint64_t i
         else
             reply_error(&s->buf, r->error ? r->error : "ERR graph deletion failed");
     } else {
-        reply_write_result(s, r); /* takes r, answers s */
+        node_slot_reply_result(s, r, encode_write_result, s->compact); /* takes r; large: off the loop */
         return;
     }
     query_result_free(r);
@@ -530,7 +483,7 @@ static void start_write(node_client *c, node_slot *s, write_kind kind, resp_requ
     w->kind = kind;
     node_slot_hold(s);
     if (n->fwd != NULL && kind == WRITE_QUERY && n->cluster->write_owned != NULL &&
-        req->argv_len[2] >= ROUTER_INLINE_RESULT_SIZE_MAX_BYTES) {
+        req->argv_len[2] >= ROUTER_MOVE_TEXT_SIZE_MIN_BYTES) {
         /* A large text moves into the forwarder instead of being copied. */
         char *text = req->argv[2];
         QUIVER_ASSERT(req->size_bytes >= req->argv_len[2]);

@@ -682,6 +682,59 @@ void node_request_release(node *n, resp_request *req) {
     resp_request_free(req);
 }
 
+/* ---- large results encoded on the offload pool ---- */
+
+typedef struct encode_job {
+    offload_job base;  /* first: the pool's handle */
+    node_slot *s;      /* held (in flight) until done */
+    query_result *r;   /* freed by the work: a large arena is unmapped there, not on the loop */
+    node_encode_fn encode;
+    uint64_t arg;
+    reply_buf out;
+} encode_job;
+
+static void encode_work(offload_job *base) {
+    encode_job *j = (encode_job *)base;
+    j->encode(&j->out, j->r, j->arg);
+    if (!reply_fix_overflow(&j->out)) reply_buf_shrink(&j->out);
+    query_result_free(j->r);
+    j->r = NULL;
+}
+
+static void encode_done(offload_job *base) {
+    encode_job *j = (encode_job *)base;
+    node_slot *s = j->s;
+    if (base->cancelled) encode_work(base); /* the pool stopped first: shutting down, encode here */
+    reply_buf tmp = s->buf;
+    s->buf = j->out;
+    j->out = tmp;
+    reply_buf_free(&j->out);
+    free(j);
+    node_slot_done(s);
+}
+
+void node_slot_reply_result(node_slot *s, query_result *r, node_encode_fn encode, uint64_t arg) {
+    QUIVER_ASSERT(s != NULL && r != NULL && encode != NULL && s->in_flight);
+    node *n = s->client->n;
+    if (r->arena.used_bytes > NODE_ENCODE_INLINE_SIZE_MAX_BYTES && n->offload != NULL) {
+        encode_job *j = calloc(1, sizeof *j);
+        if (j == NULL) QUIVER_FATAL("out of memory (encode job)");
+        j->base.work = encode_work;
+        j->base.done = encode_done;
+        j->s = s;
+        j->r = r;
+        j->encode = encode;
+        j->arg = arg;
+        reply_buf_init(&j->out, s->buf.size_max_bytes);
+        if (offload_submit(n->offload, &j->base)) return;
+        reply_buf_free(&j->out);
+        free(j); /* refused (stopping, or full): encode here */
+    }
+    encode(&s->buf, r, arg);
+    query_result_free(r);
+    node_slot_done(s);
+}
+
 /* ---- off-loop work of a connection (admission.h) ---- */
 
 void node_client_ref(node_client *c) { c->refs++; }

@@ -382,6 +382,17 @@ void node_client_offload_end(node_client *c, node_slot *s);
 #define NODE_FREE_OFFLOAD_SIZE_MIN_BYTES (1024u * 1024)
 void node_request_release(node *n, resp_request *req);
 
+/* Fill s's reply with encode(out, r, arg), then free r and complete s
+ * (node_slot_done; s must be held).  When r is larger than
+ * NODE_ENCODE_INLINE_SIZE_MAX_BYTES (its arena) and the offload pool takes
+ * the job, the encoding and the free of r's arena run there, so a large
+ * write result never costs the loop thread; else here.  arg is the
+ * encoder's (router: --compact; forward: the log index).  Takes r.
+ * Thread: loop. */
+#define NODE_ENCODE_INLINE_SIZE_MAX_BYTES (64u * 1024)
+typedef void (*node_encode_fn)(reply_buf *out, const query_result *r, uint64_t arg);
+void node_slot_reply_result(node_slot *s, query_result *r, node_encode_fn encode, uint64_t arg);
+
 /* Dispatch what c's input buffer holds if its limits allow, send the
  * replies that are ready, and read again when there is room.  Safe to call
  * on a closing client (does nothing).  The caller holds a reference. */
