@@ -583,6 +583,10 @@ typedef struct classify_entry {
 } classify_entry;
 
 static _Thread_local classify_entry classify_cache[QUERY_CLASSIFY_CACHE_COUNT];
+/* Admissions remembered the same way (query_admit is, like classification,
+ * a pure function of the text: no storage, limits compiled in).  Separate
+ * from classify_cache: a text that parses may still fail admission. */
+static _Thread_local classify_entry admit_cache[QUERY_CLASSIFY_CACHE_COUNT];
 
 /* FNV-1a: the texts are short and only pick a cache entry. */
 static uint32_t classify_slot(const char *text, size_t len) {
@@ -630,6 +634,18 @@ int query_admit(const char *text, size_t len, query_admission *out, char *err, s
     QUIVER_ASSERT(out != NULL);
     QUIVER_ASSERT(text != NULL || len == 0);
     memset(out, 0, sizeof *out);
+    /* Clients repeat short texts (parameters travel in the CYPHER prefix or
+     * in literals): the loop thread admits every read and write, and a
+     * point lookup's whole cost is a few microseconds, so remember the
+     * last few successes per thread. */
+    classify_entry *ce = NULL;
+    if (len > 0 && len <= QUERY_CLASSIFY_CACHE_TEXT_SIZE_MAX_BYTES) {
+        ce = &admit_cache[classify_slot(text, len)];
+        if (ce->valid && ce->len == len && memcmp(ce->text, text, len) == 0) {
+            out->writes = ce->writes;
+            return 0;
+        }
+    }
     thread_arena *ta = arena_acquire();
     q_arena own;
     q_arena_init(&own, QUIVER_QUERY_MEMORY_MAX_BYTES);
@@ -664,11 +680,23 @@ int query_admit(const char *text, size_t len, query_admission *out, char *err, s
                  (unsigned long long)QUIVER_QUERY_TEXT_SIZE_MAX_BYTES);
     } else if (cypher_parse(text, len, a, &ast, &perr) != 0) {
         format_parse_error(&perr, msg, sizeof msg);
+    } else if (!ast.writes && !ast.explain) {
+        /* A read never reaches the log: the reader that runs it plans it
+         * (and checks the planner's limits) anyway, so planning it here too
+         * would only double the loop thread's work per read. */
+        out->writes = false;
+        rc = 0;
     } else if (!plan_statement(&c, &ast, &plans, &plan_count)) {
         snprintf(msg, sizeof msg, "%s", c.err);
     } else {
         out->writes = ast.writes;
         rc = 0;
+        if (ce != NULL) { /* only successes are remembered */
+            ce->valid = true;
+            ce->writes = ast.writes;
+            ce->len = (uint32_t)len;
+            memcpy(ce->text, text, len);
+        }
     }
     for (uint32_t i = 0; i < plan_count; i++)
         if (plans[i].root) op_close(&c, plans[i].root);

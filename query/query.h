@@ -138,7 +138,12 @@ typedef struct query_admission {
  * nesting), plans it without storage (semantic errors), and compiles its
  * constant regular expressions with their limits.  A statement that passes
  * may still fail when it runs (data-dependent errors, the work budget), but
- * then identically on every replica.
+ * then identically on every replica.  A statement that only reads (and is
+ * not EXPLAIN) is parsed and classified but not planned: it never reaches
+ * the log, and the reader that runs it plans it and checks the planner's
+ * limits then (admission of reads is the router's classification).
+ * Successes on short texts are remembered per thread (the answer is a pure
+ * function of the text).
  * Returns 0 with *out filled, or -1 with err (NUL-terminated, at most
  * err_size_bytes) holding the reply text: a syntax error in FalkorDB's
  * words with line and column, a semantic error, an invalid regular

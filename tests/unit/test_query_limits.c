@@ -61,9 +61,16 @@ static char *admit(const char *q, size_t len, bool *writes) {
 /* The statement is refused with expect (a substring) by admission, by a
  * read and by a write, with status LIMIT in both runs. */
 static void refused_everywhere(tq *t, const char *q, size_t len, const char *expect) {
+    /* Admission plans only writes (query.h): a read may pass it when the
+     * limit is the planner's, and is then refused by the reader below. */
+    bool writes = true;
+    char cerr[600];
+    if (query_classify(q, len, &writes, cerr, sizeof cerr) != 0) writes = true;
     char *e = admit(q, len, NULL);
-    if (e == NULL || strstr(e, expect) == NULL) fail_msg("admission: %s (want %s)", e ? e : "admitted", expect);
-    assert_true(strncmp(e, "ERR ", 4) == 0);
+    if (e != NULL || writes) {
+        if (e == NULL || strstr(e, expect) == NULL) fail_msg("admission: %s (want %s)", e ? e : "admitted", expect);
+        assert_true(strncmp(e, "ERR ", 4) == 0);
+    }
     free(e);
     query_request req = tq_req(t, q);
     req.text_len = len;
@@ -262,12 +269,17 @@ static void test_admission_semantics(void **state) {
     assert_true(writes);
     assert_null(admit("MATCH (n:Nowhere) WHERE n.x > 1 RETURN n", 40, &writes));
     assert_false(writes);
+    /* a read is only classified (its reader plans it) */
+    writes = true;
+    char *ok = admit("MATCH (n) RETURN m", 18, &writes);
+    assert_null(ok);
+    assert_false(writes);
     const char *cases[][2] = {
-        {"MATCH (n) RETURN m", "m not defined"},
-        {"RETURN nope(1)", "Unknown function 'nope'"},
+        {"MATCH (n) SET n.y = 1 RETURN m", "m not defined"},
+        {"CREATE (n) RETURN nope(1)", "Unknown function 'nope'"},
         {"MATCH (n) SET n.x = count(n)", "Invalid use of aggregating function"},
         {"CREATE (a)-[:R]-(b)", "Only directed relationships are supported in CREATE"},
-        {"MATCH (n) RETURN n UNION MATCH (m) RETURN m", "same column names"},
+        {"CREATE (n) RETURN n UNION CREATE (m) RETURN m", "same column names"},
         {"CREATE (n) SET n.x = 'a' =~ '(('", "ERR invalid regular expression '((': missing closing parenthesis at offset 2"},
         {"MATCH (n RETURN n", "line 1, column 10"},
         {NULL, "ERR value nested deeper than 64 levels (the limit)"},
@@ -278,7 +290,7 @@ static void test_admission_semantics(void **state) {
     for (int i = 0; i < 70; i++) deep[o++] = '[';
     deep[o++] = '1';
     for (int i = 0; i < 70; i++) deep[o++] = ']';
-    sprintf(deep + o, " RETURN $p");
+    sprintf(deep + o, " CREATE (n) RETURN $p");
     cases[sizeof cases / sizeof cases[0] - 1][0] = deep;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *e = admit(cases[i][0], strlen(cases[i][0]), NULL);
